@@ -1,0 +1,116 @@
+//! Command-line interface (clap derive). Every flag can also come from a
+//! `CDNSYNC_*` environment variable; values left unset here fall back to
+//! `cdnsync.toml`, then to defaults (see `config`).
+
+use std::path::PathBuf;
+
+use clap::{Args, Parser, Subcommand, ValueEnum};
+
+#[derive(Debug, Parser)]
+#[command(
+    name = "cdnsync",
+    version,
+    about = "Publish a static build directory to S3 behind a CDN: encrypted, incremental, with the right headers",
+    after_help = "Examples:\n  cdnsync publish ./dist --to s3://my-bucket/site\n  cdnsync publish ./dist --to ./public          # local directory target, no AWS needed\n  cdnsync plan ./dist --to s3://my-bucket --json  # what would change"
+)]
+pub struct Cli {
+    #[command(subcommand)]
+    pub command: Command,
+
+    /// Print only errors (no progress, no summary).
+    #[arg(long, short, global = true, env = "CDNSYNC_QUIET")]
+    pub quiet: bool,
+
+    /// More logging (-v: debug, -vv: trace); RUST_LOG overrides.
+    #[arg(long, short, global = true, action = clap::ArgAction::Count)]
+    pub verbose: u8,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Upload DIR to the target: only what changed, then record a release.
+    #[command(after_help = "Examples:\n  cdnsync publish ./dist --to s3://my-bucket/site\n  cdnsync publish ./dist --to s3://my-bucket --sse aws:kms --sse-kms-key-id alias/site\n  cdnsync publish ./dist --to ./public --dry-run")]
+    Publish(PublishArgs),
+    /// Show what `publish` would do (same as `publish --dry-run`).
+    #[command(after_help = "Examples:\n  cdnsync plan ./dist --to s3://my-bucket/site\n  cdnsync plan ./dist --to s3://my-bucket/site --json")]
+    Plan(PublishArgs),
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum SseArg {
+    /// SSE-S3 (the default).
+    #[value(name = "aes256", alias = "AES256")]
+    Aes256,
+    /// SSE-KMS, optionally with --sse-kms-key-id.
+    #[value(name = "aws:kms", alias = "kms")]
+    Kms,
+    /// No encryption header: only for S3-compatible stores that reject it.
+    #[value(name = "none")]
+    None,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum CompressArg {
+    /// gzip text types when it saves at least 10% (the default).
+    Gzip,
+    /// Never compress.
+    None,
+}
+
+#[derive(Debug, Clone, Args)]
+pub struct PublishArgs {
+    /// The build directory to publish.
+    pub dir: PathBuf,
+
+    /// Where to publish: s3://bucket[/prefix], file:///abs/path or a directory.
+    #[arg(long, env = "CDNSYNC_TO", value_name = "TARGET")]
+    pub to: Option<String>,
+
+    /// Compute and print the plan; write nothing.
+    #[arg(long, env = "CDNSYNC_DRY_RUN")]
+    pub dry_run: bool,
+
+    /// Print one JSON report on stdout instead of the human summary.
+    #[arg(long, env = "CDNSYNC_JSON")]
+    pub json: bool,
+
+    /// Parallel requests (default 32).
+    #[arg(long, env = "CDNSYNC_CONCURRENCY", value_name = "N")]
+    pub concurrency: Option<usize>,
+
+    /// Server-side encryption for every object (default aes256).
+    #[arg(long, env = "CDNSYNC_SSE", value_enum)]
+    pub sse: Option<SseArg>,
+
+    /// KMS key id, ARN or alias for --sse aws:kms.
+    #[arg(long, env = "CDNSYNC_SSE_KMS_KEY_ID", value_name = "ID")]
+    pub sse_kms_key_id: Option<String>,
+
+    /// S3-compatible endpoint (also AWS_ENDPOINT_URL). Path-style addressing is used.
+    #[arg(long, env = "CDNSYNC_ENDPOINT_URL", value_name = "URL")]
+    pub endpoint_url: Option<String>,
+
+    /// AWS region (also AWS_REGION / the profile).
+    #[arg(long, env = "CDNSYNC_REGION", value_name = "R")]
+    pub region: Option<String>,
+
+    /// Most objects one publish may delete (default 256); over it, none are deleted.
+    #[arg(long, env = "CDNSYNC_MAX_DELETE", value_name = "N")]
+    pub max_delete: Option<usize>,
+
+    /// Configuration file (default: ./cdnsync.toml when present).
+    #[arg(long, env = "CDNSYNC_CONFIG", value_name = "FILE")]
+    pub config: Option<PathBuf>,
+
+    /// Precompression of text types.
+    #[arg(long, env = "CDNSYNC_COMPRESS", value_enum)]
+    pub compress: Option<CompressArg>,
+
+    /// Allow a plain-http endpoint that is not on this machine.
+    #[arg(long, env = "CDNSYNC_ALLOW_HTTP")]
+    pub allow_http: bool,
+
+    /// Allow publishing an empty directory over a live site (deletes it).
+    #[arg(long, env = "CDNSYNC_ALLOW_EMPTY")]
+    pub allow_empty: bool,
+}

@@ -1,0 +1,282 @@
+//! One validated, read-only configuration per run, layered as
+//! command line > `CDNSYNC_*` environment > `cdnsync.toml` > defaults.
+
+use std::path::{Path, PathBuf};
+
+use serde::Deserialize;
+
+use crate::cli::{CompressArg, PublishArgs, SseArg};
+use crate::error::{Error, Result};
+use crate::rules::{Defaults, RuleSpec, Rules};
+use crate::store::Sse;
+use crate::target::Target;
+
+/// `cdnsync.toml`, as written. Unknown keys are errors.
+#[derive(Debug, Default, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct FileConfig {
+    pub to: Option<String>,
+    pub region: Option<String>,
+    pub endpoint_url: Option<String>,
+    pub concurrency: Option<usize>,
+    /// `aes256`, `aws:kms` or `none`.
+    pub sse: Option<String>,
+    pub sse_kms_key_id: Option<String>,
+    pub sse_bucket_key: Option<bool>,
+    pub max_delete: Option<usize>,
+    /// `gzip` or `none`.
+    pub compress: Option<String>,
+    #[serde(default)]
+    pub cache_control: CacheControlConfig,
+    #[serde(default)]
+    pub rules: Vec<RuleSpec>,
+}
+
+#[derive(Debug, Default, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct CacheControlConfig {
+    /// Entry files (pages, robots.txt…).
+    pub entry: Option<String>,
+    /// Files whose names carry a content hash.
+    pub immutable: Option<String>,
+    /// Everything else.
+    pub default: Option<String>,
+}
+
+/// Validated settings for `publish` / `plan`.
+#[derive(Debug)]
+pub struct PublishConfig {
+    pub dir: PathBuf,
+    pub target: Target,
+    pub dry_run: bool,
+    pub json: bool,
+    pub concurrency: usize,
+    pub sse: Sse,
+    pub endpoint_url: Option<String>,
+    pub region: Option<String>,
+    pub max_delete: usize,
+    pub allow_http: bool,
+    pub allow_empty: bool,
+    pub rules: Rules,
+    pub config_path: Option<PathBuf>,
+}
+
+pub const DEFAULT_CONFIG: &str = "cdnsync.toml";
+
+/// Read and parse a config file; errors carry line and column.
+pub fn load_file(path: &Path) -> Result<FileConfig> {
+    let text = std::fs::read_to_string(path).map_err(|e| Error::Config {
+        path: path.to_path_buf(),
+        message: format!("cannot read: {e}"),
+    })?;
+    parse_file(path, &text)
+}
+
+pub fn parse_file(path: &Path, text: &str) -> Result<FileConfig> {
+    toml::from_str(text).map_err(|e: toml::de::Error| {
+        let (line, column) = e
+            .span()
+            .map(|s| line_col(text, s.start))
+            .unwrap_or((1, 1));
+        Error::ConfigSyntax {
+            path: path.to_path_buf(),
+            line,
+            column,
+            message: e.message().trim().replace('\n', " "),
+        }
+    })
+}
+
+fn line_col(text: &str, offset: usize) -> (usize, usize) {
+    let before = &text[..offset.min(text.len())];
+    let line = before.matches('\n').count() + 1;
+    let column = before.rsplit('\n').next().map(|l| l.chars().count()).unwrap_or(0) + 1;
+    (line, column)
+}
+
+impl PublishConfig {
+    /// Layer flags/env over the file over defaults, and validate.
+    pub fn resolve(args: &PublishArgs, dry_run: bool) -> Result<PublishConfig> {
+        let (file, config_path) = match &args.config {
+            Some(p) => (load_file(p)?, Some(p.clone())),
+            None => {
+                let p = PathBuf::from(DEFAULT_CONFIG);
+                if p.is_file() {
+                    (load_file(&p)?, Some(p))
+                } else {
+                    (FileConfig::default(), None)
+                }
+            }
+        };
+        let cfg_path = config_path.clone().unwrap_or_else(|| PathBuf::from(DEFAULT_CONFIG));
+        let setting = |name: &str, msg: String| Error::Config {
+            path: cfg_path.clone(),
+            message: format!("`{name}`: {msg}"),
+        };
+
+        let to = args.to.clone().or(file.to.clone()).ok_or_else(|| {
+            Error::Usage("no target: pass --to s3://bucket[/prefix] or a directory (or set `to` in cdnsync.toml)".into())
+        })?;
+        let target = Target::parse(&to)?;
+
+        let sse_name = match args.sse {
+            Some(SseArg::Aes256) => "aes256".to_string(),
+            Some(SseArg::Kms) => "aws:kms".to_string(),
+            Some(SseArg::None) => "none".to_string(),
+            None => file.sse.clone().unwrap_or_else(|| "aes256".into()),
+        };
+        let kms_key = args.sse_kms_key_id.clone().or(file.sse_kms_key_id.clone());
+        let sse = match sse_name.to_ascii_lowercase().as_str() {
+            "aes256" => Sse::Aes256,
+            "aws:kms" | "kms" => Sse::Kms {
+                key_id: kms_key.clone(),
+                bucket_key: file.sse_bucket_key.unwrap_or(true),
+            },
+            "none" => Sse::None,
+            other => {
+                return Err(setting("sse", format!("`{other}` is not one of aes256, aws:kms, none")));
+            }
+        };
+        if kms_key.is_some() && !matches!(sse, Sse::Kms { .. }) {
+            return Err(Error::Usage(
+                "--sse-kms-key-id needs --sse aws:kms".into(),
+            ));
+        }
+
+        let compress = match args.compress {
+            Some(CompressArg::Gzip) => true,
+            Some(CompressArg::None) => false,
+            None => match file.compress.as_deref() {
+                None | Some("gzip") => true,
+                Some("none") => false,
+                Some(other) => {
+                    return Err(setting("compress", format!("`{other}` is not one of gzip, none")));
+                }
+            },
+        };
+
+        let concurrency = args.concurrency.or(file.concurrency).unwrap_or(32);
+        if concurrency == 0 || concurrency > 1024 {
+            return Err(Error::Usage(format!(
+                "concurrency must be between 1 and 1024, got {concurrency}"
+            )));
+        }
+
+        let mut defaults = Defaults {
+            compress,
+            ..Defaults::default()
+        };
+        if let Some(v) = &file.cache_control.entry {
+            defaults.entry_cache_control = v.clone();
+        }
+        if let Some(v) = &file.cache_control.immutable {
+            defaults.immutable_cache_control = v.clone();
+        }
+        if let Some(v) = &file.cache_control.default {
+            defaults.plain_cache_control = v.clone();
+        }
+        for (name, v) in [
+            ("cache_control.entry", &defaults.entry_cache_control),
+            ("cache_control.immutable", &defaults.immutable_cache_control),
+            ("cache_control.default", &defaults.plain_cache_control),
+        ] {
+            check_header_value(v).map_err(|m| setting(name, m))?;
+        }
+        for (i, r) in file.rules.iter().enumerate() {
+            for v in [&r.cache_control, &r.content_type, &r.content_disposition].into_iter().flatten() {
+                check_header_value(v).map_err(|m| setting(&format!("rules[{i}]"), m))?;
+            }
+        }
+        let rules = Rules::new(&file.rules, defaults).map_err(|m| setting("rules", m))?;
+
+        let endpoint_url = args.endpoint_url.clone().or(file.endpoint_url.clone());
+        let allow_http = args.allow_http;
+        if let Some(e) = &endpoint_url {
+            crate::store::s3::check_endpoint(e, allow_http)?;
+        }
+
+        Ok(PublishConfig {
+            dir: args.dir.clone(),
+            target,
+            dry_run: dry_run || args.dry_run,
+            json: args.json,
+            concurrency,
+            sse,
+            endpoint_url,
+            region: args.region.clone().or(file.region.clone()),
+            max_delete: args.max_delete.or(file.max_delete).unwrap_or(256),
+            allow_http,
+            allow_empty: args.allow_empty,
+            rules,
+            config_path,
+        })
+    }
+}
+
+/// Header values must be printable ASCII (HTTP field rules).
+fn check_header_value(v: &str) -> std::result::Result<(), String> {
+    if v.trim().is_empty() {
+        return Err("must not be empty".into());
+    }
+    if let Some(c) = v.chars().find(|c| !(' '..='~').contains(c)) {
+        return Err(format!("`{v}` contains {c:?}, which is not allowed in an HTTP header"));
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn parses_a_full_file() {
+        let f = parse_file(
+            Path::new("c.toml"),
+            r#"
+to = "s3://bucket/site"
+region = "eu-west-1"
+concurrency = 8
+sse = "aws:kms"
+sse_kms_key_id = "alias/site"
+max_delete = 10
+compress = "none"
+
+[cache_control]
+default = "public, max-age=60"
+
+[[rules]]
+glob = "downloads/**"
+content_disposition = "attachment"
+cache_control = "public, max-age=3600"
+
+[[rules]]
+glob = ".well-known/*.pem"
+include = true
+"#,
+        )
+        .unwrap();
+        assert_eq!(f.to.as_deref(), Some("s3://bucket/site"));
+        assert_eq!(f.rules.len(), 2);
+        assert_eq!(f.cache_control.default.as_deref(), Some("public, max-age=60"));
+    }
+
+    #[test]
+    fn unknown_keys_and_syntax_errors_have_line_and_column() {
+        let e = parse_file(Path::new("c.toml"), "to = \"s3://b\"\nconcurency = 3\n").unwrap_err();
+        let s = e.to_string();
+        assert!(s.starts_with("c.toml:2:1: "), "{s}");
+        assert!(s.contains("concurency"), "{s}");
+        let e = parse_file(Path::new("c.toml"), "[[rules]]\nglob = \"x\"\ncolour = 1\n").unwrap_err();
+        assert!(e.to_string().starts_with("c.toml:3:1: "), "{e}");
+        let e = parse_file(Path::new("c.toml"), "to = \n").unwrap_err();
+        assert!(e.to_string().starts_with("c.toml:1:"), "{e}");
+        assert!(matches!(e, Error::ConfigSyntax { .. }));
+    }
+
+    #[test]
+    fn header_values_are_checked() {
+        assert!(check_header_value("public, max-age=60").is_ok());
+        assert!(check_header_value("").is_err());
+        assert!(check_header_value("a\nb").is_err());
+    }
+}

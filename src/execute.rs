@@ -1,0 +1,463 @@
+//! Applies a [`Plan`] to a store: uploads (assets, then entries) with bounded
+//! concurrency, bounded memory, retries and integrity checks; then the
+//! release manifest and `current`; then deletes — and deletes only when
+//! everything before succeeded.
+
+use std::collections::BTreeMap;
+use std::path::Path;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::{Duration, Instant};
+
+use bytes::Bytes;
+use futures::StreamExt;
+use serde::Serialize;
+use tokio::sync::Semaphore;
+
+use crate::clock::Clock;
+use crate::compress;
+use crate::error::{Error, Result};
+use crate::headers::{META_HASH, META_HEADERS};
+use crate::plan::{Desired, Plan, Upload};
+use crate::progress::{Phase, ProgressMode};
+use crate::release::{self, FORMAT, Release, ReleaseFile};
+use crate::rules::FileClass;
+use crate::store::{CompletedPart, PutOptions, Sse, Store, StoreError};
+
+/// A shared stop flag, set by Ctrl-C: no new work is started once set.
+#[derive(Clone, Default)]
+pub struct Cancel(Arc<AtomicBool>);
+
+impl Cancel {
+    pub fn new() -> Self {
+        Self::default()
+    }
+    pub fn cancel(&self) {
+        self.0.store(true, Ordering::SeqCst);
+    }
+    pub fn is_cancelled(&self) -> bool {
+        self.0.load(Ordering::SeqCst)
+    }
+}
+
+#[derive(Debug, Clone)]
+pub struct ExecOptions {
+    pub prefix: String,
+    pub sse: Sse,
+    pub concurrency: usize,
+    /// Files of this size and more go multipart (and are not compressed).
+    pub multipart_threshold: u64,
+    pub part_size: usize,
+    /// Upper bound on file bytes held in memory by in-flight uploads.
+    pub memory_budget: usize,
+    /// Attempts per object on transient errors (on top of the SDK's own).
+    pub attempts: u32,
+    pub retry_base: Duration,
+    pub progress: ProgressMode,
+}
+
+impl ExecOptions {
+    pub fn new(prefix: &str, sse: Sse) -> Self {
+        ExecOptions {
+            prefix: prefix.to_string(),
+            sse,
+            concurrency: 32,
+            multipart_threshold: 64 * 1024 * 1024,
+            part_size: 16 * 1024 * 1024,
+            memory_budget: 512 * 1024 * 1024,
+            attempts: 3,
+            retry_base: Duration::from_millis(500),
+            progress: ProgressMode::Quiet,
+        }
+    }
+}
+
+/// What one upload produced.
+#[derive(Debug, Clone, Serialize)]
+pub struct Uploaded {
+    pub key: String,
+    pub stored_size: u64,
+    pub content_encoding: Option<String>,
+}
+
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct Outcome {
+    /// By relative path.
+    pub uploaded: BTreeMap<String, Uploaded>,
+    pub bytes_sent: u64,
+    pub deleted: usize,
+    pub warnings: Vec<String>,
+    pub upload_ms: u64,
+    pub delete_ms: u64,
+}
+
+/// Apply `plan`. On any upload failure no release is recorded and nothing
+/// is deleted.
+pub async fn execute(
+    plan: &Plan,
+    store: &dyn Store,
+    clock: &dyn Clock,
+    opts: &ExecOptions,
+    cancel: &Cancel,
+) -> Result<Outcome> {
+    let mut out = Outcome::default();
+    let t0 = Instant::now();
+    let mem = Semaphore::new(opts.memory_budget.div_ceil(1024));
+    let phase = Phase::new(
+        opts.progress,
+        "upload",
+        plan.uploads.len() as u64,
+        plan.upload_bytes(),
+    );
+
+    // Wave 1: everything but entries; wave 2: entries, only if wave 1 worked.
+    let (assets, entries): (Vec<&Upload>, Vec<&Upload>) = plan
+        .uploads
+        .iter()
+        .partition(|u| u.object.class != FileClass::Entry);
+    for wave in [assets, entries] {
+        let failures = run_wave(&wave, store, opts, cancel, &mem, &phase, &mut out).await;
+        if let Some(e) = summarize(failures, plan.uploads.len()) {
+            phase.finish();
+            return Err(e);
+        }
+        if cancel.is_cancelled() {
+            phase.finish();
+            return Err(Error::Interrupted);
+        }
+    }
+    phase.finish();
+    out.upload_ms = t0.elapsed().as_millis() as u64;
+
+    // The release record: written after every object it lists exists.
+    let release = build_release(plan, &out, clock);
+    release::write(store, &opts.prefix, &release, &opts.sse).await?;
+
+    // Deletes: only now, and only what the plan allowed.
+    let t1 = Instant::now();
+    if !plan.deletes.is_empty() && !cancel.is_cancelled() {
+        let keys: Vec<String> = plan.deletes.iter().map(|d| d.key.clone()).collect();
+        match store.delete_many(&keys).await {
+            Ok(failed) => {
+                out.deleted = keys.len() - failed.len();
+                for (k, e) in failed {
+                    out.warnings.push(format!("could not delete {k}: {e}"));
+                }
+            }
+            Err(e) => out.warnings.push(format!("deleting old objects failed: {e}")),
+        }
+    }
+    out.delete_ms = t1.elapsed().as_millis() as u64;
+    Ok(out)
+}
+
+async fn run_wave(
+    wave: &[&Upload],
+    store: &dyn Store,
+    opts: &ExecOptions,
+    cancel: &Cancel,
+    mem: &Semaphore,
+    phase: &Phase,
+    out: &mut Outcome,
+) -> Vec<Error> {
+    let mut failures = Vec::new();
+    let mut results = futures::stream::iter(wave.iter().map(|u| async move {
+        if cancel.is_cancelled() {
+            return (u, Err(Error::Interrupted));
+        }
+        let r = upload_with_retry(&u.object, store, opts, cancel, mem, phase).await;
+        (u, r)
+    }))
+    .buffer_unordered(opts.concurrency.max(1));
+    while let Some((u, r)) = results.next().await {
+        match r {
+            Ok(up) => {
+                phase.object_done();
+                out.bytes_sent += up.stored_size;
+                out.uploaded.insert(u.object.rel.clone(), up);
+            }
+            Err(Error::Interrupted) => {}
+            Err(e) => {
+                let fatal = matches!(&e, Error::Store(s) if s.is_fatal());
+                if fatal {
+                    // No other object will fare better: stop scheduling.
+                    cancel.cancel();
+                }
+                failures.push(e);
+            }
+        }
+    }
+    failures
+}
+
+/// One error for the whole run: the first fatal one (access denied,
+/// bucket missing, wrong region), else the first local-input one, else a
+/// count of transfer failures.
+fn summarize(mut failures: Vec<Error>, total: usize) -> Option<Error> {
+    if failures.is_empty() {
+        return None;
+    }
+    if let Some(i) = failures
+        .iter()
+        .position(|e| matches!(e, Error::Store(s) if s.is_fatal()))
+    {
+        return Some(failures.swap_remove(i));
+    }
+    if let Some(i) = failures
+        .iter()
+        .position(|e| matches!(e, Error::FileChanged { .. } | Error::Io { .. } | Error::Input { .. }))
+    {
+        return Some(failures.swap_remove(i));
+    }
+    Some(Error::Transfer {
+        failed: failures.len(),
+        total,
+        first: failures[0].to_string(),
+    })
+}
+
+fn put_options(o: &Desired, encoding: Option<&str>, sse: &Sse, if_none_match: bool) -> PutOptions {
+    let mut metadata = BTreeMap::new();
+    metadata.insert(META_HASH.to_string(), o.hash.clone());
+    metadata.insert(META_HEADERS.to_string(), o.digest.clone());
+    PutOptions {
+        content_type: o.headers.content_type.clone(),
+        cache_control: o.headers.cache_control.clone(),
+        content_encoding: encoding.map(str::to_string),
+        content_disposition: o.headers.content_disposition.clone(),
+        metadata,
+        sse: sse.clone(),
+        if_none_match,
+    }
+}
+
+/// Retry a store call on transient errors with exponential backoff.
+async fn retry<T, F, Fut>(opts: &ExecOptions, cancel: &Cancel, mut f: F) -> std::result::Result<T, StoreError>
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = std::result::Result<T, StoreError>>,
+{
+    let mut attempt = 0;
+    loop {
+        attempt += 1;
+        match f().await {
+            Err(e) if e.is_transient() && attempt < opts.attempts && !cancel.is_cancelled() => {
+                let delay = opts.retry_base * 2u32.pow(attempt - 1);
+                tracing::warn!("retrying in {delay:?}: {e}");
+                tokio::time::sleep(delay).await;
+            }
+            r => return r,
+        }
+    }
+}
+
+async fn upload_with_retry(
+    o: &Desired,
+    store: &dyn Store,
+    opts: &ExecOptions,
+    cancel: &Cancel,
+    mem: &Semaphore,
+    phase: &Phase,
+) -> Result<Uploaded> {
+    if o.size >= opts.multipart_threshold {
+        return upload_multipart(o, store, opts, cancel, mem, phase).await;
+    }
+    let units = (o.size as usize).div_ceil(1024).clamp(1, mem_units(opts));
+    let _permit = mem.acquire_many(units as u32).await.expect("semaphore open");
+    let (body, encoding) = read_and_encode(o).await?;
+    let stored_size = body.len() as u64;
+    let popts = put_options(o, encoding, &opts.sse, false);
+    retry(opts, cancel, || store.put(&o.key, body.clone(), &popts)).await?;
+    phase.add_bytes(o.size);
+    Ok(Uploaded {
+        key: o.key.clone(),
+        stored_size,
+        content_encoding: encoding.map(str::to_string),
+    })
+}
+
+fn mem_units(opts: &ExecOptions) -> usize {
+    opts.memory_budget.div_ceil(1024).max(1)
+}
+
+/// Read a whole (small) file, check it is what was scanned, and gzip it if
+/// its settings say so and that saves enough.
+async fn read_and_encode(o: &Desired) -> Result<(Bytes, Option<&'static str>)> {
+    let path = o.path.clone();
+    let expect = o.hash.clone();
+    let compress = o.headers.compress && o.size <= compress::MAX_COMPRESS_SIZE;
+    tokio::task::spawn_blocking(move || {
+        let data = std::fs::read(&path).map_err(|e| read_error(&path, e))?;
+        if blake3::hash(&data).to_hex().as_str() != expect {
+            return Err(Error::FileChanged { path });
+        }
+        if compress {
+            if let Some(gz) = compress::gzip_if_worth_it(&data) {
+                return Ok((Bytes::from(gz), Some("gzip")));
+            }
+        }
+        Ok((Bytes::from(data), None))
+    })
+    .await
+    .map_err(|e| Error::Usage(format!("internal task failed: {e}")))?
+}
+
+fn read_error(path: &Path, e: std::io::Error) -> Error {
+    if e.kind() == std::io::ErrorKind::NotFound {
+        Error::FileChanged {
+            path: path.to_path_buf(),
+        }
+    } else {
+        Error::io(path, e)
+    }
+}
+
+/// Multipart upload from disk: parts read one at a time (hashing as they
+/// are read), at most 4 parts of a file in flight, aborted on any error.
+async fn upload_multipart(
+    o: &Desired,
+    store: &dyn Store,
+    opts: &ExecOptions,
+    cancel: &Cancel,
+    mem: &Semaphore,
+    phase: &Phase,
+) -> Result<Uploaded> {
+    let popts = put_options(o, None, &opts.sse, false);
+    let upload_id = retry(opts, cancel, || store.create_multipart(&o.key, &popts)).await?;
+    let r = multipart_body(o, store, opts, cancel, mem, phase, &upload_id).await;
+    match r {
+        Ok(parts) => {
+            let done = retry(opts, cancel, || store.complete_multipart(&o.key, &upload_id, parts.clone())).await;
+            if let Err(e) = done {
+                let _ = store.abort_multipart(&o.key, &upload_id).await;
+                return Err(e.into());
+            }
+            Ok(Uploaded {
+                key: o.key.clone(),
+                stored_size: o.size,
+                content_encoding: None,
+            })
+        }
+        Err(e) => {
+            if let Err(ae) = store.abort_multipart(&o.key, &upload_id).await {
+                tracing::warn!("could not abort multipart upload of {}: {ae}", o.key);
+            }
+            Err(e)
+        }
+    }
+}
+
+async fn multipart_body(
+    o: &Desired,
+    store: &dyn Store,
+    opts: &ExecOptions,
+    cancel: &Cancel,
+    mem: &Semaphore,
+    phase: &Phase,
+    upload_id: &str,
+) -> Result<Vec<CompletedPart>> {
+    let part_size = opts.part_size.max(5 * 1024 * 1024);
+    let path = o.path.clone();
+    let file = std::fs::File::open(&path).map_err(|e| read_error(&path, e))?;
+    let file = Arc::new(file);
+    let mut hasher = blake3::Hasher::new();
+    let mut parts: Vec<CompletedPart> = Vec::new();
+    let mut inflight = futures::stream::FuturesUnordered::new();
+    let mut offset = 0u64;
+    let mut number = 0i32;
+    let units = part_size.div_ceil(1024).min(mem_units(opts)) as u32;
+    loop {
+        if cancel.is_cancelled() {
+            return Err(Error::Interrupted);
+        }
+        let permit = mem.acquire_many(units).await.expect("semaphore open");
+        let f = file.clone();
+        let p = path.clone();
+        let buf = tokio::task::spawn_blocking(move || -> Result<Vec<u8>> {
+            use std::os::unix::fs::FileExt;
+            let mut buf = vec![0u8; part_size];
+            let mut n = 0;
+            while n < part_size {
+                let k = f
+                    .read_at(&mut buf[n..], offset + n as u64)
+                    .map_err(|e| Error::io(&p, e))?;
+                if k == 0 {
+                    break;
+                }
+                n += k;
+            }
+            buf.truncate(n);
+            Ok(buf)
+        })
+        .await
+        .map_err(|e| Error::Usage(format!("internal task failed: {e}")))??;
+        if buf.is_empty() && number > 0 {
+            break;
+        }
+        let last = buf.len() < part_size;
+        hasher.update(&buf);
+        offset += buf.len() as u64;
+        number += 1;
+        let body = Bytes::from(buf);
+        let n = number;
+        inflight.push(async move {
+            let _permit = permit;
+            let len = body.len() as u64;
+            let r = retry(opts, cancel, || store.upload_part(&o.key, upload_id, n, body.clone())).await;
+            if r.is_ok() {
+                phase.add_bytes(len);
+            }
+            r
+        });
+        while inflight.len() >= 4 {
+            parts.push(inflight.next().await.expect("non-empty")?);
+        }
+        if last {
+            break;
+        }
+    }
+    while let Some(p) = inflight.next().await {
+        parts.push(p?);
+    }
+    if offset != o.size || hasher.finalize().to_hex().as_str() != o.hash {
+        return Err(Error::FileChanged { path });
+    }
+    parts.sort_by_key(|p| p.number);
+    Ok(parts)
+}
+
+/// The manifest of the release this plan produces.
+pub fn build_release(plan: &Plan, out: &Outcome, clock: &dyn Clock) -> Release {
+    let mut files = BTreeMap::new();
+    let file = |d: &Desired, stored_size: u64, enc: Option<String>| ReleaseFile {
+        hash: d.hash.clone(),
+        size: d.size,
+        stored_size,
+        headers: d.digest.clone(),
+        class: d.class,
+        content_type: d.headers.content_type.clone(),
+        cache_control: d.headers.cache_control.clone(),
+        content_encoding: enc,
+    };
+    for u in &plan.uploads {
+        let up = out.uploaded.get(&u.object.rel);
+        let (size, enc) = up
+            .map(|x| (x.stored_size, x.content_encoding.clone()))
+            .unwrap_or((u.object.size, None));
+        files.insert(u.object.rel.clone(), file(&u.object, size, enc));
+    }
+    for k in &plan.unchanged {
+        files.insert(
+            k.object.rel.clone(),
+            file(&k.object, k.stored_size, k.content_encoding.clone()),
+        );
+    }
+    Release {
+        format: FORMAT,
+        id: plan.release.clone(),
+        created: release::created_now(clock),
+        tool: format!("cdnsync {}", env!("CARGO_PKG_VERSION")),
+        previous: plan.previous_release.clone(),
+        files,
+    }
+}

@@ -1,0 +1,28 @@
+//! cdnsync: publish a static build directory to S3 (or a local directory) the
+//! way well-run sites do it by hand: encrypted, with the right headers,
+//! incrementally, recorded as releases.
+//!
+//! The pipeline is `scan → plan → execute`: scanning and remote reads do I/O,
+//! planning is a pure function over their results, and the executor applies
+//! the plan to a [`store::Store`]. See `DESIGN.md` for the full architecture.
+
+pub mod cli;
+pub mod clock;
+pub mod commands;
+pub mod compress;
+pub mod config;
+pub mod error;
+pub mod execute;
+pub mod headers;
+pub mod mime;
+pub mod plan;
+pub mod progress;
+pub mod release;
+pub mod remote;
+pub mod report;
+pub mod rules;
+pub mod scan;
+pub mod store;
+pub mod target;
+
+pub use error::{Error, ExitCode, Result};

@@ -1,0 +1,108 @@
+//! The `cdnsync` binary: parse arguments once, run the command, print the
+//! report, exit with the code the error type gives.
+
+use std::io::Write;
+use std::sync::Arc;
+
+use clap::Parser;
+
+use cdnsync::cli::{Cli, Command};
+use cdnsync::clock::SystemClock;
+use cdnsync::commands::{self, Context};
+use cdnsync::config::PublishConfig;
+use cdnsync::execute::Cancel;
+use cdnsync::progress::ProgressMode;
+use cdnsync::{Error, ExitCode};
+
+fn init_tracing(verbose: u8, quiet: bool) {
+    let default = match (quiet, verbose) {
+        (true, _) => "error",
+        (false, 0) => "warn",
+        (false, 1) => "cdnsync=debug,warn",
+        _ => "cdnsync=trace,debug",
+    };
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(default));
+    let _ = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .with_target(false)
+        .try_init();
+}
+
+/// Ctrl-C / SIGTERM: stop scheduling work; a second one exits at once.
+fn watch_signals(cancel: Cancel) {
+    tokio::spawn(async move {
+        let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()).ok();
+        for n in 0.. {
+            let term_fut = async {
+                match term.as_mut() {
+                    Some(t) => {
+                        t.recv().await;
+                    }
+                    None => std::future::pending::<()>().await,
+                }
+            };
+            tokio::select! {
+                _ = tokio::signal::ctrl_c() => {}
+                _ = term_fut => {}
+            }
+            if n == 0 {
+                eprintln!("interrupted: finishing requests in flight, recording nothing (press Ctrl-C again to abort now)");
+                cancel.cancel();
+            } else {
+                std::process::exit(ExitCode::Interrupted.code() as i32);
+            }
+        }
+    });
+}
+
+async fn run(cli: Cli, ctx: Context) -> Result<(), Error> {
+    match &cli.command {
+        Command::Publish(args) | Command::Plan(args) => {
+            let dry = matches!(cli.command, Command::Plan(_));
+            let cfg = PublishConfig::resolve(args, dry)?;
+            let report = commands::publish::run(&cfg, &ctx).await?;
+            let mut out = std::io::stdout().lock();
+            if cfg.json {
+                serde_json::to_writer_pretty(&mut out, &report).expect("serialize report");
+                let _ = writeln!(out);
+            } else if !cli.quiet {
+                let lines = if cli.verbose > 0 { usize::MAX } else { 40 };
+                let _ = write!(out, "{}", report.human(lines));
+            }
+            for w in &report.warnings {
+                eprintln!("warning: {w}");
+            }
+            Ok(())
+        }
+    }
+}
+
+fn main() -> std::process::ExitCode {
+    let cli = Cli::parse();
+    init_tracing(cli.verbose, cli.quiet);
+    let rt = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
+        Ok(rt) => rt,
+        Err(e) => {
+            eprintln!("error: cannot start the async runtime: {e}");
+            return std::process::ExitCode::from(ExitCode::Internal.code());
+        }
+    };
+    let ctx = Context {
+        clock: Arc::new(SystemClock),
+        progress: ProgressMode::detect(cli.quiet),
+        cancel: Cancel::new(),
+    };
+    let result = rt.block_on(async {
+        watch_signals(ctx.cancel.clone());
+        run(cli, ctx).await
+    });
+    match result {
+        Ok(()) => std::process::ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("error: {e}");
+            std::process::ExitCode::from(e.exit_code().code())
+        }
+    }
+}

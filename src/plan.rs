@@ -1,0 +1,412 @@
+//! The pure heart of a publish: from the local files (with their rules) and
+//! the remote state, decide what to upload, what is unchanged and what to
+//! delete. A [`Plan`] is data: `--dry-run` prints it, the executor applies it.
+
+use std::collections::HashSet;
+use std::path::PathBuf;
+
+use serde::Serialize;
+
+use crate::error::{Error, Result};
+use crate::headers::HeaderSettings;
+use crate::remote::{RemoteObject, RemoteState};
+use crate::rules::{FileClass, Rules, detect_hashed};
+use crate::scan::{Inventory, Skipped};
+use crate::store::{Sse, join_key};
+
+/// S3's limit on key length, in bytes.
+pub const MAX_KEY_BYTES: usize = 1024;
+
+/// One file as it should be published.
+#[derive(Debug, Clone, Serialize)]
+pub struct Desired {
+    pub rel: String,
+    pub key: String,
+    #[serde(skip)]
+    pub path: PathBuf,
+    pub class: FileClass,
+    pub size: u64,
+    pub hash: String,
+    pub headers: HeaderSettings,
+    /// Digest of `headers` + SSE, stored as `x-amz-meta-cdnsync-headers`.
+    pub digest: String,
+}
+
+/// Why an object is uploaded.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Reason {
+    /// Not in the bucket.
+    New,
+    /// In the bucket with other content.
+    Content,
+    /// Same content, other headers (or encryption).
+    Headers,
+    /// In the bucket without cdnsync metadata (written by another tool).
+    Unknown,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct Upload {
+    #[serde(flatten)]
+    pub object: Desired,
+    pub reason: Reason,
+}
+
+/// An object already published as wanted.
+#[derive(Debug, Clone, Serialize)]
+pub struct Kept {
+    #[serde(flatten)]
+    pub object: Desired,
+    pub stored_size: u64,
+    pub content_encoding: Option<String>,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct Delete {
+    pub rel: String,
+    pub key: String,
+    pub size: u64,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct Plan {
+    pub release: String,
+    pub previous_release: Option<String>,
+    /// Assets before entries: uploaded in this order.
+    pub uploads: Vec<Upload>,
+    pub unchanged: Vec<Kept>,
+    /// Keys of the previous release no longer published (capped by
+    /// `max_delete`: over it, this is empty and `delete_blocked` says why).
+    pub deletes: Vec<Delete>,
+    pub delete_blocked: Option<String>,
+    pub skipped: Vec<Skipped>,
+    pub warnings: Vec<String>,
+}
+
+impl Plan {
+    pub fn upload_bytes(&self) -> u64 {
+        self.uploads.iter().map(|u| u.object.size).sum()
+    }
+
+    /// Every object of the new release, in key order.
+    pub fn published(&self) -> impl Iterator<Item = &Desired> {
+        self.uploads.iter().map(|u| &u.object).chain(self.unchanged.iter().map(|k| &k.object))
+    }
+}
+
+/// Settings for planning.
+#[derive(Debug, Clone)]
+pub struct PlanOptions {
+    pub prefix: String,
+    pub sse: Sse,
+    pub max_delete: usize,
+    pub allow_empty: bool,
+}
+
+/// Every local file with its class, key, headers and digest.
+pub fn desired(inv: &Inventory, rules: &Rules, prefix: &str, sse: &Sse) -> Result<Vec<Desired>> {
+    let hashed = detect_hashed(inv.files.iter().map(|f| f.rel.as_str()));
+    let mut out = Vec::with_capacity(inv.files.len());
+    for f in &inv.files {
+        let key = join_key(prefix, &f.rel);
+        if key.len() > MAX_KEY_BYTES {
+            return Err(Error::input(
+                &f.path,
+                format!(
+                    "key would be {} bytes, over S3's {MAX_KEY_BYTES}-byte limit; shorten the path or the prefix",
+                    key.len()
+                ),
+            ));
+        }
+        let (class, headers) = rules.settings(&f.rel, hashed.contains(&f.rel));
+        let digest = headers.digest(sse);
+        out.push(Desired {
+            rel: f.rel.clone(),
+            key,
+            path: f.path.clone(),
+            class,
+            size: f.size,
+            hash: f.hash.clone(),
+            headers,
+            digest,
+        });
+    }
+    Ok(out)
+}
+
+/// The one place equality is decided. A remote object matches when it
+/// carries cdnsync's metadata and both the content hash (blake3 of the
+/// uncompressed bytes) and the header digest equal the local ones.
+/// Modification times and ETags are never used: mtimes change on every
+/// checkout, and ETags are not content hashes under SSE-KMS or multipart.
+pub fn needs_upload(local: &Desired, remote: Option<&RemoteObject>) -> Option<Reason> {
+    let Some(r) = remote else {
+        return Some(Reason::New);
+    };
+    match (&r.hash, &r.headers) {
+        (None, _) => Some(Reason::Unknown),
+        (Some(h), _) if *h != local.hash => Some(Reason::Content),
+        (Some(_), Some(d)) if *d == local.digest => None,
+        (Some(_), _) => Some(Reason::Headers),
+    }
+}
+
+/// Build the plan.
+pub fn plan(
+    release_id: &str,
+    desired: Vec<Desired>,
+    inv: &Inventory,
+    remote: &RemoteState,
+    opts: &PlanOptions,
+) -> Result<Plan> {
+    let prev_files = remote.release.as_ref().map(|r| &r.files);
+    if desired.is_empty() && !opts.allow_empty && prev_files.is_some_and(|f| !f.is_empty()) {
+        return Err(Error::input(
+            &inv.root,
+            "is empty (after exclusions); publishing it would delete the live site. Pass --allow-empty if that is intended",
+        ));
+    }
+
+    let mut uploads = Vec::new();
+    let mut unchanged = Vec::new();
+    for d in desired {
+        let r = remote.objects.get(&d.rel);
+        match (needs_upload(&d, r), r) {
+            (None, Some(r)) => unchanged.push(Kept {
+                stored_size: r.size,
+                content_encoding: r.content_encoding.clone(),
+                object: d,
+            }),
+            (reason, _) => uploads.push(Upload {
+                object: d,
+                reason: reason.unwrap_or(Reason::New),
+            }),
+        }
+    }
+    // Assets first, entries last, each group in key order.
+    uploads.sort_by(|a, b| {
+        (a.object.class == FileClass::Entry, &a.object.key)
+            .cmp(&(b.object.class == FileClass::Entry, &b.object.key))
+    });
+
+    let local: HashSet<&str> = uploads
+        .iter()
+        .map(|u| u.object.rel.as_str())
+        .chain(unchanged.iter().map(|k| k.object.rel.as_str()))
+        .collect();
+    // Only keys cdnsync published (in the previous release) and still
+    // listed are deleted; anything else under the prefix is left alone.
+    let mut deletes: Vec<Delete> = prev_files
+        .map(|files| {
+            files
+                .keys()
+                .filter(|rel| !local.contains(rel.as_str()))
+                .filter_map(|rel| {
+                    remote.objects.get(rel).map(|o| Delete {
+                        rel: rel.clone(),
+                        key: join_key(&opts.prefix, rel),
+                        size: o.size,
+                    })
+                })
+                .collect()
+        })
+        .unwrap_or_default();
+    let mut delete_blocked = None;
+    if deletes.len() > opts.max_delete {
+        delete_blocked = Some(format!(
+            "{} objects would be deleted, more than --max-delete {}; nothing was deleted (raise --max-delete to allow it)",
+            deletes.len(),
+            opts.max_delete
+        ));
+        deletes.clear();
+    }
+
+    let mut warnings = inv.warnings.clone();
+    if let Some(b) = &delete_blocked {
+        warnings.push(b.clone());
+    }
+    Ok(Plan {
+        release: release_id.to_string(),
+        previous_release: remote.release.as_ref().map(|r| r.id.clone()),
+        uploads,
+        unchanged,
+        deletes,
+        delete_blocked,
+        skipped: inv.skipped.clone(),
+        warnings,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::collections::BTreeMap;
+    use crate::release::{FORMAT, Release, ReleaseFile};
+    use crate::rules::Defaults;
+    use crate::scan::LocalFile;
+
+    fn inv(files: &[(&str, &str)]) -> Inventory {
+        Inventory {
+            root: "/site".into(),
+            files: files
+                .iter()
+                .map(|(rel, body)| LocalFile {
+                    rel: rel.to_string(),
+                    path: format!("/site/{rel}").into(),
+                    size: body.len() as u64,
+                    hash: blake3::hash(body.as_bytes()).to_hex().to_string(),
+                })
+                .collect(),
+            skipped: vec![],
+            warnings: vec![],
+        }
+    }
+
+    fn opts() -> PlanOptions {
+        PlanOptions {
+            prefix: "p".into(),
+            sse: Sse::Aes256,
+            max_delete: 256,
+            allow_empty: false,
+        }
+    }
+
+    fn rules() -> Rules {
+        Rules::new(&[], Defaults::default()).unwrap()
+    }
+
+    /// The remote state a successful publish of `i` leaves behind.
+    fn published(i: &Inventory) -> RemoteState {
+        let d = desired(i, &rules(), "p", &Sse::Aes256).unwrap();
+        let mut files = BTreeMap::new();
+        let mut objects = BTreeMap::new();
+        for x in d {
+            files.insert(
+                x.rel.clone(),
+                ReleaseFile {
+                    hash: x.hash.clone(),
+                    size: x.size,
+                    stored_size: x.size,
+                    headers: x.digest.clone(),
+                    class: x.class,
+                    content_type: x.headers.content_type.clone(),
+                    cache_control: x.headers.cache_control.clone(),
+                    content_encoding: None,
+                },
+            );
+            objects.insert(
+                x.rel.clone(),
+                RemoteObject {
+                    size: x.size,
+                    hash: Some(x.hash),
+                    headers: Some(x.digest),
+                    content_encoding: None,
+                },
+            );
+        }
+        RemoteState {
+            release: Some(Release {
+                format: FORMAT,
+                id: "r1".into(),
+                created: "2026-11-26T00:00:00Z".into(),
+                tool: "t".into(),
+                previous: None,
+                files,
+            }),
+            objects,
+            heads: 0,
+        }
+    }
+
+    fn run(i: &Inventory, r: &RemoteState, o: &PlanOptions) -> Plan {
+        let d = desired(i, &rules(), &o.prefix, &o.sse).unwrap();
+        plan("r2", d, i, r, o).unwrap()
+    }
+
+    #[test]
+    fn cold_publish_uploads_everything_assets_first() {
+        let i = inv(&[("index.html", "<p>"), ("css/a.css", "a{}"), ("about/index.html", "x")]);
+        let p = run(&i, &RemoteState::default(), &opts());
+        let keys: Vec<&str> = p.uploads.iter().map(|u| u.object.key.as_str()).collect();
+        assert_eq!(keys, ["p/css/a.css", "p/about/index.html", "p/index.html"]);
+        assert!(p.uploads.iter().all(|u| u.reason == Reason::New));
+        assert!(p.deletes.is_empty());
+    }
+
+    #[test]
+    fn republish_is_a_no_op() {
+        let i = inv(&[("index.html", "<p>"), ("css/a.css", "a{}")]);
+        let p = run(&i, &published(&i), &opts());
+        assert!(p.uploads.is_empty());
+        assert_eq!(p.unchanged.len(), 2);
+        assert_eq!(p.previous_release.as_deref(), Some("r1"));
+    }
+
+    #[test]
+    fn change_header_and_delete_detection() {
+        let before = inv(&[("index.html", "<p>"), ("css/a.css", "a{}"), ("old.html", "o")]);
+        let remote = published(&before);
+        let after = inv(&[("index.html", "<p>changed"), ("css/a.css", "a{}")]);
+        let p = run(&after, &remote, &opts());
+        assert_eq!(p.uploads.len(), 1);
+        assert_eq!(p.uploads[0].object.rel, "index.html");
+        assert_eq!(p.uploads[0].reason, Reason::Content);
+        assert_eq!(p.deletes.len(), 1);
+        assert_eq!(p.deletes[0].key, "p/old.html");
+
+        // Other encryption → every object re-uploaded for its headers.
+        let mut o = opts();
+        o.sse = Sse::Kms { key_id: None, bucket_key: true };
+        let p = run(&before, &remote, &o);
+        assert_eq!(p.uploads.len(), 3);
+        assert!(p.uploads.iter().all(|u| u.reason == Reason::Headers));
+    }
+
+    #[test]
+    fn objects_without_metadata_are_reuploaded_and_foreign_keys_never_deleted() {
+        let i = inv(&[("index.html", "<p>")]);
+        let mut remote = RemoteState::default();
+        for k in ["index.html", "other-tool.txt"] {
+            remote.objects.insert(k.into(), RemoteObject { size: 3, hash: None, headers: None, content_encoding: None });
+        }
+        let p = run(&i, &remote, &opts());
+        assert_eq!(p.uploads[0].reason, Reason::Unknown);
+        assert!(p.deletes.is_empty());
+    }
+
+    #[test]
+    fn max_delete_blocks_all_deletes() {
+        let before = inv(&[("a.html", "a"), ("b.html", "b"), ("c.html", "c")]);
+        let remote = published(&before);
+        let after = inv(&[("a.html", "a")]);
+        let mut o = opts();
+        o.max_delete = 1;
+        let p = run(&after, &remote, &o);
+        assert!(p.deletes.is_empty());
+        assert!(p.delete_blocked.as_deref().unwrap().contains("--max-delete 1"));
+        o.max_delete = 2;
+        assert_eq!(run(&after, &remote, &o).deletes.len(), 2);
+    }
+
+    #[test]
+    fn empty_dir_refused_over_a_live_site() {
+        let before = inv(&[("a.html", "a")]);
+        let remote = published(&before);
+        let empty = inv(&[]);
+        let d = desired(&empty, &rules(), "p", &Sse::Aes256).unwrap();
+        let e = plan("r2", d, &empty, &remote, &opts()).unwrap_err();
+        assert!(e.to_string().contains("--allow-empty"), "{e}");
+        let mut o = opts();
+        o.allow_empty = true;
+        assert_eq!(run(&empty, &remote, &o).deletes.len(), 1);
+    }
+
+    #[test]
+    fn overlong_keys_are_refused() {
+        let long = format!("{}.html", "a".repeat(1100));
+        let i = inv(&[(long.as_str(), "x")]);
+        let e = desired(&i, &rules(), "p", &Sse::Aes256).unwrap_err();
+        assert!(e.to_string().contains("1024-byte limit"), "{e}");
+    }
+}

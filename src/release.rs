@@ -1,0 +1,231 @@
+//! Release manifests: one JSON document per publish under
+//! `<prefix>/.cdnsync/releases/<id>.json`, and `<prefix>/.cdnsync/current`
+//! naming the live one (written last).
+
+use std::collections::BTreeMap;
+
+use bytes::Bytes;
+use serde::{Deserialize, Serialize};
+use time::format_description::well_known::Rfc3339;
+
+use crate::clock::Clock;
+use crate::error::{Error, Result};
+use crate::rules::FileClass;
+use crate::store::{PutOptions, Sse, Store, join_key};
+
+/// Manifest format written by this version. A higher number in the bucket
+/// means a newer cdnsync wrote it; we refuse rather than misread it.
+pub const FORMAT: u32 = 1;
+
+/// Folder (under the prefix) that holds cdnsync's own objects.
+pub const META_DIR: &str = ".cdnsync";
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ReleaseFile {
+    /// blake3 of the uncompressed content (64 hex).
+    pub hash: String,
+    /// Uncompressed size.
+    pub size: u64,
+    /// Size as stored (after compression).
+    pub stored_size: u64,
+    /// Digest of the header settings (see `headers::HeaderSettings::digest`).
+    pub headers: String,
+    pub class: FileClass,
+    pub content_type: String,
+    pub cache_control: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub content_encoding: Option<String>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Release {
+    pub format: u32,
+    pub id: String,
+    /// RFC 3339, UTC.
+    pub created: String,
+    pub tool: String,
+    #[serde(default)]
+    pub previous: Option<String>,
+    /// Path relative to the prefix → what was published there.
+    pub files: BTreeMap<String, ReleaseFile>,
+}
+
+/// A sortable, unique release id: `20261126T134403Z-1a2b3c4d`.
+pub fn new_release_id(clock: &dyn Clock) -> String {
+    let now = clock.now();
+    format!(
+        "{:04}{:02}{:02}T{:02}{:02}{:02}Z-{:08x}",
+        now.year(),
+        u8::from(now.month()),
+        now.day(),
+        now.hour(),
+        now.minute(),
+        now.second(),
+        clock.random_u32()
+    )
+}
+
+pub fn created_now(clock: &dyn Clock) -> String {
+    clock.now().format(&Rfc3339).expect("format time")
+}
+
+pub fn meta_prefix(prefix: &str) -> String {
+    join_key(prefix, META_DIR)
+}
+
+pub fn release_key(prefix: &str, id: &str) -> String {
+    format!("{}/releases/{id}.json", meta_prefix(prefix))
+}
+
+pub fn current_key(prefix: &str) -> String {
+    format!("{}/current", meta_prefix(prefix))
+}
+
+/// Parse a manifest, refusing corrupt ones and ones from a newer format.
+pub fn parse(key: &str, body: &[u8]) -> Result<Release> {
+    let bad = |reason: String| Error::Manifest {
+        key: key.to_string(),
+        reason,
+    };
+    let v: serde_json::Value =
+        serde_json::from_slice(body).map_err(|e| bad(format!("not valid JSON ({e})")))?;
+    let format = v
+        .get("format")
+        .and_then(|f| f.as_u64())
+        .ok_or_else(|| bad("no `format` field; it was not written by cdnsync".into()))?;
+    if format > FORMAT as u64 {
+        return Err(bad(format!(
+            "written by a newer cdnsync (manifest format {format}, this version reads {FORMAT}); upgrade cdnsync"
+        )));
+    }
+    serde_json::from_value(v).map_err(|e| bad(format!("invalid manifest ({e})")))
+}
+
+/// The live release, if any: reads `current`, then that release's manifest.
+pub async fn read_current(store: &dyn Store, prefix: &str) -> Result<Option<Release>> {
+    let ckey = current_key(prefix);
+    let Some(body) = store.get(&ckey).await? else {
+        return Ok(None);
+    };
+    let id = std::str::from_utf8(&body)
+        .map(str::trim)
+        .ok()
+        .filter(|s| !s.is_empty() && s.chars().all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_'))
+        .ok_or_else(|| Error::Manifest {
+            key: ckey.clone(),
+            reason: "does not contain a release id".into(),
+        })?
+        .to_string();
+    let rkey = release_key(prefix, &id);
+    let Some(body) = store.get(&rkey).await? else {
+        return Err(Error::Manifest {
+            key: rkey,
+            reason: format!("`{ckey}` names release {id}, but its manifest is missing"),
+        });
+    };
+    let r = parse(&rkey, &body)?;
+    if r.id != id {
+        return Err(Error::Manifest {
+            key: rkey,
+            reason: format!("contains release {} instead of {id}", r.id),
+        });
+    }
+    Ok(Some(r))
+}
+
+/// Record a release: the manifest first, then `current`.
+pub async fn write(store: &dyn Store, prefix: &str, release: &Release, sse: &Sse) -> Result<()> {
+    let body = serde_json::to_vec_pretty(release).expect("serialize release");
+    store
+        .put(
+            &release_key(prefix, &release.id),
+            Bytes::from(body),
+            &PutOptions::internal("application/json", sse),
+        )
+        .await?;
+    store
+        .put(
+            &current_key(prefix),
+            Bytes::from(format!("{}\n", release.id)),
+            &PutOptions::internal("text/plain; charset=utf-8", sse),
+        )
+        .await?;
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::clock::FixedClock;
+    use crate::store::memory::MemoryStore;
+    use time::macros::datetime;
+
+    fn clock() -> FixedClock {
+        FixedClock {
+            now: datetime!(2026-11-26 13:44:03 UTC),
+            random: 0x1a2b3c4d,
+        }
+    }
+
+    fn release(id: &str) -> Release {
+        let mut files = BTreeMap::new();
+        files.insert(
+            "index.html".into(),
+            ReleaseFile {
+                hash: "ab".repeat(32),
+                size: 10,
+                stored_size: 10,
+                headers: "0123456789abcdef".into(),
+                class: FileClass::Entry,
+                content_type: "text/html; charset=utf-8".into(),
+                cache_control: "public, max-age=0, must-revalidate".into(),
+                content_encoding: None,
+            },
+        );
+        Release {
+            format: FORMAT,
+            id: id.into(),
+            created: created_now(&clock()),
+            tool: "cdnsync test".into(),
+            previous: None,
+            files,
+        }
+    }
+
+    #[test]
+    fn ids_sort_by_time() {
+        assert_eq!(new_release_id(&clock()), "20261126T134403Z-1a2b3c4d");
+        assert_eq!(created_now(&clock()), "2026-11-26T13:44:03Z");
+    }
+
+    #[tokio::test]
+    async fn write_then_read_current() {
+        let s = MemoryStore::new();
+        assert_eq!(read_current(&s, "site").await.unwrap(), None);
+        let r = release("20261126T134403Z-1a2b3c4d");
+        write(&s, "site", &r, &Sse::Aes256).await.unwrap();
+        assert_eq!(read_current(&s, "site").await.unwrap(), Some(r));
+        assert!(s.object("site/.cdnsync/current").is_some());
+        assert!(s.object("site/.cdnsync/releases/20261126T134403Z-1a2b3c4d.json").is_some());
+    }
+
+    #[test]
+    fn refuses_corrupt_and_newer_manifests() {
+        let e = parse("k", b"{not json").unwrap_err();
+        assert!(e.to_string().contains("not valid JSON"), "{e}");
+        let e = parse("k", br#"{"format": 99, "id": "x"}"#).unwrap_err();
+        assert!(e.to_string().contains("newer cdnsync"), "{e}");
+        let e = parse("k", br#"{"id": "x"}"#).unwrap_err();
+        assert!(e.to_string().contains("not written by cdnsync"), "{e}");
+    }
+
+    #[tokio::test]
+    async fn current_pointing_at_missing_manifest_is_an_error() {
+        let s = MemoryStore::new();
+        s.put("p/.cdnsync/current", Bytes::from_static(b"abc\n"), &PutOptions::internal("text/plain", &Sse::Aes256))
+            .await
+            .unwrap();
+        let e = read_current(&s, "p").await.unwrap_err();
+        assert!(e.to_string().contains("manifest is missing"), "{e}");
+    }
+}

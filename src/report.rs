@@ -1,0 +1,212 @@
+//! The result of a publish (or of a dry run): one serializable report,
+//! printed as JSON with `--json` or as a short human summary.
+
+use std::fmt::Write as _;
+
+use serde::Serialize;
+
+use crate::execute::Outcome;
+use crate::plan::{Plan, Reason};
+use crate::progress::human_bytes;
+use crate::scan::Skipped;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Action {
+    Upload,
+    Unchanged,
+    Delete,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct ObjectReport {
+    pub key: String,
+    pub action: Action,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub reason: Option<Reason>,
+    /// Uncompressed size of the file (for deletes: the stored size).
+    pub size: u64,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub content_type: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub cache_control: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub content_encoding: Option<String>,
+}
+
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct Timings {
+    pub scan_ms: u64,
+    pub remote_ms: u64,
+    pub upload_ms: u64,
+    pub delete_ms: u64,
+    pub total_ms: u64,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct Report {
+    pub release: String,
+    pub previous_release: Option<String>,
+    pub target: String,
+    pub dry_run: bool,
+    pub uploaded: usize,
+    pub unchanged: usize,
+    pub deleted: usize,
+    /// Bytes sent (after compression); for a dry run, the files' sizes.
+    pub bytes_uploaded: u64,
+    pub objects: Vec<ObjectReport>,
+    pub skipped: Vec<Skipped>,
+    pub delete_blocked: Option<String>,
+    pub warnings: Vec<String>,
+    pub timings: Timings,
+}
+
+impl Report {
+    /// The report of a plan, before (or instead of) executing it.
+    pub fn from_plan(plan: &Plan, target: &str) -> Report {
+        let mut objects = Vec::new();
+        for u in &plan.uploads {
+            let o = &u.object;
+            objects.push(ObjectReport {
+                key: o.key.clone(),
+                action: Action::Upload,
+                reason: Some(u.reason),
+                size: o.size,
+                content_type: Some(o.headers.content_type.clone()),
+                cache_control: Some(o.headers.cache_control.clone()),
+                content_encoding: None,
+            });
+        }
+        for k in &plan.unchanged {
+            let o = &k.object;
+            objects.push(ObjectReport {
+                key: o.key.clone(),
+                action: Action::Unchanged,
+                reason: None,
+                size: o.size,
+                content_type: Some(o.headers.content_type.clone()),
+                cache_control: Some(o.headers.cache_control.clone()),
+                content_encoding: k.content_encoding.clone(),
+            });
+        }
+        for d in &plan.deletes {
+            objects.push(ObjectReport {
+                key: d.key.clone(),
+                action: Action::Delete,
+                reason: None,
+                size: d.size,
+                content_type: None,
+                cache_control: None,
+                content_encoding: None,
+            });
+        }
+        objects.sort_by(|a, b| a.key.cmp(&b.key));
+        Report {
+            release: plan.release.clone(),
+            previous_release: plan.previous_release.clone(),
+            target: target.to_string(),
+            dry_run: true,
+            uploaded: plan.uploads.len(),
+            unchanged: plan.unchanged.len(),
+            deleted: plan.deletes.len(),
+            bytes_uploaded: plan.upload_bytes(),
+            objects,
+            skipped: plan.skipped.clone(),
+            delete_blocked: plan.delete_blocked.clone(),
+            warnings: plan.warnings.clone(),
+            timings: Timings::default(),
+        }
+    }
+
+    /// The report of an executed plan.
+    pub fn from_outcome(plan: &Plan, out: &Outcome, target: &str) -> Report {
+        let mut r = Report::from_plan(plan, target);
+        r.dry_run = false;
+        r.uploaded = out.uploaded.len();
+        r.deleted = out.deleted;
+        r.bytes_uploaded = out.bytes_sent;
+        for o in r.objects.iter_mut().filter(|o| o.action == Action::Upload) {
+            if let Some(u) = out.uploaded.values().find(|u| u.key == o.key) {
+                o.content_encoding = u.content_encoding.clone();
+            }
+        }
+        r.warnings.extend(out.warnings.iter().cloned());
+        r.timings.upload_ms = out.upload_ms;
+        r.timings.delete_ms = out.delete_ms;
+        r
+    }
+
+    /// Human summary: the changes (at most `max_lines`), then totals.
+    pub fn human(&self, max_lines: usize) -> String {
+        let mut s = String::new();
+        let verb = if self.dry_run { "Plan for" } else { "Published to" };
+        let _ = write!(s, "{verb} {} — release {}", self.target, self.release);
+        if let Some(p) = &self.previous_release {
+            let _ = write!(s, " (previous {p})");
+        }
+        s.push('\n');
+        let changes: Vec<&ObjectReport> = self
+            .objects
+            .iter()
+            .filter(|o| o.action != Action::Unchanged)
+            .collect();
+        for o in changes.iter().take(max_lines) {
+            match o.action {
+                Action::Upload => {
+                    let reason = match o.reason {
+                        Some(Reason::New) => "new",
+                        Some(Reason::Content) => "changed",
+                        Some(Reason::Headers) => "headers",
+                        Some(Reason::Unknown) => "no cdnsync metadata",
+                        None => "",
+                    };
+                    let _ = writeln!(
+                        s,
+                        "  upload  {}  {}  {}  [{}; {}{}]",
+                        o.key,
+                        human_bytes(o.size),
+                        reason,
+                        o.content_type.as_deref().unwrap_or(""),
+                        o.cache_control.as_deref().unwrap_or(""),
+                        o.content_encoding.as_deref().map(|e| format!("; {e}")).unwrap_or_default(),
+                    );
+                }
+                Action::Delete => {
+                    let _ = writeln!(s, "  delete  {}", o.key);
+                }
+                Action::Unchanged => {}
+            }
+        }
+        if changes.len() > max_lines {
+            let _ = writeln!(s, "  … and {} more (use --json for all)", changes.len() - max_lines);
+        }
+        for k in self.skipped.iter().take(max_lines) {
+            let why = match &k.skip {
+                crate::rules::Skip::Denied { pattern } => format!("deny-list `{pattern}`; a rule with include = true publishes it"),
+                crate::rules::Skip::Excluded { glob } => format!("excluded by rule `{glob}`"),
+            };
+            let _ = writeln!(s, "  skip    {}  ({why})", k.rel);
+        }
+        let (up, del) = if self.dry_run {
+            ("to upload", "to delete")
+        } else {
+            ("uploaded", "deleted")
+        };
+        let _ = write!(
+            s,
+            "{} {up} ({}), {} unchanged, {} {del}",
+            self.uploaded,
+            human_bytes(self.bytes_uploaded),
+            self.unchanged,
+            self.deleted
+        );
+        if !self.skipped.is_empty() {
+            let _ = write!(s, ", {} skipped", self.skipped.len());
+        }
+        if !self.dry_run {
+            let _ = write!(s, " in {:.2} s", self.timings.total_ms as f64 / 1000.0);
+        }
+        s.push('\n');
+        s
+    }
+}

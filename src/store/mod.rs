@@ -1,0 +1,223 @@
+//! The narrow object-store interface every backend implements (S3, a local
+//! directory, memory), with typed errors so callers can tell a retryable
+//! failure from a denied one.
+
+use std::collections::BTreeMap;
+
+use async_trait::async_trait;
+use bytes::Bytes;
+use serde::Serialize;
+
+use crate::error::ExitCode;
+
+pub mod local;
+pub mod memory;
+pub mod s3;
+
+/// Server-side encryption requested for every write.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(tag = "mode", rename_all = "snake_case")]
+pub enum Sse {
+    /// Only for S3-compatible stores that reject the header (`--sse none`).
+    None,
+    /// SSE-S3 (`AES256`).
+    Aes256,
+    /// SSE-KMS, with an optional key id (else the bucket's / AWS managed key).
+    Kms {
+        key_id: Option<String>,
+        bucket_key: bool,
+    },
+}
+
+impl Sse {
+    pub fn digest_part(&self) -> String {
+        match self {
+            Sse::None => "none".into(),
+            Sse::Aes256 => "AES256".into(),
+            Sse::Kms { key_id, bucket_key } => {
+                format!("aws:kms:{}:{}", key_id.as_deref().unwrap_or(""), bucket_key)
+            }
+        }
+    }
+
+    /// The `x-amz-server-side-encryption` value.
+    pub fn header_value(&self) -> Option<&'static str> {
+        match self {
+            Sse::None => None,
+            Sse::Aes256 => Some("AES256"),
+            Sse::Kms { .. } => Some("aws:kms"),
+        }
+    }
+}
+
+/// Everything a PUT (or a metadata-replacing COPY) sets.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct PutOptions {
+    pub content_type: String,
+    pub cache_control: String,
+    pub content_encoding: Option<String>,
+    pub content_disposition: Option<String>,
+    /// User metadata (`x-amz-meta-*`), keys without the prefix.
+    pub metadata: BTreeMap<String, String>,
+    pub sse: Sse,
+    /// Create only: fail with [`StoreError::Precondition`] if the key exists
+    /// (`If-None-Match: *`).
+    pub if_none_match: bool,
+}
+
+impl PutOptions {
+    /// Plain options for small internal objects (manifests, `current`).
+    pub fn internal(content_type: &str, sse: &Sse) -> Self {
+        PutOptions {
+            content_type: content_type.to_string(),
+            cache_control: "no-store".into(),
+            content_encoding: None,
+            content_disposition: None,
+            metadata: BTreeMap::new(),
+            sse: sse.clone(),
+            if_none_match: false,
+        }
+    }
+}
+
+/// One listed object.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct ListEntry {
+    pub key: String,
+    pub size: u64,
+}
+
+/// What HEAD returns.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Default)]
+pub struct ObjectMeta {
+    pub size: u64,
+    pub content_type: Option<String>,
+    pub cache_control: Option<String>,
+    pub content_encoding: Option<String>,
+    pub content_disposition: Option<String>,
+    pub metadata: BTreeMap<String, String>,
+    /// `x-amz-server-side-encryption` as the store reports it.
+    pub sse: Option<String>,
+    pub sse_kms_key_id: Option<String>,
+}
+
+/// One finished part of a multipart upload.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CompletedPart {
+    pub number: i32,
+    pub etag: String,
+    pub checksum_crc32: Option<String>,
+}
+
+#[derive(Debug, Clone, thiserror::Error, PartialEq, Eq)]
+pub enum StoreError {
+    #[error("{key}: not found")]
+    NotFound { key: String },
+    #[error("{key}: already exists (If-None-Match precondition failed)")]
+    Precondition { key: String },
+    #[error("bucket `{bucket}` does not exist (or is not visible with these credentials)")]
+    NoSuchBucket { bucket: String },
+    #[error("access denied{}: {message}", if key.is_empty() { String::new() } else { format!(" on `{key}`") })]
+    Denied { key: String, message: String },
+    #[error("bucket `{bucket}` is in another region{}; pass --region {}", region.as_deref().map(|r| format!(" ({r})")).unwrap_or_default(), region.as_deref().unwrap_or("<its region>"))]
+    WrongRegion {
+        bucket: String,
+        region: Option<String>,
+    },
+    #[error("{key}: temporary failure: {message}")]
+    Transient { key: String, message: String },
+    #[error("{key}: {message}")]
+    Other { key: String, message: String },
+}
+
+impl StoreError {
+    pub fn is_transient(&self) -> bool {
+        matches!(self, StoreError::Transient { .. })
+    }
+
+    pub fn exit_code(&self) -> ExitCode {
+        match self {
+            StoreError::Denied { .. } => ExitCode::Auth,
+            StoreError::NoSuchBucket { .. } | StoreError::WrongRegion { .. } => ExitCode::Remote,
+            StoreError::Transient { .. } => ExitCode::Transfer,
+            StoreError::NotFound { .. }
+            | StoreError::Precondition { .. }
+            | StoreError::Other { .. } => ExitCode::Transfer,
+        }
+    }
+
+    /// Errors that no retry or other key will fix: stop the whole run.
+    pub fn is_fatal(&self) -> bool {
+        matches!(
+            self,
+            StoreError::Denied { .. } | StoreError::NoSuchBucket { .. } | StoreError::WrongRegion { .. }
+        )
+    }
+}
+
+pub type StoreResult<T> = std::result::Result<T, StoreError>;
+
+/// The storage interface. Keys are full keys (prefix included), without a
+/// leading slash.
+#[async_trait]
+pub trait Store: Send + Sync {
+    /// Human-readable location, e.g. `s3://bucket` or a directory.
+    fn describe(&self) -> String;
+
+    /// Check the store is reachable and writable in principle (bucket
+    /// exists, credentials accepted). Cheap: one request at most.
+    async fn check(&self) -> StoreResult<()>;
+
+    /// Every object under `prefix` (all pages), sorted by key.
+    async fn list(&self, prefix: &str) -> StoreResult<Vec<ListEntry>>;
+
+    /// Metadata of one object, `None` if absent.
+    async fn head(&self, key: &str) -> StoreResult<Option<ObjectMeta>>;
+
+    /// Whole body of a (small) object, `None` if absent.
+    async fn get(&self, key: &str) -> StoreResult<Option<Bytes>>;
+
+    /// Write a whole object from memory.
+    async fn put(&self, key: &str, body: Bytes, opts: &PutOptions) -> StoreResult<()>;
+
+    /// Server-side copy with the given headers replacing the source's.
+    async fn copy(&self, src: &str, dst: &str, opts: &PutOptions) -> StoreResult<()>;
+
+    /// Delete keys (batched by the backend); per-key failures are returned.
+    async fn delete_many(&self, keys: &[String]) -> StoreResult<Vec<(String, StoreError)>>;
+
+    /// Start a multipart upload; returns its id.
+    async fn create_multipart(&self, key: &str, opts: &PutOptions) -> StoreResult<String>;
+
+    /// Upload one part (numbered from 1).
+    async fn upload_part(
+        &self,
+        key: &str,
+        upload_id: &str,
+        number: i32,
+        body: Bytes,
+    ) -> StoreResult<CompletedPart>;
+
+    async fn complete_multipart(
+        &self,
+        key: &str,
+        upload_id: &str,
+        parts: Vec<CompletedPart>,
+    ) -> StoreResult<()>;
+
+    async fn abort_multipart(&self, key: &str, upload_id: &str) -> StoreResult<()>;
+}
+
+/// Join a prefix and a relative path into a key.
+pub fn join_key(prefix: &str, rel: &str) -> String {
+    if prefix.is_empty() {
+        rel.to_string()
+    } else {
+        format!("{prefix}/{rel}")
+    }
+}
+
+/// The behaviour every backend must show; run by unit tests (memory, local)
+/// and integration tests (S3 servers).
+#[doc(hidden)]
+pub mod conformance;
