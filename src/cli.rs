@@ -113,4 +113,12 @@ pub struct PublishArgs {
     /// Allow publishing an empty directory over a live site (deletes it).
     #[arg(long, env = "CDNSYNC_ALLOW_EMPTY")]
     pub allow_empty: bool,
+
+    /// Files of at least this many bytes are uploaded in parts (default 64 MiB).
+    #[arg(long, env = "CDNSYNC_MULTIPART_THRESHOLD", value_name = "BYTES", hide = true)]
+    pub multipart_threshold: Option<u64>,
+
+    /// Part size for multipart uploads (default 16 MiB, at least 5 MiB).
+    #[arg(long, env = "CDNSYNC_PART_SIZE", value_name = "BYTES", hide = true)]
+    pub part_size: Option<usize>,
 }

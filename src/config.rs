@@ -59,6 +59,8 @@ pub struct PublishConfig {
     pub allow_empty: bool,
     pub rules: Rules,
     pub config_path: Option<PathBuf>,
+    pub multipart_threshold: u64,
+    pub part_size: usize,
 }
 
 pub const DEFAULT_CONFIG: &str = "cdnsync.toml";
@@ -209,6 +211,8 @@ impl PublishConfig {
             allow_empty: args.allow_empty,
             rules,
             config_path,
+            multipart_threshold: args.multipart_threshold.unwrap_or(64 * 1024 * 1024).max(5 * 1024 * 1024),
+            part_size: args.part_size.unwrap_or(16 * 1024 * 1024).max(5 * 1024 * 1024),
         })
     }
 }

@@ -101,6 +101,9 @@ pub async fn execute(
     cancel: &Cancel,
 ) -> Result<Outcome> {
     let mut out = Outcome::default();
+    if plan.noop {
+        return Ok(out);
+    }
     let t0 = Instant::now();
     let mem = Semaphore::new(opts.memory_budget.div_ceil(1024));
     let phase = Phase::new(
@@ -438,6 +441,7 @@ pub fn build_release(plan: &Plan, out: &Outcome, clock: &dyn Clock) -> Release {
         content_type: d.headers.content_type.clone(),
         cache_control: d.headers.cache_control.clone(),
         content_encoding: enc,
+        stale: false,
     };
     for u in &plan.uploads {
         let up = out.uploaded.get(&u.object.rel);
@@ -451,6 +455,14 @@ pub fn build_release(plan: &Plan, out: &Outcome, clock: &dyn Clock) -> Release {
             k.object.rel.clone(),
             file(&k.object, k.stored_size, k.content_encoding.clone()),
         );
+    }
+    // Keys leaving the site stay listed (as stale) until a later publish
+    // sees them gone: if this run's deletes fail or were held back, the
+    // next one still knows to delete them.
+    for d in plan.deletes.iter().chain(&plan.retained) {
+        let mut f = d.previous.clone();
+        f.stale = true;
+        files.insert(d.rel.clone(), f);
     }
     Release {
         format: FORMAT,

@@ -65,7 +65,8 @@ async fn run(cli: Cli, ctx: Context) -> Result<(), Error> {
             let report = commands::publish::run(&cfg, &ctx).await?;
             let mut out = std::io::stdout().lock();
             if cfg.json {
-                serde_json::to_writer_pretty(&mut out, &report).expect("serialize report");
+                // A closed pipe (`| head`) is not an error of the publish.
+                let _ = serde_json::to_writer_pretty(&mut out, &report);
                 let _ = writeln!(out);
             } else if !cli.quiet {
                 let lines = if cli.verbose > 0 { usize::MAX } else { 40 };

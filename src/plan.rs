@@ -9,6 +9,7 @@ use serde::Serialize;
 
 use crate::error::{Error, Result};
 use crate::headers::HeaderSettings;
+use crate::release::ReleaseFile;
 use crate::remote::{RemoteObject, RemoteState};
 use crate::rules::{FileClass, Rules, detect_hashed};
 use crate::scan::{Inventory, Skipped};
@@ -67,6 +68,9 @@ pub struct Delete {
     pub rel: String,
     pub key: String,
     pub size: u64,
+    /// What the previous release recorded for it.
+    #[serde(skip)]
+    pub previous: ReleaseFile,
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -80,8 +84,15 @@ pub struct Plan {
     /// `max_delete`: over it, this is empty and `delete_blocked` says why).
     pub deletes: Vec<Delete>,
     pub delete_blocked: Option<String>,
+    /// Deletions held back by `max_delete`: recorded as stale in the new
+    /// release so a later publish deletes them.
+    #[serde(skip)]
+    pub retained: Vec<Delete>,
     pub skipped: Vec<Skipped>,
     pub warnings: Vec<String>,
+    /// Nothing to do: the live release already is exactly this site. No
+    /// new release is recorded (a no-op publish writes nothing).
+    pub noop: bool,
 }
 
 impl Plan {
@@ -200,39 +211,61 @@ pub fn plan(
     let mut deletes: Vec<Delete> = prev_files
         .map(|files| {
             files
-                .keys()
-                .filter(|rel| !local.contains(rel.as_str()))
-                .filter_map(|rel| {
+                .iter()
+                .filter(|(rel, _)| !local.contains(rel.as_str()))
+                .filter_map(|(rel, f)| {
                     remote.objects.get(rel).map(|o| Delete {
                         rel: rel.clone(),
                         key: join_key(&opts.prefix, rel),
                         size: o.size,
+                        previous: f.clone(),
                     })
                 })
                 .collect()
         })
         .unwrap_or_default();
     let mut delete_blocked = None;
+    let mut retained = Vec::new();
     if deletes.len() > opts.max_delete {
         delete_blocked = Some(format!(
             "{} objects would be deleted, more than --max-delete {}; nothing was deleted (raise --max-delete to allow it)",
             deletes.len(),
             opts.max_delete
         ));
-        deletes.clear();
+        retained = std::mem::take(&mut deletes);
     }
+
+    // A no-op when nothing moves and the live release lists exactly these
+    // files with these hashes and headers.
+    let noop = uploads.is_empty()
+        && deletes.is_empty()
+        && delete_blocked.is_none()
+        && prev_files.is_some_and(|files| {
+            files.values().filter(|f| !f.stale).count() == unchanged.len()
+                && unchanged.iter().all(|k| {
+                    files.get(&k.object.rel).is_some_and(|f| {
+                        !f.stale && f.hash == k.object.hash && f.headers == k.object.digest && f.class == k.object.class
+                    })
+                })
+        });
+    let release = match (&remote.release, noop) {
+        (Some(r), true) => r.id.clone(),
+        _ => release_id.to_string(),
+    };
 
     let mut warnings = inv.warnings.clone();
     if let Some(b) = &delete_blocked {
         warnings.push(b.clone());
     }
     Ok(Plan {
-        release: release_id.to_string(),
+        release,
+        noop,
         previous_release: remote.release.as_ref().map(|r| r.id.clone()),
         uploads,
         unchanged,
         deletes,
         delete_blocked,
+        retained,
         skipped: inv.skipped.clone(),
         warnings,
     })
@@ -293,6 +326,7 @@ mod tests {
                     content_type: x.headers.content_type.clone(),
                     cache_control: x.headers.cache_control.clone(),
                     content_encoding: None,
+                    stale: false,
                 },
             );
             objects.insert(
@@ -328,6 +362,7 @@ mod tests {
     fn cold_publish_uploads_everything_assets_first() {
         let i = inv(&[("index.html", "<p>"), ("css/a.css", "a{}"), ("about/index.html", "x")]);
         let p = run(&i, &RemoteState::default(), &opts());
+        assert!(!p.noop);
         let keys: Vec<&str> = p.uploads.iter().map(|u| u.object.key.as_str()).collect();
         assert_eq!(keys, ["p/css/a.css", "p/about/index.html", "p/index.html"]);
         assert!(p.uploads.iter().all(|u| u.reason == Reason::New));
@@ -341,6 +376,14 @@ mod tests {
         assert!(p.uploads.is_empty());
         assert_eq!(p.unchanged.len(), 2);
         assert_eq!(p.previous_release.as_deref(), Some("r1"));
+        assert!(p.noop);
+        assert_eq!(p.release, "r1", "a no-op keeps the live release");
+        // A live release without one of the files is not a no-op.
+        let mut r = published(&i);
+        r.release.as_mut().unwrap().files.remove("css/a.css");
+        let p = run(&i, &r, &opts());
+        assert!(!p.noop);
+        assert_eq!(p.release, "r2");
     }
 
     #[test]
@@ -385,6 +428,7 @@ mod tests {
         let p = run(&after, &remote, &o);
         assert!(p.deletes.is_empty());
         assert!(p.delete_blocked.as_deref().unwrap().contains("--max-delete 1"));
+        assert_eq!(p.retained.len(), 2, "held-back deletions are remembered");
         o.max_delete = 2;
         assert_eq!(run(&after, &remote, &o).deletes.len(), 2);
     }

@@ -35,6 +35,11 @@ pub struct ReleaseFile {
     pub cache_control: String,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub content_encoding: Option<String>,
+    /// No longer part of the site, but possibly still in the bucket (its
+    /// deletion was planned, capped by `--max-delete`, or failed). Kept so
+    /// a later publish still knows cdnsync owns the key and deletes it.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub stale: bool,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -180,6 +185,7 @@ mod tests {
                 content_type: "text/html; charset=utf-8".into(),
                 cache_control: "public, max-age=0, must-revalidate".into(),
                 content_encoding: None,
+                stale: false,
             },
         );
         Release {

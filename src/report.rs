@@ -49,6 +49,8 @@ pub struct Report {
     pub previous_release: Option<String>,
     pub target: String,
     pub dry_run: bool,
+    /// Nothing changed: no release recorded, `release` is the live one.
+    pub noop: bool,
     pub uploaded: usize,
     pub unchanged: usize,
     pub deleted: usize,
@@ -106,6 +108,7 @@ impl Report {
             previous_release: plan.previous_release.clone(),
             target: target.to_string(),
             dry_run: true,
+            noop: plan.noop,
             uploaded: plan.uploads.len(),
             unchanged: plan.unchanged.len(),
             deleted: plan.deletes.len(),
@@ -139,10 +142,17 @@ impl Report {
     /// Human summary: the changes (at most `max_lines`), then totals.
     pub fn human(&self, max_lines: usize) -> String {
         let mut s = String::new();
-        let verb = if self.dry_run { "Plan for" } else { "Published to" };
+        let verb = match (self.dry_run, self.noop) {
+            (true, _) => "Plan for",
+            (false, true) => "Up to date:",
+            (false, false) => "Published to",
+        };
         let _ = write!(s, "{verb} {} — release {}", self.target, self.release);
-        if let Some(p) = &self.previous_release {
-            let _ = write!(s, " (previous {p})");
+        match &self.previous_release {
+            Some(p) if *p != self.release => {
+                let _ = write!(s, " (previous {p})");
+            }
+            _ => {}
         }
         s.push('\n');
         let changes: Vec<&ObjectReport> = self

@@ -100,6 +100,8 @@ pub async fn run(cfg: &PublishConfig, ctx: &Context) -> Result<Report> {
         let mut eopts = ExecOptions::new(&prefix, cfg.sse.clone());
         eopts.concurrency = cfg.concurrency;
         eopts.progress = ctx.progress;
+        eopts.multipart_threshold = cfg.multipart_threshold;
+        eopts.part_size = cfg.part_size;
         let out = execute::execute(&plan, store, ctx.clock.as_ref(), &eopts, &ctx.cancel).await?;
         Report::from_outcome(&plan, &out, &target)
     };

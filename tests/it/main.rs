@@ -1,0 +1,9 @@
+//! Integration tests: the real `cdnsync` binary against a real S3-compatible
+//! server (moto; s3s-fs for signature checks) and local-directory targets.
+
+mod util;
+
+mod conformance;
+mod errors;
+mod publish_local;
+mod publish_s3;

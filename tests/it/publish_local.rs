@@ -1,0 +1,102 @@
+//! `cdnsync publish` into a local directory: objects plus header sidecars,
+//! incremental like S3, and the README's example site.
+
+use crate::util::*;
+
+fn sidecar(out: &std::path::Path, rel: &str) -> serde_json::Value {
+    let p = out.join(".cdnsync-store/meta").join(format!("{rel}.json"));
+    serde_json::from_slice(&std::fs::read(&p).unwrap_or_else(|e| panic!("{}: {e}", p.display()))).unwrap()
+}
+
+fn gunzip(b: &[u8]) -> Vec<u8> {
+    use std::io::Read;
+    let mut out = Vec::new();
+    flate2::read::GzDecoder::new(b).read_to_end(&mut out).unwrap();
+    out
+}
+
+#[test]
+fn local_target_cycle() {
+    let site = sample_site();
+    let (_t, out) = tmp_target();
+    let dir = path_str(site.path());
+    let to = path_str(&out);
+
+    let r = cdnsync(&publish_args(&dir, &to)).ok_json();
+    assert_eq!(r["uploaded"], 9, "{r:#}");
+    assert!(!out.join(".env").exists() && !out.join(".git").exists());
+    // Body (gzip where encoded) and every header in the sidecar.
+    let s = sidecar(&out, "index.html");
+    assert_eq!(s["content_type"], "text/html; charset=utf-8");
+    assert_eq!(s["cache_control"], "public, max-age=0, must-revalidate");
+    assert_eq!(s["content_encoding"], "gzip");
+    assert_eq!(s["sse"], "AES256");
+    let local = std::fs::read(site.path().join("index.html")).unwrap();
+    assert_eq!(s["metadata"]["cdnsync-hash"], blake3::hash(&local).to_hex().as_str());
+    assert_eq!(gunzip(&std::fs::read(out.join("index.html")).unwrap()), local);
+    assert_eq!(std::fs::read(out.join("img/a.png")).unwrap(), std::fs::read(site.path().join("img/a.png")).unwrap());
+    assert!(out.join("docs/a b+c%.txt").is_file());
+    assert!(out.join(".cdnsync/current").is_file());
+
+    let r = cdnsync(&publish_args(&dir, &to)).ok_json();
+    assert_eq!(r["uploaded"], 0, "{r:#}");
+    site.touch_all();
+    assert_eq!(cdnsync(&publish_args(&dir, &to)).ok_json()["uploaded"], 0);
+
+    site.write("about/index.html", b"<p>new about</p>");
+    let r = cdnsync(&publish_args(&dir, &to)).ok_json();
+    assert_eq!(keys_with(&r, "upload"), ["about/index.html"], "{r:#}");
+
+    site.remove("robots.txt");
+    let r = cdnsync(&publish_args(&dir, &to)).ok_json();
+    assert_eq!(keys_with(&r, "delete"), ["robots.txt"], "{r:#}");
+    assert!(!out.join("robots.txt").exists());
+    assert!(!out.join(".cdnsync-store/meta/robots.txt.json").exists());
+
+    // file:// form of the same target.
+    let url = format!("file://{}", to);
+    assert_eq!(cdnsync(&publish_args(&dir, &url)).ok_json()["uploaded"], 0);
+}
+
+#[test]
+fn example_site_publishes_and_reports() {
+    let example = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("examples/site");
+    let (_t, out) = tmp_target();
+    let ran = cdnsync(&["publish", &path_str(&example), "--to", &path_str(&out)]).run();
+    assert_eq!(ran.code, 0, "{}", ran.stderr);
+    assert!(ran.stdout.contains("Published to"), "{}", ran.stdout);
+    assert!(ran.stdout.contains("uploaded"), "{}", ran.stdout);
+    for f in ["index.html", "about/index.html", "css/site.css", "js/app.js", "js/lib/greet.js",
+              "img/hero.png", "fonts/open-sans.woff2", "media/intro.webm", "robots.txt"] {
+        assert!(out.join(f).is_file(), "{f}");
+    }
+    assert_eq!(sidecar(&out, "media/intro.webm")["content_type"], "video/webm");
+    assert_eq!(sidecar(&out, "fonts/open-sans.woff2")["content_type"], "font/woff2");
+    assert_eq!(sidecar(&out, "js/app.js")["content_type"], "text/javascript; charset=utf-8");
+}
+
+#[test]
+fn local_target_inside_the_site_is_refused() {
+    let site = sample_site();
+    let dir = path_str(site.path());
+    let inside = path_str(&site.path().join("out"));
+    let err = cdnsync(&publish_args(&dir, &inside)).fails(2);
+    assert!(err.contains("overlap"), "{err}");
+}
+
+#[test]
+fn empty_dir_does_not_wipe_a_live_site() {
+    let site = Site::new(&[("index.html", b"<p>x</p>")]);
+    let (_t, out) = tmp_target();
+    let dir = path_str(site.path());
+    let to = path_str(&out);
+    cdnsync(&publish_args(&dir, &to)).ok_json();
+    site.remove("index.html");
+    let err = cdnsync(&publish_args(&dir, &to)).fails(3);
+    assert!(err.contains("--allow-empty"), "{err}");
+    assert!(out.join("index.html").is_file());
+    let mut args = publish_args(&dir, &to);
+    args.push("--allow-empty");
+    assert_eq!(cdnsync(&args).ok_json()["deleted"], 1);
+    assert!(!out.join("index.html").exists());
+}

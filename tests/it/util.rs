@@ -1,0 +1,337 @@
+//! Test harness: temp sites, the real `cdnsync` binary with a clean
+//! environment, and an S3 client to inspect what the server holds. The
+//! servers are started by `scripts/test-env.sh`, which exports their
+//! endpoints.
+
+#![allow(dead_code)]
+
+use std::io::Read;
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicU32, Ordering};
+
+use aws_sdk_s3::Client;
+use aws_sdk_s3::config::{Credentials, Region};
+use aws_sdk_s3::primitives::ByteStream;
+use serde_json::Value;
+
+pub fn rt() -> tokio::runtime::Runtime {
+    tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap()
+}
+
+fn env_or_panic(name: &str) -> String {
+    std::env::var(name).unwrap_or_else(|_| {
+        panic!("{name} is not set: run the tests with scripts/test.sh (or `source scripts/test-env.sh` first)")
+    })
+}
+
+pub fn moto_endpoint() -> String {
+    env_or_panic("CDNSYNC_TEST_MOTO_ENDPOINT")
+}
+
+pub fn s3s_endpoint() -> String {
+    env_or_panic("CDNSYNC_TEST_S3S_ENDPOINT")
+}
+
+/// A site in a temp dir.
+pub struct Site {
+    pub dir: tempfile::TempDir,
+}
+
+impl Site {
+    pub fn new(files: &[(&str, &[u8])]) -> Site {
+        let dir = tempfile::tempdir().unwrap();
+        let s = Site { dir };
+        for (p, b) in files {
+            s.write(p, b);
+        }
+        s
+    }
+
+    pub fn path(&self) -> &Path {
+        self.dir.path()
+    }
+
+    pub fn write(&self, rel: &str, body: &[u8]) {
+        let p = self.dir.path().join(rel);
+        std::fs::create_dir_all(p.parent().unwrap()).unwrap();
+        std::fs::write(p, body).unwrap();
+    }
+
+    pub fn remove(&self, rel: &str) {
+        std::fs::remove_file(self.dir.path().join(rel)).unwrap();
+    }
+
+    /// Set every file's mtime to "now + 1 day", content unchanged (a fresh
+    /// checkout).
+    pub fn touch_all(&self) {
+        let later = std::time::SystemTime::now() + std::time::Duration::from_secs(86_400);
+        for e in walkdir::WalkDir::new(self.path()) {
+            let e = e.unwrap();
+            if e.file_type().is_file() {
+                let f = std::fs::File::options().write(true).open(e.path()).unwrap();
+                f.set_modified(later).unwrap();
+            }
+        }
+    }
+}
+
+/// A typical small site: pages, CSS, JS, images, a secret that must not go up.
+pub fn sample_site() -> Site {
+    let css = "body { color: #333; background: url(../img/a.png); }\n".repeat(40);
+    let js = "export function f(x) { return x * 2; }\n".repeat(40);
+    Site::new(&[
+        ("index.html", b"<!doctype html><html><head><link rel=stylesheet href=/css/site.css></head><body><h1>Home</h1><p>Lorem ipsum dolor sit amet, consectetur adipiscing elit.</p></body></html>"),
+        ("about/index.html", b"<!doctype html><html><body><h1>About</h1><p>Lorem ipsum dolor sit amet, consectetur adipiscing elit, sed do eiusmod.</p></body></html>"),
+        ("css/site.css", css.as_bytes()),
+        ("js/app.js", js.as_bytes()),
+        ("assets/index-B4x9Tz2k.js", js.as_bytes()),
+        ("img/a.png", &[0x89, b'P', b'N', b'G', 13, 10, 26, 10, 1, 2, 3, 4, 5, 6, 7, 8]),
+        ("robots.txt", b"User-agent: *\nAllow: /\n"),
+        ("docs/a b+c%.txt", b"odd name"),
+        ("docs/café.txt", b"unicode name"),
+        (".env", b"SECRET=hunter2"),
+        (".git/config", b"[core]"),
+    ])
+}
+
+static COUNTER: AtomicU32 = AtomicU32::new(0);
+
+/// A bucket name unique to this test process and call.
+pub fn unique_bucket(tag: &str) -> String {
+    format!(
+        "t{}-{}-{}",
+        std::process::id(),
+        COUNTER.fetch_add(1, Ordering::Relaxed),
+        tag
+    )
+    .to_ascii_lowercase()
+}
+
+pub fn client(endpoint: &str, key: &str, secret: &str) -> Client {
+    let conf = aws_sdk_s3::Config::builder()
+        .behavior_version_latest()
+        .endpoint_url(endpoint)
+        .region(Region::new("us-east-1"))
+        .credentials_provider(Credentials::new(key, secret, None, None, "test"))
+        .force_path_style(true)
+        .build();
+    Client::from_conf(conf)
+}
+
+/// A bucket on the moto server, created for one test.
+pub struct Bucket {
+    pub endpoint: String,
+    pub name: String,
+    pub client: Client,
+    pub rt: tokio::runtime::Runtime,
+}
+
+impl Bucket {
+    pub fn moto(tag: &str) -> Bucket {
+        let endpoint = moto_endpoint();
+        let b = Bucket {
+            client: client(&endpoint, "test", "test"),
+            endpoint,
+            name: unique_bucket(tag),
+            rt: rt(),
+        };
+        b.rt
+            .block_on(b.client.create_bucket().bucket(&b.name).send())
+            .unwrap();
+        b
+    }
+
+    pub fn url(&self, prefix: &str) -> String {
+        if prefix.is_empty() {
+            format!("s3://{}", self.name)
+        } else {
+            format!("s3://{}/{prefix}", self.name)
+        }
+    }
+
+    pub fn keys(&self, prefix: &str) -> Vec<String> {
+        self.rt.block_on(async {
+            let mut out = Vec::new();
+            let mut token = None;
+            loop {
+                let r = self
+                    .client
+                    .list_objects_v2()
+                    .bucket(&self.name)
+                    .prefix(prefix)
+                    .set_continuation_token(token)
+                    .send()
+                    .await
+                    .unwrap();
+                out.extend(r.contents().iter().filter_map(|o| o.key().map(str::to_string)));
+                match r.next_continuation_token() {
+                    Some(t) => token = Some(t.to_string()),
+                    None => break,
+                }
+            }
+            out.sort();
+            out
+        })
+    }
+
+    pub fn head(&self, key: &str) -> aws_sdk_s3::operation::head_object::HeadObjectOutput {
+        self.rt
+            .block_on(self.client.head_object().bucket(&self.name).key(key).send())
+            .unwrap_or_else(|e| panic!("head {key}: {e:?}"))
+    }
+
+    /// Stored bytes, gunzipped when the object is gzip-encoded.
+    pub fn body(&self, key: &str) -> Vec<u8> {
+        self.rt.block_on(async {
+            let o = self
+                .client
+                .get_object()
+                .bucket(&self.name)
+                .key(key)
+                .send()
+                .await
+                .unwrap_or_else(|e| panic!("get {key}: {e:?}"));
+            let gz = o.content_encoding() == Some("gzip");
+            let raw = o.body.collect().await.unwrap().into_bytes().to_vec();
+            if gz {
+                let mut out = Vec::new();
+                flate2::read::GzDecoder::new(&raw[..]).read_to_end(&mut out).unwrap();
+                out
+            } else {
+                raw
+            }
+        })
+    }
+
+    pub fn put(&self, key: &str, body: &[u8]) {
+        self.rt
+            .block_on(
+                self.client
+                    .put_object()
+                    .bucket(&self.name)
+                    .key(key)
+                    .body(ByteStream::from(body.to_vec()))
+                    .send(),
+            )
+            .unwrap();
+    }
+}
+
+/// The real binary, with an environment that holds only what the test sets
+/// (no AWS config files, no instance metadata), run in a temp dir so no
+/// stray `cdnsync.toml` is picked up.
+pub struct Cdnsync {
+    pub cmd: std::process::Command,
+    _cwd: tempfile::TempDir,
+}
+
+pub fn cdnsync(args: &[&str]) -> Cdnsync {
+    let cwd = tempfile::tempdir().unwrap();
+    let mut cmd = std::process::Command::new(env!("CARGO_BIN_EXE_cdnsync"));
+    cmd.env_clear()
+        .env("PATH", std::env::var("PATH").unwrap_or_default())
+        .env("HOME", cwd.path())
+        .env("AWS_CONFIG_FILE", cwd.path().join("no-aws-config"))
+        .env("AWS_SHARED_CREDENTIALS_FILE", cwd.path().join("no-aws-credentials"))
+        .env("AWS_EC2_METADATA_DISABLED", "true")
+        .env("NO_COLOR", "1")
+        .current_dir(cwd.path())
+        .args(args);
+    Cdnsync { cmd, _cwd: cwd }
+}
+
+/// `cdnsync` with moto's endpoint and dummy credentials.
+pub fn cdnsync_moto(args: &[&str]) -> Cdnsync {
+    let mut c = cdnsync(args);
+    c.cmd
+        .env("AWS_ACCESS_KEY_ID", "test")
+        .env("AWS_SECRET_ACCESS_KEY", "test")
+        .env("AWS_REGION", "us-east-1")
+        .env("CDNSYNC_ENDPOINT_URL", moto_endpoint());
+    c
+}
+
+pub struct Ran {
+    pub code: i32,
+    pub stdout: String,
+    pub stderr: String,
+}
+
+impl Ran {
+    pub fn json(&self) -> Value {
+        serde_json::from_str(&self.stdout)
+            .unwrap_or_else(|e| panic!("stdout is not JSON ({e}):\n{}\nstderr:\n{}", self.stdout, self.stderr))
+    }
+}
+
+impl Cdnsync {
+    pub fn env(mut self, k: &str, v: &str) -> Self {
+        self.cmd.env(k, v);
+        self
+    }
+
+    /// Start without waiting (stdout discarded, stderr piped).
+    pub fn spawn(mut self) -> (std::process::Child, tempfile::TempDir) {
+        let child = self
+            .cmd
+            .stdin(std::process::Stdio::null())
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+            .unwrap();
+        (child, self._cwd)
+    }
+
+    pub fn run(mut self) -> Ran {
+        let out = self.cmd.stdin(std::process::Stdio::null()).output().unwrap();
+        Ran {
+            code: out.status.code().unwrap_or(-1),
+            stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
+            stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
+        }
+    }
+
+    /// Run, expect success, return the JSON report.
+    pub fn ok_json(self) -> Value {
+        let r = self.run();
+        assert_eq!(r.code, 0, "cdnsync failed:\nstdout:\n{}\nstderr:\n{}", r.stdout, r.stderr);
+        r.json()
+    }
+
+    /// Run, expect exit `code`, return stderr.
+    pub fn fails(self, code: i32) -> String {
+        let r = self.run();
+        assert_eq!(r.code, code, "expected exit {code}:\nstdout:\n{}\nstderr:\n{}", r.stdout, r.stderr);
+        r.stderr
+    }
+}
+
+pub fn path_str(p: &Path) -> String {
+    p.to_str().unwrap().to_string()
+}
+
+pub fn publish_args<'a>(dir: &'a str, to: &'a str) -> Vec<&'a str> {
+    vec!["publish", dir, "--to", to, "--json"]
+}
+
+/// Keys of objects in a report with the given action.
+pub fn keys_with(report: &Value, action: &str) -> Vec<String> {
+    let mut v: Vec<String> = report["objects"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|o| o["action"] == action)
+        .map(|o| o["key"].as_str().unwrap().to_string())
+        .collect();
+    v.sort();
+    v
+}
+
+pub fn tmp_target() -> (tempfile::TempDir, PathBuf) {
+    let d = tempfile::tempdir().unwrap();
+    let p = d.path().join("out");
+    (d, p)
+}
