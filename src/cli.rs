@@ -29,10 +29,14 @@ pub struct Cli {
 #[derive(Debug, Subcommand)]
 pub enum Command {
     /// Upload DIR to the target: only what changed, then record a release.
-    #[command(after_help = "Examples:\n  cdnsync publish ./dist --to s3://my-bucket/site\n  cdnsync publish ./dist --to s3://my-bucket --sse aws:kms --sse-kms-key-id alias/site\n  cdnsync publish ./dist --to ./public --dry-run")]
+    #[command(
+        after_help = "Examples:\n  cdnsync publish ./dist --to s3://my-bucket/site\n  cdnsync publish ./dist --to s3://my-bucket --sse aws:kms --sse-kms-key-id alias/site\n  cdnsync publish ./dist --to ./public --dry-run"
+    )]
     Publish(PublishArgs),
     /// Show what `publish` would do (same as `publish --dry-run`).
-    #[command(after_help = "Examples:\n  cdnsync plan ./dist --to s3://my-bucket/site\n  cdnsync plan ./dist --to s3://my-bucket/site --json")]
+    #[command(
+        after_help = "Examples:\n  cdnsync plan ./dist --to s3://my-bucket/site\n  cdnsync plan ./dist --to s3://my-bucket/site --json"
+    )]
     Plan(PublishArgs),
 }
 
@@ -115,7 +119,12 @@ pub struct PublishArgs {
     pub allow_empty: bool,
 
     /// Files of at least this many bytes are uploaded in parts (default 64 MiB).
-    #[arg(long, env = "CDNSYNC_MULTIPART_THRESHOLD", value_name = "BYTES", hide = true)]
+    #[arg(
+        long,
+        env = "CDNSYNC_MULTIPART_THRESHOLD",
+        value_name = "BYTES",
+        hide = true
+    )]
     pub multipart_threshold: Option<u64>,
 
     /// Part size for multipart uploads (default 16 MiB, at least 5 MiB).

@@ -21,7 +21,11 @@ impl Clock for SystemClock {
         use std::sync::atomic::{AtomicU64, Ordering};
         static COUNTER: AtomicU64 = AtomicU64::new(0);
         let mut h = blake3::Hasher::new();
-        h.update(&OffsetDateTime::now_utc().unix_timestamp_nanos().to_le_bytes());
+        h.update(
+            &OffsetDateTime::now_utc()
+                .unix_timestamp_nanos()
+                .to_le_bytes(),
+        );
         h.update(&std::process::id().to_le_bytes());
         h.update(&COUNTER.fetch_add(1, Ordering::Relaxed).to_le_bytes());
         let b = h.finalize();

@@ -46,7 +46,9 @@ mod tests {
         // Header: magic, method, flags 0, mtime 0, xfl, OS 255.
         assert_eq!(&a[..10], &[0x1f, 0x8b, 8, 0, 0, 0, 0, 0, 2, 255]);
         let mut out = String::new();
-        flate2::read::GzDecoder::new(&a[..]).read_to_string(&mut out).unwrap();
+        flate2::read::GzDecoder::new(&a[..])
+            .read_to_string(&mut out)
+            .unwrap();
         assert_eq!(out, text);
     }
 

@@ -76,10 +76,7 @@ pub fn load_file(path: &Path) -> Result<FileConfig> {
 
 pub fn parse_file(path: &Path, text: &str) -> Result<FileConfig> {
     toml::from_str(text).map_err(|e: toml::de::Error| {
-        let (line, column) = e
-            .span()
-            .map(|s| line_col(text, s.start))
-            .unwrap_or((1, 1));
+        let (line, column) = e.span().map(|s| line_col(text, s.start)).unwrap_or((1, 1));
         Error::ConfigSyntax {
             path: path.to_path_buf(),
             line,
@@ -92,7 +89,12 @@ pub fn parse_file(path: &Path, text: &str) -> Result<FileConfig> {
 fn line_col(text: &str, offset: usize) -> (usize, usize) {
     let before = &text[..offset.min(text.len())];
     let line = before.matches('\n').count() + 1;
-    let column = before.rsplit('\n').next().map(|l| l.chars().count()).unwrap_or(0) + 1;
+    let column = before
+        .rsplit('\n')
+        .next()
+        .map(|l| l.chars().count())
+        .unwrap_or(0)
+        + 1;
     (line, column)
 }
 
@@ -110,7 +112,9 @@ impl PublishConfig {
                 }
             }
         };
-        let cfg_path = config_path.clone().unwrap_or_else(|| PathBuf::from(DEFAULT_CONFIG));
+        let cfg_path = config_path
+            .clone()
+            .unwrap_or_else(|| PathBuf::from(DEFAULT_CONFIG));
         let setting = |name: &str, msg: String| Error::Config {
             path: cfg_path.clone(),
             message: format!("`{name}`: {msg}"),
@@ -136,13 +140,14 @@ impl PublishConfig {
             },
             "none" => Sse::None,
             other => {
-                return Err(setting("sse", format!("`{other}` is not one of aes256, aws:kms, none")));
+                return Err(setting(
+                    "sse",
+                    format!("`{other}` is not one of aes256, aws:kms, none"),
+                ));
             }
         };
         if kms_key.is_some() && !matches!(sse, Sse::Kms { .. }) {
-            return Err(Error::Usage(
-                "--sse-kms-key-id needs --sse aws:kms".into(),
-            ));
+            return Err(Error::Usage("--sse-kms-key-id needs --sse aws:kms".into()));
         }
 
         let compress = match args.compress {
@@ -152,7 +157,10 @@ impl PublishConfig {
                 None | Some("gzip") => true,
                 Some("none") => false,
                 Some(other) => {
-                    return Err(setting("compress", format!("`{other}` is not one of gzip, none")));
+                    return Err(setting(
+                        "compress",
+                        format!("`{other}` is not one of gzip, none"),
+                    ));
                 }
             },
         };
@@ -185,7 +193,10 @@ impl PublishConfig {
             check_header_value(v).map_err(|m| setting(name, m))?;
         }
         for (i, r) in file.rules.iter().enumerate() {
-            for v in [&r.cache_control, &r.content_type, &r.content_disposition].into_iter().flatten() {
+            for v in [&r.cache_control, &r.content_type, &r.content_disposition]
+                .into_iter()
+                .flatten()
+            {
                 check_header_value(v).map_err(|m| setting(&format!("rules[{i}]"), m))?;
             }
         }
@@ -211,8 +222,14 @@ impl PublishConfig {
             allow_empty: args.allow_empty,
             rules,
             config_path,
-            multipart_threshold: args.multipart_threshold.unwrap_or(64 * 1024 * 1024).max(5 * 1024 * 1024),
-            part_size: args.part_size.unwrap_or(16 * 1024 * 1024).max(5 * 1024 * 1024),
+            multipart_threshold: args
+                .multipart_threshold
+                .unwrap_or(64 * 1024 * 1024)
+                .max(5 * 1024 * 1024),
+            part_size: args
+                .part_size
+                .unwrap_or(16 * 1024 * 1024)
+                .max(5 * 1024 * 1024),
         })
     }
 }
@@ -223,7 +240,9 @@ fn check_header_value(v: &str) -> std::result::Result<(), String> {
         return Err("must not be empty".into());
     }
     if let Some(c) = v.chars().find(|c| !(' '..='~').contains(c)) {
-        return Err(format!("`{v}` contains {c:?}, which is not allowed in an HTTP header"));
+        return Err(format!(
+            "`{v}` contains {c:?}, which is not allowed in an HTTP header"
+        ));
     }
     Ok(())
 }
@@ -261,7 +280,10 @@ include = true
         .unwrap();
         assert_eq!(f.to.as_deref(), Some("s3://bucket/site"));
         assert_eq!(f.rules.len(), 2);
-        assert_eq!(f.cache_control.default.as_deref(), Some("public, max-age=60"));
+        assert_eq!(
+            f.cache_control.default.as_deref(),
+            Some("public, max-age=60")
+        );
     }
 
     #[test]
@@ -270,7 +292,8 @@ include = true
         let s = e.to_string();
         assert!(s.starts_with("c.toml:2:1: "), "{s}");
         assert!(s.contains("concurency"), "{s}");
-        let e = parse_file(Path::new("c.toml"), "[[rules]]\nglob = \"x\"\ncolour = 1\n").unwrap_err();
+        let e =
+            parse_file(Path::new("c.toml"), "[[rules]]\nglob = \"x\"\ncolour = 1\n").unwrap_err();
         assert!(e.to_string().starts_with("c.toml:3:1: "), "{e}");
         let e = parse_file(Path::new("c.toml"), "to = \n").unwrap_err();
         assert!(e.to_string().starts_with("c.toml:1:"), "{e}");

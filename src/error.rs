@@ -67,7 +67,9 @@ pub enum Error {
         source: std::io::Error,
     },
 
-    #[error("{path}: file changed while cdnsync was reading it; rerun the publish once the build has finished")]
+    #[error(
+        "{path}: file changed while cdnsync was reading it; rerun the publish once the build has finished"
+    )]
     FileChanged { path: PathBuf },
 
     #[error("no AWS credentials found: {0}")]
@@ -79,7 +81,9 @@ pub enum Error {
     #[error("release manifest `{key}` is unusable: {reason}")]
     Manifest { key: String, reason: String },
 
-    #[error("{failed} of {total} uploads failed (first: {first}); nothing was deleted and the live release is unchanged")]
+    #[error(
+        "{failed} of {total} uploads failed (first: {first}); nothing was deleted and the live release is unchanged"
+    )]
     Transfer {
         failed: usize,
         total: usize,

@@ -147,7 +147,9 @@ pub async fn execute(
                     out.warnings.push(format!("could not delete {k}: {e}"));
                 }
             }
-            Err(e) => out.warnings.push(format!("deleting old objects failed: {e}")),
+            Err(e) => out
+                .warnings
+                .push(format!("deleting old objects failed: {e}")),
         }
     }
     out.delete_ms = t1.elapsed().as_millis() as u64;
@@ -206,10 +208,12 @@ fn summarize(mut failures: Vec<Error>, total: usize) -> Option<Error> {
     {
         return Some(failures.swap_remove(i));
     }
-    if let Some(i) = failures
-        .iter()
-        .position(|e| matches!(e, Error::FileChanged { .. } | Error::Io { .. } | Error::Input { .. }))
-    {
+    if let Some(i) = failures.iter().position(|e| {
+        matches!(
+            e,
+            Error::FileChanged { .. } | Error::Io { .. } | Error::Input { .. }
+        )
+    }) {
         return Some(failures.swap_remove(i));
     }
     Some(Error::Transfer {
@@ -235,7 +239,11 @@ fn put_options(o: &Desired, encoding: Option<&str>, sse: &Sse, if_none_match: bo
 }
 
 /// Retry a store call on transient errors with exponential backoff.
-async fn retry<T, F, Fut>(opts: &ExecOptions, cancel: &Cancel, mut f: F) -> std::result::Result<T, StoreError>
+async fn retry<T, F, Fut>(
+    opts: &ExecOptions,
+    cancel: &Cancel,
+    mut f: F,
+) -> std::result::Result<T, StoreError>
 where
     F: FnMut() -> Fut,
     Fut: std::future::Future<Output = std::result::Result<T, StoreError>>,
@@ -266,7 +274,10 @@ async fn upload_with_retry(
         return upload_multipart(o, store, opts, cancel, mem, phase).await;
     }
     let units = (o.size as usize).div_ceil(1024).clamp(1, mem_units(opts));
-    let _permit = mem.acquire_many(units as u32).await.expect("semaphore open");
+    let _permit = mem
+        .acquire_many(units as u32)
+        .await
+        .expect("semaphore open");
     let (body, encoding) = read_and_encode(o).await?;
     let stored_size = body.len() as u64;
     let popts = put_options(o, encoding, &opts.sse, false);
@@ -294,10 +305,8 @@ async fn read_and_encode(o: &Desired) -> Result<(Bytes, Option<&'static str>)> {
         if blake3::hash(&data).to_hex().as_str() != expect {
             return Err(Error::FileChanged { path });
         }
-        if compress {
-            if let Some(gz) = compress::gzip_if_worth_it(&data) {
-                return Ok((Bytes::from(gz), Some("gzip")));
-            }
+        if compress && let Some(gz) = compress::gzip_if_worth_it(&data) {
+            return Ok((Bytes::from(gz), Some("gzip")));
         }
         Ok((Bytes::from(data), None))
     })
@@ -330,7 +339,10 @@ async fn upload_multipart(
     let r = multipart_body(o, store, opts, cancel, mem, phase, &upload_id).await;
     match r {
         Ok(parts) => {
-            let done = retry(opts, cancel, || store.complete_multipart(&o.key, &upload_id, parts.clone())).await;
+            let done = retry(opts, cancel, || {
+                store.complete_multipart(&o.key, &upload_id, parts.clone())
+            })
+            .await;
             if let Err(e) = done {
                 let _ = store.abort_multipart(&o.key, &upload_id).await;
                 return Err(e.into());
@@ -406,7 +418,10 @@ async fn multipart_body(
         inflight.push(async move {
             let _permit = permit;
             let len = body.len() as u64;
-            let r = retry(opts, cancel, || store.upload_part(&o.key, upload_id, n, body.clone())).await;
+            let r = retry(opts, cancel, || {
+                store.upload_part(&o.key, upload_id, n, body.clone())
+            })
+            .await;
             if r.is_ok() {
                 phase.add_bytes(len);
             }

@@ -33,7 +33,8 @@ fn init_tracing(verbose: u8, quiet: bool) {
 /// Ctrl-C / SIGTERM: stop scheduling work; a second one exits at once.
 fn watch_signals(cancel: Cancel) {
     tokio::spawn(async move {
-        let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()).ok();
+        let mut term =
+            tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()).ok();
         for n in 0.. {
             let term_fut = async {
                 match term.as_mut() {
@@ -48,7 +49,9 @@ fn watch_signals(cancel: Cancel) {
                 _ = term_fut => {}
             }
             if n == 0 {
-                eprintln!("interrupted: finishing requests in flight, recording nothing (press Ctrl-C again to abort now)");
+                eprintln!(
+                    "interrupted: finishing requests in flight, recording nothing (press Ctrl-C again to abort now)"
+                );
                 cancel.cancel();
             } else {
                 std::process::exit(ExitCode::Interrupted.code() as i32);
@@ -83,7 +86,10 @@ async fn run(cli: Cli, ctx: Context) -> Result<(), Error> {
 fn main() -> std::process::ExitCode {
     let cli = Cli::parse();
     init_tracing(cli.verbose, cli.quiet);
-    let rt = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
+    let rt = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
         Ok(rt) => rt,
         Err(e) => {
             eprintln!("error: cannot start the async runtime: {e}");

@@ -105,8 +105,13 @@ pub fn is_compressible(content_type: &str) -> bool {
     is_text(essence)
         || matches!(
             essence,
-            "application/wasm" | "image/x-icon" | "image/bmp" | "font/ttf" | "font/otf"
-                | "application/vnd.ms-fontobject" | "application/vnd.apple.mpegurl"
+            "application/wasm"
+                | "image/x-icon"
+                | "image/bmp"
+                | "font/ttf"
+                | "font/otf"
+                | "application/vnd.ms-fontobject"
+                | "application/vnd.apple.mpegurl"
         )
 }
 
@@ -121,7 +126,10 @@ mod tests {
         assert_eq!(content_type("x.mjs"), "text/javascript; charset=utf-8");
         assert_eq!(content_type("x.cjs"), "text/javascript; charset=utf-8");
         assert_eq!(content_type("x.js.map"), "application/json; charset=utf-8");
-        assert_eq!(content_type("m.webmanifest"), "application/manifest+json; charset=utf-8");
+        assert_eq!(
+            content_type("m.webmanifest"),
+            "application/manifest+json; charset=utf-8"
+        );
         assert_eq!(content_type("f.woff2"), "font/woff2");
         assert_eq!(content_type("i.avif"), "image/avif");
         assert_eq!(content_type("i.svg"), "image/svg+xml; charset=utf-8");

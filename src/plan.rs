@@ -102,7 +102,10 @@ impl Plan {
 
     /// Every object of the new release, in key order.
     pub fn published(&self) -> impl Iterator<Item = &Desired> {
-        self.uploads.iter().map(|u| &u.object).chain(self.unchanged.iter().map(|k| &k.object))
+        self.uploads
+            .iter()
+            .map(|u| &u.object)
+            .chain(self.unchanged.iter().map(|k| &k.object))
     }
 }
 
@@ -244,7 +247,10 @@ pub fn plan(
             files.values().filter(|f| !f.stale).count() == unchanged.len()
                 && unchanged.iter().all(|k| {
                     files.get(&k.object.rel).is_some_and(|f| {
-                        !f.stale && f.hash == k.object.hash && f.headers == k.object.digest && f.class == k.object.class
+                        !f.stale
+                            && f.hash == k.object.hash
+                            && f.headers == k.object.digest
+                            && f.class == k.object.class
                     })
                 })
         });
@@ -274,10 +280,10 @@ pub fn plan(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use std::collections::BTreeMap;
     use crate::release::{FORMAT, Release, ReleaseFile};
     use crate::rules::Defaults;
     use crate::scan::LocalFile;
+    use std::collections::BTreeMap;
 
     fn inv(files: &[(&str, &str)]) -> Inventory {
         Inventory {
@@ -360,7 +366,11 @@ mod tests {
 
     #[test]
     fn cold_publish_uploads_everything_assets_first() {
-        let i = inv(&[("index.html", "<p>"), ("css/a.css", "a{}"), ("about/index.html", "x")]);
+        let i = inv(&[
+            ("index.html", "<p>"),
+            ("css/a.css", "a{}"),
+            ("about/index.html", "x"),
+        ]);
         let p = run(&i, &RemoteState::default(), &opts());
         assert!(!p.noop);
         let keys: Vec<&str> = p.uploads.iter().map(|u| u.object.key.as_str()).collect();
@@ -388,7 +398,11 @@ mod tests {
 
     #[test]
     fn change_header_and_delete_detection() {
-        let before = inv(&[("index.html", "<p>"), ("css/a.css", "a{}"), ("old.html", "o")]);
+        let before = inv(&[
+            ("index.html", "<p>"),
+            ("css/a.css", "a{}"),
+            ("old.html", "o"),
+        ]);
         let remote = published(&before);
         let after = inv(&[("index.html", "<p>changed"), ("css/a.css", "a{}")]);
         let p = run(&after, &remote, &opts());
@@ -400,7 +414,10 @@ mod tests {
 
         // Other encryption → every object re-uploaded for its headers.
         let mut o = opts();
-        o.sse = Sse::Kms { key_id: None, bucket_key: true };
+        o.sse = Sse::Kms {
+            key_id: None,
+            bucket_key: true,
+        };
         let p = run(&before, &remote, &o);
         assert_eq!(p.uploads.len(), 3);
         assert!(p.uploads.iter().all(|u| u.reason == Reason::Headers));
@@ -411,7 +428,15 @@ mod tests {
         let i = inv(&[("index.html", "<p>")]);
         let mut remote = RemoteState::default();
         for k in ["index.html", "other-tool.txt"] {
-            remote.objects.insert(k.into(), RemoteObject { size: 3, hash: None, headers: None, content_encoding: None });
+            remote.objects.insert(
+                k.into(),
+                RemoteObject {
+                    size: 3,
+                    hash: None,
+                    headers: None,
+                    content_encoding: None,
+                },
+            );
         }
         let p = run(&i, &remote, &opts());
         assert_eq!(p.uploads[0].reason, Reason::Unknown);
@@ -427,7 +452,12 @@ mod tests {
         o.max_delete = 1;
         let p = run(&after, &remote, &o);
         assert!(p.deletes.is_empty());
-        assert!(p.delete_blocked.as_deref().unwrap().contains("--max-delete 1"));
+        assert!(
+            p.delete_blocked
+                .as_deref()
+                .unwrap()
+                .contains("--max-delete 1")
+        );
         assert_eq!(p.retained.len(), 2, "held-back deletions are remembered");
         o.max_delete = 2;
         assert_eq!(run(&after, &remote, &o).deletes.len(), 2);

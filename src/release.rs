@@ -115,7 +115,11 @@ pub async fn read_current(store: &dyn Store, prefix: &str) -> Result<Option<Rele
     let id = std::str::from_utf8(&body)
         .map(str::trim)
         .ok()
-        .filter(|s| !s.is_empty() && s.chars().all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_'))
+        .filter(|s| {
+            !s.is_empty()
+                && s.chars()
+                    .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_')
+        })
         .ok_or_else(|| Error::Manifest {
             key: ckey.clone(),
             reason: "does not contain a release id".into(),
@@ -212,7 +216,10 @@ mod tests {
         write(&s, "site", &r, &Sse::Aes256).await.unwrap();
         assert_eq!(read_current(&s, "site").await.unwrap(), Some(r));
         assert!(s.object("site/.cdnsync/current").is_some());
-        assert!(s.object("site/.cdnsync/releases/20261126T134403Z-1a2b3c4d.json").is_some());
+        assert!(
+            s.object("site/.cdnsync/releases/20261126T134403Z-1a2b3c4d.json")
+                .is_some()
+        );
     }
 
     #[test]
@@ -228,9 +235,13 @@ mod tests {
     #[tokio::test]
     async fn current_pointing_at_missing_manifest_is_an_error() {
         let s = MemoryStore::new();
-        s.put("p/.cdnsync/current", Bytes::from_static(b"abc\n"), &PutOptions::internal("text/plain", &Sse::Aes256))
-            .await
-            .unwrap();
+        s.put(
+            "p/.cdnsync/current",
+            Bytes::from_static(b"abc\n"),
+            &PutOptions::internal("text/plain", &Sse::Aes256),
+        )
+        .await
+        .unwrap();
         let e = read_current(&s, "p").await.unwrap_err();
         assert!(e.to_string().contains("manifest is missing"), "{e}");
     }

@@ -178,7 +178,10 @@ impl Report {
                         reason,
                         o.content_type.as_deref().unwrap_or(""),
                         o.cache_control.as_deref().unwrap_or(""),
-                        o.content_encoding.as_deref().map(|e| format!("; {e}")).unwrap_or_default(),
+                        o.content_encoding
+                            .as_deref()
+                            .map(|e| format!("; {e}"))
+                            .unwrap_or_default(),
                     );
                 }
                 Action::Delete => {
@@ -188,11 +191,17 @@ impl Report {
             }
         }
         if changes.len() > max_lines {
-            let _ = writeln!(s, "  … and {} more (use --json for all)", changes.len() - max_lines);
+            let _ = writeln!(
+                s,
+                "  … and {} more (use --json for all)",
+                changes.len() - max_lines
+            );
         }
         for k in self.skipped.iter().take(max_lines) {
             let why = match &k.skip {
-                crate::rules::Skip::Denied { pattern } => format!("deny-list `{pattern}`; a rule with include = true publishes it"),
+                crate::rules::Skip::Denied { pattern } => {
+                    format!("deny-list `{pattern}`; a rule with include = true publishes it")
+                }
                 crate::rules::Skip::Excluded { glob } => format!("excluded by rule `{glob}`"),
             };
             let _ = writeln!(s, "  skip    {}  ({why})", k.rel);

@@ -262,13 +262,13 @@ impl Rules {
         let content_type = rule
             .and_then(|r| r.content_type.clone())
             .unwrap_or_else(|| mime::content_type(rel));
-        let cache_control = rule
-            .and_then(|r| r.cache_control.clone())
-            .unwrap_or_else(|| match class {
-                FileClass::Entry => self.defaults.entry_cache_control.clone(),
-                FileClass::Hashed => self.defaults.immutable_cache_control.clone(),
-                FileClass::Plain => self.defaults.plain_cache_control.clone(),
-            });
+        let cache_control =
+            rule.and_then(|r| r.cache_control.clone())
+                .unwrap_or_else(|| match class {
+                    FileClass::Entry => self.defaults.entry_cache_control.clone(),
+                    FileClass::Hashed => self.defaults.immutable_cache_control.clone(),
+                    FileClass::Plain => self.defaults.plain_cache_control.clone(),
+                });
         let compress = rule
             .and_then(|r| r.compress)
             .unwrap_or(self.defaults.compress)
@@ -291,7 +291,9 @@ impl Rules {
 fn strong_hash(seg: &str) -> bool {
     let hex = seg.len() >= 8
         && seg.len() <= 64
-        && seg.bytes().all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b));
+        && seg
+            .bytes()
+            .all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b));
     let has_digit = seg.bytes().any(|b| b.is_ascii_digit());
     let has_alpha = seg.bytes().any(|b| b.is_ascii_alphabetic());
     if hex {
@@ -399,7 +401,13 @@ mod tests {
         ] {
             assert!(matches!(r.skip(p), Some(Skip::Denied { .. })), "{p}");
         }
-        for p in ["index.html", "environment.js", "keys.html", "a/keyboard.png", "gitlog.txt"] {
+        for p in [
+            "index.html",
+            "environment.js",
+            "keys.html",
+            "a/keyboard.png",
+            "gitlog.txt",
+        ] {
             assert_eq!(r.skip(p), None, "{p}");
         }
     }
@@ -420,7 +428,10 @@ mod tests {
         ]);
         assert_eq!(r.skip(".well-known/pub.pem"), None);
         assert!(matches!(r.skip("x.pem"), Some(Skip::Denied { .. })));
-        assert!(matches!(r.skip("drafts/a.html"), Some(Skip::Excluded { .. })));
+        assert!(matches!(
+            r.skip("drafts/a.html"),
+            Some(Skip::Excluded { .. })
+        ));
     }
 
     #[test]
@@ -430,8 +441,17 @@ mod tests {
         assert_eq!(c, FileClass::Entry);
         assert_eq!(h.cache_control, ENTRY_CACHE_CONTROL);
         assert!(h.compress);
-        for p in ["robots.txt", "sitemap.xml", "sitemap-2.xml", "favicon.ico", "sw.js",
-                  "service-worker.js", "site.webmanifest", ".well-known/security.txt", "docs/a/b.htm"] {
+        for p in [
+            "robots.txt",
+            "sitemap.xml",
+            "sitemap-2.xml",
+            "favicon.ico",
+            "sw.js",
+            "service-worker.js",
+            "site.webmanifest",
+            ".well-known/security.txt",
+            "docs/a/b.htm",
+        ] {
             assert_eq!(r.settings(p, false).0, FileClass::Entry, "{p}");
         }
         let (c, h) = r.settings("assets/index-B4x9Tz2k.js", true);
@@ -510,8 +530,8 @@ mod tests {
             "assets/Route12-D9z8y7x6.js",
             "assets/Route13-AbCdEfGh.js", // no digit, same length as the others
             "app.3f9c0a1b.css",
-            "report-20261126.pdf",          // date, not a hash
-            "about-overview.html",          // a word
+            "report-20261126.pdf", // date, not a hash
+            "about-overview.html", // a word
             "img/chapter1-overview.png",
         ];
         let h = detect_hashed(paths.iter().copied());

@@ -93,10 +93,10 @@ pub fn scan(root: &Path, rules: &Rules) -> Result<Inventory> {
                     Err(_) => {}
                 }
             }
-            if e.file_type().is_dir() {
-                if let Some(rel) = rel_str(root, e.path()) {
-                    return !rules.skip_dir(&rel);
-                }
+            if e.file_type().is_dir()
+                && let Some(rel) = rel_str(root, e.path())
+            {
+                return !rules.skip_dir(&rel);
             }
             true
         });
@@ -121,11 +121,16 @@ pub fn scan(root: &Path, rules: &Rules) -> Result<Inventory> {
         if let Some(c) = rel.chars().find(|c| c.is_control()) {
             return Err(Error::input(
                 ent.path(),
-                format!("file name contains the control character U+{:04X}; rename it", c as u32),
+                format!(
+                    "file name contains the control character U+{:04X}; rename it",
+                    c as u32
+                ),
             ));
         }
         if !ent.file_type().is_file() {
-            inv.warnings.push(format!("{rel}: not a regular file (socket, FIFO or device), skipped"));
+            inv.warnings.push(format!(
+                "{rel}: not a regular file (socket, FIFO or device), skipped"
+            ));
             continue;
         }
         if let Some(skip) = rules.skip(&rel) {
@@ -142,9 +147,10 @@ pub fn scan(root: &Path, rules: &Rules) -> Result<Inventory> {
         .into_par_iter()
         .map(|(rel, path)| {
             let (size, hash) = hash_file(&path).map_err(|e| match e.kind() {
-                std::io::ErrorKind::NotFound => {
-                    Error::input(&path, "file disappeared while the directory was being scanned")
-                }
+                std::io::ErrorKind::NotFound => Error::input(
+                    &path,
+                    "file disappeared while the directory was being scanned",
+                ),
                 _ => Error::io(&path, e),
             })?;
             Ok(LocalFile {
@@ -271,7 +277,10 @@ mod tests {
         let inv = scan(d.path(), &rules()).unwrap();
         let rels: Vec<&str> = inv.files.iter().map(|f| f.rel.as_str()).collect();
         assert_eq!(rels, ["a b+c%.txt", "css/site.css", "index.html"]);
-        assert_eq!(inv.files[2].hash, blake3::hash(b"<h1>hi</h1>").to_hex().to_string());
+        assert_eq!(
+            inv.files[2].hash,
+            blake3::hash(b"<h1>hi</h1>").to_hex().to_string()
+        );
         assert_eq!(inv.files[2].size, 11);
         let skipped: Vec<&str> = inv.skipped.iter().map(|s| s.rel.as_str()).collect();
         assert_eq!(skipped, [".env"]); // .git pruned as a whole directory
@@ -280,7 +289,9 @@ mod tests {
     #[test]
     fn big_files_hash_like_small_ones() {
         let d = tempfile::tempdir().unwrap();
-        let data: Vec<u8> = (0..(20 * 1024 * 1024 + 7)).map(|i| (i % 251) as u8).collect();
+        let data: Vec<u8> = (0..(20 * 1024 * 1024 + 7))
+            .map(|i| (i % 251) as u8)
+            .collect();
         fs::write(d.path().join("big.bin"), &data).unwrap();
         let (n, h) = hash_file(&d.path().join("big.bin")).unwrap();
         assert_eq!(n, data.len() as u64);

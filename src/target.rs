@@ -35,11 +35,11 @@ impl Target {
         if let Some(rest) = s.strip_prefix("file://") {
             let u = url::Url::parse(s).map_err(|e| bad(&e.to_string()))?;
             if !rest.starts_with('/') {
-                return Err(bad("a file:// target needs an absolute path (file:///abs/path)"));
+                return Err(bad(
+                    "a file:// target needs an absolute path (file:///abs/path)",
+                ));
             }
-            let path = u
-                .to_file_path()
-                .map_err(|_| bad("not a local file path"))?;
+            let path = u.to_file_path().map_err(|_| bad("not a local file path"))?;
             return Ok(Target::Local { path });
         }
         if let Some((scheme, _)) = s.split_once("://") {

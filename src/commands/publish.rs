@@ -70,7 +70,13 @@ pub async fn run(cfg: &PublishConfig, ctx: &Context) -> Result<Report> {
         tokio::task::block_in_place(|| scan::scan(&rules_dir, cfg_rules))?
     };
     let scan_ms = t0.elapsed().as_millis() as u64;
-    tracing::info!(files = inv.files.len(), bytes = inv.total_bytes(), scan_ms, "scanned {}", dir.display());
+    tracing::info!(
+        files = inv.files.len(),
+        bytes = inv.total_bytes(),
+        scan_ms,
+        "scanned {}",
+        dir.display()
+    );
 
     let t1 = Instant::now();
     let (store, prefix) = open_store(cfg).await?;

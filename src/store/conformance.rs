@@ -26,12 +26,26 @@ fn opts(ct: &str) -> PutOptions {
 pub async fn run(store: &dyn Store, prefix: &str) {
     let name = store.describe();
     let k = |s: &str| format!("{prefix}/{s}");
-    store.check().await.unwrap_or_else(|e| panic!("{name}: check: {e}"));
+    store
+        .check()
+        .await
+        .unwrap_or_else(|e| panic!("{name}: check: {e}"));
 
     // Absent objects.
-    assert_eq!(store.head(&k("missing")).await.unwrap(), None, "{name}: head absent");
-    assert_eq!(store.get(&k("missing")).await.unwrap(), None, "{name}: get absent");
-    assert!(store.list(&k("")).await.unwrap().is_empty(), "{name}: empty list");
+    assert_eq!(
+        store.head(&k("missing")).await.unwrap(),
+        None,
+        "{name}: head absent"
+    );
+    assert_eq!(
+        store.get(&k("missing")).await.unwrap(),
+        None,
+        "{name}: get absent"
+    );
+    assert!(
+        store.list(&k("")).await.unwrap().is_empty(),
+        "{name}: empty list"
+    );
 
     // Put with every header, read it back.
     let mut o = opts("text/html; charset=utf-8");
@@ -41,75 +55,190 @@ pub async fn run(store: &dyn Store, prefix: &str) {
         .put(&k("dir/a b+c%20é.html"), Bytes::from_static(b"hello"), &o)
         .await
         .unwrap_or_else(|e| panic!("{name}: put: {e}"));
-    let m = store.head(&k("dir/a b+c%20é.html")).await.unwrap().expect("head after put");
+    let m = store
+        .head(&k("dir/a b+c%20é.html"))
+        .await
+        .unwrap()
+        .expect("head after put");
     assert_eq!(m.size, 5, "{name}: size");
-    assert_eq!(m.content_type.as_deref(), Some("text/html; charset=utf-8"), "{name}: content-type");
-    assert_eq!(m.cache_control.as_deref(), Some("public, max-age=60"), "{name}: cache-control");
-    assert_eq!(m.content_encoding.as_deref(), Some("gzip"), "{name}: content-encoding");
+    assert_eq!(
+        m.content_type.as_deref(),
+        Some("text/html; charset=utf-8"),
+        "{name}: content-type"
+    );
+    assert_eq!(
+        m.cache_control.as_deref(),
+        Some("public, max-age=60"),
+        "{name}: cache-control"
+    );
+    assert_eq!(
+        m.content_encoding.as_deref(),
+        Some("gzip"),
+        "{name}: content-encoding"
+    );
     assert_eq!(
         m.content_disposition.as_deref(),
         Some("attachment; filename=\"a b.html\""),
         "{name}: content-disposition"
     );
-    assert_eq!(m.metadata.get("cdnsync-hash").map(String::as_str), Some("abc123"), "{name}: metadata");
+    assert_eq!(
+        m.metadata.get("cdnsync-hash").map(String::as_str),
+        Some("abc123"),
+        "{name}: metadata"
+    );
     assert_eq!(m.sse.as_deref(), Some("AES256"), "{name}: sse");
     assert_eq!(
-        store.get(&k("dir/a b+c%20é.html")).await.unwrap().as_deref(),
+        store
+            .get(&k("dir/a b+c%20é.html"))
+            .await
+            .unwrap()
+            .as_deref(),
         Some(&b"hello"[..]),
         "{name}: get"
     );
 
     // Overwrite.
-    store.put(&k("dir/a b+c%20é.html"), Bytes::from_static(b"hello again"), &opts("text/plain")).await.unwrap();
-    assert_eq!(store.head(&k("dir/a b+c%20é.html")).await.unwrap().unwrap().size, 11, "{name}: overwrite");
+    store
+        .put(
+            &k("dir/a b+c%20é.html"),
+            Bytes::from_static(b"hello again"),
+            &opts("text/plain"),
+        )
+        .await
+        .unwrap();
+    assert_eq!(
+        store
+            .head(&k("dir/a b+c%20é.html"))
+            .await
+            .unwrap()
+            .unwrap()
+            .size,
+        11,
+        "{name}: overwrite"
+    );
 
     // If-None-Match: * creates once, then fails with Precondition.
     let mut inm = opts("text/css");
     inm.if_none_match = true;
-    store.put(&k("once.css"), Bytes::from_static(b"a{}"), &inm).await.unwrap_or_else(|e| panic!("{name}: create-only put: {e}"));
-    let e = store.put(&k("once.css"), Bytes::from_static(b"b{}"), &inm).await.unwrap_err();
-    assert!(matches!(e, StoreError::Precondition { .. }), "{name}: expected precondition, got {e}");
-    assert_eq!(store.get(&k("once.css")).await.unwrap().as_deref(), Some(&b"a{}"[..]), "{name}: create-only kept");
+    store
+        .put(&k("once.css"), Bytes::from_static(b"a{}"), &inm)
+        .await
+        .unwrap_or_else(|e| panic!("{name}: create-only put: {e}"));
+    let e = store
+        .put(&k("once.css"), Bytes::from_static(b"b{}"), &inm)
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(e, StoreError::Precondition { .. }),
+        "{name}: expected precondition, got {e}"
+    );
+    assert_eq!(
+        store.get(&k("once.css")).await.unwrap().as_deref(),
+        Some(&b"a{}"[..]),
+        "{name}: create-only kept"
+    );
 
     // Zero-byte object.
-    store.put(&k("empty.txt"), Bytes::new(), &opts("text/plain")).await.unwrap();
-    assert_eq!(store.head(&k("empty.txt")).await.unwrap().unwrap().size, 0, "{name}: empty");
+    store
+        .put(&k("empty.txt"), Bytes::new(), &opts("text/plain"))
+        .await
+        .unwrap();
+    assert_eq!(
+        store.head(&k("empty.txt")).await.unwrap().unwrap().size,
+        0,
+        "{name}: empty"
+    );
 
     // Copy replaces headers, keeps bytes.
     let mut copt = opts("text/css; charset=utf-8");
     copt.cache_control = "public, max-age=0, must-revalidate".into();
     copt.metadata.insert("cdnsync-headers".into(), "d1".into());
-    store.copy(&k("once.css"), &k("copy/live.css"), &copt).await.unwrap_or_else(|e| panic!("{name}: copy: {e}"));
-    let m = store.head(&k("copy/live.css")).await.unwrap().expect("copied");
-    assert_eq!(m.cache_control.as_deref(), Some("public, max-age=0, must-revalidate"), "{name}: copy headers");
-    assert_eq!(m.metadata.get("cdnsync-headers").map(String::as_str), Some("d1"), "{name}: copy metadata");
+    store
+        .copy(&k("once.css"), &k("copy/live.css"), &copt)
+        .await
+        .unwrap_or_else(|e| panic!("{name}: copy: {e}"));
+    let m = store
+        .head(&k("copy/live.css"))
+        .await
+        .unwrap()
+        .expect("copied");
+    assert_eq!(
+        m.cache_control.as_deref(),
+        Some("public, max-age=0, must-revalidate"),
+        "{name}: copy headers"
+    );
+    assert_eq!(
+        m.metadata.get("cdnsync-headers").map(String::as_str),
+        Some("d1"),
+        "{name}: copy metadata"
+    );
     assert_eq!(m.sse.as_deref(), Some("AES256"), "{name}: copy sse");
-    assert_eq!(store.get(&k("copy/live.css")).await.unwrap().as_deref(), Some(&b"a{}"[..]), "{name}: copy bytes");
+    assert_eq!(
+        store.get(&k("copy/live.css")).await.unwrap().as_deref(),
+        Some(&b"a{}"[..]),
+        "{name}: copy bytes"
+    );
 
     // Multipart: a 5 MiB part and a short last part.
     let p1 = Bytes::from(vec![b'x'; 5 * 1024 * 1024]);
     let p2 = Bytes::from_static(b"tail");
-    let id = store.create_multipart(&k("big.bin"), &opts("application/octet-stream")).await
+    let id = store
+        .create_multipart(&k("big.bin"), &opts("application/octet-stream"))
+        .await
         .unwrap_or_else(|e| panic!("{name}: create multipart: {e}"));
-    let a = store.upload_part(&k("big.bin"), &id, 1, p1.clone()).await.unwrap_or_else(|e| panic!("{name}: part 1: {e}"));
-    let b = store.upload_part(&k("big.bin"), &id, 2, p2.clone()).await.unwrap_or_else(|e| panic!("{name}: part 2: {e}"));
-    store.complete_multipart(&k("big.bin"), &id, vec![a, b]).await.unwrap_or_else(|e| panic!("{name}: complete: {e}"));
-    let m = store.head(&k("big.bin")).await.unwrap().expect("multipart object");
+    let a = store
+        .upload_part(&k("big.bin"), &id, 1, p1.clone())
+        .await
+        .unwrap_or_else(|e| panic!("{name}: part 1: {e}"));
+    let b = store
+        .upload_part(&k("big.bin"), &id, 2, p2.clone())
+        .await
+        .unwrap_or_else(|e| panic!("{name}: part 2: {e}"));
+    store
+        .complete_multipart(&k("big.bin"), &id, vec![a, b])
+        .await
+        .unwrap_or_else(|e| panic!("{name}: complete: {e}"));
+    let m = store
+        .head(&k("big.bin"))
+        .await
+        .unwrap()
+        .expect("multipart object");
     assert_eq!(m.size, 5 * 1024 * 1024 + 4, "{name}: multipart size");
-    assert_eq!(m.metadata.get("cdnsync-hash").map(String::as_str), Some("abc123"), "{name}: multipart metadata");
+    assert_eq!(
+        m.metadata.get("cdnsync-hash").map(String::as_str),
+        Some("abc123"),
+        "{name}: multipart metadata"
+    );
     assert_eq!(m.sse.as_deref(), Some("AES256"), "{name}: multipart sse");
     let body = store.get(&k("big.bin")).await.unwrap().unwrap();
     assert_eq!(body.len(), p1.len() + 4);
     assert_eq!(&body[p1.len()..], b"tail", "{name}: multipart bytes");
 
     // Abort leaves nothing.
-    let id = store.create_multipart(&k("aborted.bin"), &opts("application/octet-stream")).await.unwrap();
-    store.upload_part(&k("aborted.bin"), &id, 1, Bytes::from_static(b"zz")).await.unwrap();
+    let id = store
+        .create_multipart(&k("aborted.bin"), &opts("application/octet-stream"))
+        .await
+        .unwrap();
+    store
+        .upload_part(&k("aborted.bin"), &id, 1, Bytes::from_static(b"zz"))
+        .await
+        .unwrap();
     store.abort_multipart(&k("aborted.bin"), &id).await.unwrap();
-    assert_eq!(store.head(&k("aborted.bin")).await.unwrap(), None, "{name}: aborted upload visible");
+    assert_eq!(
+        store.head(&k("aborted.bin")).await.unwrap(),
+        None,
+        "{name}: aborted upload visible"
+    );
 
     // Listing: sorted, sizes, prefix-bounded.
-    store.put(&format!("{prefix}-sibling/x"), Bytes::from_static(b"x"), &opts("text/plain")).await.unwrap();
+    store
+        .put(
+            &format!("{prefix}-sibling/x"),
+            Bytes::from_static(b"x"),
+            &opts("text/plain"),
+        )
+        .await
+        .unwrap();
     let listed = store.list(&k("")).await.unwrap();
     let keys: Vec<&str> = listed.iter().map(|e| e.key.as_str()).collect();
     let mut want = vec![
@@ -121,19 +250,44 @@ pub async fn run(store: &dyn Store, prefix: &str) {
     ];
     want.sort();
     assert_eq!(keys, want, "{name}: list");
-    assert_eq!(listed.iter().find(|e| e.key == k("once.css")).unwrap().size, 3, "{name}: list size");
+    assert_eq!(
+        listed.iter().find(|e| e.key == k("once.css")).unwrap().size,
+        3,
+        "{name}: list size"
+    );
 
     // Many keys: listing crosses pages on backends with small pages.
     for i in 0..7 {
-        store.put(&k(&format!("many/{i:02}")), Bytes::from_static(b"m"), &opts("text/plain")).await.unwrap();
+        store
+            .put(
+                &k(&format!("many/{i:02}")),
+                Bytes::from_static(b"m"),
+                &opts("text/plain"),
+            )
+            .await
+            .unwrap();
     }
-    assert_eq!(store.list(&k("many/")).await.unwrap().len(), 7, "{name}: paginated list");
+    assert_eq!(
+        store.list(&k("many/")).await.unwrap().len(),
+        7,
+        "{name}: paginated list"
+    );
 
     // Delete many, including an absent key.
     let mut del: Vec<String> = (0..7).map(|i| k(&format!("many/{i:02}"))).collect();
     del.push(k("never-existed"));
     let failed = store.delete_many(&del).await.unwrap();
     assert!(failed.is_empty(), "{name}: delete failures {failed:?}");
-    assert!(store.list(&k("many/")).await.unwrap().is_empty(), "{name}: deleted");
-    assert!(store.head(&format!("{prefix}-sibling/x")).await.unwrap().is_some(), "{name}: sibling kept");
+    assert!(
+        store.list(&k("many/")).await.unwrap().is_empty(),
+        "{name}: deleted"
+    );
+    assert!(
+        store
+            .head(&format!("{prefix}-sibling/x"))
+            .await
+            .unwrap()
+            .is_some(),
+        "{name}: sibling kept"
+    );
 }

@@ -104,7 +104,10 @@ impl LocalStore {
             Err(e) => return Err(other(key, e)),
         };
         let sidecar: Option<Sidecar> = match std::fs::read(self.sidecar_path(key)) {
-            Ok(b) => Some(serde_json::from_slice(&b).map_err(|e| other(key, format!("corrupt sidecar: {e}")))?),
+            Ok(b) => Some(
+                serde_json::from_slice(&b)
+                    .map_err(|e| other(key, format!("corrupt sidecar: {e}")))?,
+            ),
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => None,
             Err(e) => return Err(other(key, e)),
         };
@@ -141,7 +144,10 @@ impl LocalStore {
         let io = |e: std::io::Error| other(key, e);
         if let Some(parent) = dest.parent() {
             std::fs::create_dir_all(parent).map_err(|e| {
-                other(key, format!("cannot create directory {}: {e}", parent.display()))
+                other(
+                    key,
+                    format!("cannot create directory {}: {e}", parent.display()),
+                )
             })?;
         }
         std::fs::create_dir_all(side.parent().unwrap()).map_err(io)?;
@@ -210,9 +216,17 @@ impl Store for LocalStore {
         let root = self.root.clone();
         tokio::task::spawn_blocking(move || match std::fs::metadata(&root) {
             Ok(m) if m.is_dir() => Ok(()),
-            Ok(_) => Err(other(&root.display().to_string(), "target exists and is not a directory")),
+            Ok(_) => Err(other(
+                &root.display().to_string(),
+                "target exists and is not a directory",
+            )),
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => std::fs::create_dir_all(&root)
-                .map_err(|e| other(&root.display().to_string(), format!("cannot create target directory: {e}"))),
+                .map_err(|e| {
+                    other(
+                        &root.display().to_string(),
+                        format!("cannot create target directory: {e}"),
+                    )
+                }),
             Err(e) => Err(other(&root.display().to_string(), e)),
         })
         .await
@@ -318,7 +332,8 @@ impl Store for LocalStore {
         let id = format!(
             "{}-{}",
             std::process::id(),
-            blake3::hash(format!("{key}{:?}", std::time::SystemTime::now()).as_bytes()).to_hex()[..16].to_string()
+            &blake3::hash(format!("{key}{:?}", std::time::SystemTime::now()).as_bytes()).to_hex()
+                [..16]
         );
         let dir = self.upload_dir(&id);
         std::fs::create_dir_all(&dir).map_err(|e| other(key, e))?;
@@ -423,7 +438,16 @@ mod tests {
 
     #[test]
     fn rejects_unsafe_keys() {
-        for k in ["", "/abs", "a//b", "a/../b", "./a", "a/", ".cdnsync-store/meta/x", "a\\b"] {
+        for k in [
+            "",
+            "/abs",
+            "a//b",
+            "a/../b",
+            "./a",
+            "a/",
+            ".cdnsync-store/meta/x",
+            "a\\b",
+        ] {
             assert!(validate_key(k).is_err(), "{k}");
         }
         assert!(validate_key("a b/c+d%20é.html").is_ok());

@@ -7,9 +7,7 @@ use std::sync::Mutex;
 use async_trait::async_trait;
 use bytes::Bytes;
 
-use super::{
-    CompletedPart, ListEntry, ObjectMeta, PutOptions, Store, StoreError, StoreResult,
-};
+use super::{CompletedPart, ListEntry, ObjectMeta, PutOptions, Store, StoreError, StoreResult};
 
 #[derive(Debug, Clone)]
 pub struct MemObject {
@@ -58,7 +56,10 @@ impl MemoryStore {
     /// Fail operations for which `hook(op, key)` returns an error. `op` is
     /// one of `list head get put copy delete create_multipart upload_part
     /// complete_multipart abort_multipart`.
-    pub fn fail_when(&self, hook: impl Fn(&str, &str) -> Option<StoreError> + Send + Sync + 'static) {
+    pub fn fail_when(
+        &self,
+        hook: impl Fn(&str, &str) -> Option<StoreError> + Send + Sync + 'static,
+    ) {
         *self.fail.lock().unwrap() = Some(Box::new(hook));
     }
 
@@ -84,10 +85,10 @@ impl MemoryStore {
 
     fn enter(&self, op: &'static str, key: &str) -> StoreResult<()> {
         *self.inner.lock().unwrap().ops.entry(op).or_insert(0) += 1;
-        if let Some(h) = self.fail.lock().unwrap().as_ref() {
-            if let Some(e) = h(op, key) {
-                return Err(e);
-            }
+        if let Some(h) = self.fail.lock().unwrap().as_ref()
+            && let Some(e) = h(op, key)
+        {
+            return Err(e);
         }
         Ok(())
     }
@@ -118,12 +119,24 @@ impl Store for MemoryStore {
 
     async fn head(&self, key: &str) -> StoreResult<Option<ObjectMeta>> {
         self.enter("head", key)?;
-        Ok(self.inner.lock().unwrap().objects.get(key).map(|o| o.meta.clone()))
+        Ok(self
+            .inner
+            .lock()
+            .unwrap()
+            .objects
+            .get(key)
+            .map(|o| o.meta.clone()))
     }
 
     async fn get(&self, key: &str) -> StoreResult<Option<Bytes>> {
         self.enter("get", key)?;
-        Ok(self.inner.lock().unwrap().objects.get(key).map(|o| o.body.clone()))
+        Ok(self
+            .inner
+            .lock()
+            .unwrap()
+            .objects
+            .get(key)
+            .map(|o| o.body.clone()))
     }
 
     async fn put(&self, key: &str, body: Bytes, opts: &PutOptions) -> StoreResult<()> {

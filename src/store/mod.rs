@@ -150,7 +150,9 @@ impl StoreError {
     pub fn is_fatal(&self) -> bool {
         matches!(
             self,
-            StoreError::Denied { .. } | StoreError::NoSuchBucket { .. } | StoreError::WrongRegion { .. }
+            StoreError::Denied { .. }
+                | StoreError::NoSuchBucket { .. }
+                | StoreError::WrongRegion { .. }
         )
     }
 }

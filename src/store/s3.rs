@@ -20,7 +20,9 @@ use aws_sdk_s3::types::{
 use bytes::Bytes;
 use percent_encoding::{AsciiSet, NON_ALPHANUMERIC, utf8_percent_encode};
 
-use super::{CompletedPart, ListEntry, ObjectMeta, PutOptions, Sse, Store, StoreError, StoreResult};
+use super::{
+    CompletedPart, ListEntry, ObjectMeta, PutOptions, Sse, Store, StoreError, StoreResult,
+};
 use crate::error::Error;
 
 /// How to reach the bucket. `None` fields fall back to the standard AWS
@@ -141,7 +143,11 @@ impl S3Store {
         &self.client
     }
 
-    fn map_err<E>(&self, key: &str, err: SdkError<E, aws_sdk_s3::config::http::HttpResponse>) -> StoreError
+    fn map_err<E>(
+        &self,
+        key: &str,
+        err: SdkError<E, aws_sdk_s3::config::http::HttpResponse>,
+    ) -> StoreError
     where
         E: ProvideErrorMetadata + std::error::Error + Send + Sync + 'static,
     {
@@ -157,20 +163,32 @@ impl S3Store {
                     .get("x-amz-bucket-region")
                     .map(str::to_string);
                 let detail = if message.is_empty() {
-                    if code.is_empty() { format!("HTTP {status}") } else { code.clone() }
+                    if code.is_empty() {
+                        format!("HTTP {status}")
+                    } else {
+                        code.clone()
+                    }
                 } else if code.is_empty() {
                     message.clone()
                 } else {
                     format!("{code}: {message}")
                 };
-                classify(&self.bucket, key, status, &code, &message, region_hdr, detail)
-            }
-            SdkError::TimeoutError(_) | SdkError::DispatchFailure(_) | SdkError::ResponseError(_) => {
-                StoreError::Transient {
+                classify(
+                    &self.bucket,
                     key,
-                    message: error_chain(&err),
-                }
+                    status,
+                    &code,
+                    &message,
+                    region_hdr,
+                    detail,
+                )
             }
+            SdkError::TimeoutError(_)
+            | SdkError::DispatchFailure(_)
+            | SdkError::ResponseError(_) => StoreError::Transient {
+                key,
+                message: error_chain(&err),
+            },
             _ => StoreError::Other {
                 key,
                 message: error_chain(&err),
@@ -191,8 +209,14 @@ fn classify(
     detail: String,
 ) -> StoreError {
     match code {
-        "NoSuchBucket" => return StoreError::NoSuchBucket { bucket: bucket.into() },
-        "PermanentRedirect" | "AuthorizationHeaderMalformed" | "IllegalLocationConstraintException" => {
+        "NoSuchBucket" => {
+            return StoreError::NoSuchBucket {
+                bucket: bucket.into(),
+            };
+        }
+        "PermanentRedirect"
+        | "AuthorizationHeaderMalformed"
+        | "IllegalLocationConstraintException" => {
             let region = region_hdr.or_else(|| {
                 // "the region 'us-east-1' is wrong; expecting 'eu-west-1'"
                 message
@@ -201,34 +225,69 @@ fn classify(
                     .and_then(|r| r.split('\'').next())
                     .map(str::to_string)
             });
-            return StoreError::WrongRegion { bucket: bucket.into(), region };
+            return StoreError::WrongRegion {
+                bucket: bucket.into(),
+                region,
+            };
         }
-        "AccessDenied" | "InvalidAccessKeyId" | "SignatureDoesNotMatch" | "ExpiredToken"
-        | "InvalidToken" | "TokenRefreshRequired" | "AllAccessDisabled" | "AccountProblem" => {
+        "AccessDenied"
+        | "InvalidAccessKeyId"
+        | "SignatureDoesNotMatch"
+        | "ExpiredToken"
+        | "InvalidToken"
+        | "TokenRefreshRequired"
+        | "AllAccessDisabled"
+        | "AccountProblem" => {
             let hint = match code {
                 "InvalidAccessKeyId" => " (the access key id is not known to the server)",
                 "SignatureDoesNotMatch" => " (check the secret access key)",
                 "ExpiredToken" | "TokenRefreshRequired" => " (the session credentials expired)",
                 _ => "",
             };
-            return StoreError::Denied { key, message: format!("{detail}{hint}") };
+            return StoreError::Denied {
+                key,
+                message: format!("{detail}{hint}"),
+            };
         }
         "PreconditionFailed" => return StoreError::Precondition { key },
         "NoSuchKey" | "NotFound" | "NoSuchUpload" => return StoreError::NotFound { key },
-        "SlowDown" | "InternalError" | "ServiceUnavailable" | "RequestTimeout"
-        | "RequestTimeTooSkewed" | "ConditionalRequestConflict" | "OperationAborted" => {
-            return StoreError::Transient { key, message: detail };
+        "SlowDown"
+        | "InternalError"
+        | "ServiceUnavailable"
+        | "RequestTimeout"
+        | "RequestTimeTooSkewed"
+        | "ConditionalRequestConflict"
+        | "OperationAborted" => {
+            return StoreError::Transient {
+                key,
+                message: detail,
+            };
         }
         _ => {}
     }
     match status {
-        301 | 307 => StoreError::WrongRegion { bucket: bucket.into(), region: region_hdr },
-        403 => StoreError::Denied { key, message: detail },
+        301 | 307 => StoreError::WrongRegion {
+            bucket: bucket.into(),
+            region: region_hdr,
+        },
+        403 => StoreError::Denied {
+            key,
+            message: detail,
+        },
         404 => StoreError::NotFound { key },
-        409 => StoreError::Transient { key, message: detail },
+        409 => StoreError::Transient {
+            key,
+            message: detail,
+        },
         412 => StoreError::Precondition { key },
-        s if s >= 500 || s == 429 => StoreError::Transient { key, message: detail },
-        _ => StoreError::Other { key, message: detail },
+        s if s >= 500 || s == 429 => StoreError::Transient {
+            key,
+            message: detail,
+        },
+        _ => StoreError::Other {
+            key,
+            message: detail,
+        },
     }
 }
 
@@ -268,7 +327,10 @@ fn sse_parts(sse: &Sse) -> (Option<ServerSideEncryption>, Option<String>, Option
 }
 
 fn meta_map(o: &PutOptions) -> HashMap<String, String> {
-    o.metadata.iter().map(|(k, v)| (k.clone(), v.clone())).collect()
+    o.metadata
+        .iter()
+        .map(|(k, v)| (k.clone(), v.clone()))
+        .collect()
 }
 
 #[async_trait]
@@ -295,7 +357,11 @@ impl Store for S3Store {
         let mut out = Vec::new();
         let mut token: Option<String> = None;
         loop {
-            let mut req = self.client.list_objects_v2().bucket(&self.bucket).prefix(prefix);
+            let mut req = self
+                .client
+                .list_objects_v2()
+                .bucket(&self.bucket)
+                .prefix(prefix);
             if let Some(n) = self.page_size {
                 req = req.max_keys(n);
             }
@@ -321,7 +387,14 @@ impl Store for S3Store {
     }
 
     async fn head(&self, key: &str) -> StoreResult<Option<ObjectMeta>> {
-        match self.client.head_object().bucket(&self.bucket).key(key).send().await {
+        match self
+            .client
+            .head_object()
+            .bucket(&self.bucket)
+            .key(key)
+            .send()
+            .await
+        {
             Ok(o) => Ok(Some(ObjectMeta {
                 size: o.content_length().unwrap_or(0).max(0) as u64,
                 content_type: o.content_type().map(str::to_string),
@@ -330,7 +403,11 @@ impl Store for S3Store {
                 content_disposition: o.content_disposition().map(str::to_string),
                 metadata: o
                     .metadata()
-                    .map(|m| m.iter().map(|(k, v)| (k.to_ascii_lowercase(), v.clone())).collect())
+                    .map(|m| {
+                        m.iter()
+                            .map(|(k, v)| (k.to_ascii_lowercase(), v.clone()))
+                            .collect()
+                    })
                     .unwrap_or_default(),
                 sse: o.server_side_encryption().map(|s| s.as_str().to_string()),
                 sse_kms_key_id: o.ssekms_key_id().map(str::to_string),
@@ -343,7 +420,14 @@ impl Store for S3Store {
     }
 
     async fn get(&self, key: &str) -> StoreResult<Option<Bytes>> {
-        match self.client.get_object().bucket(&self.bucket).key(key).send().await {
+        match self
+            .client
+            .get_object()
+            .bucket(&self.bucket)
+            .key(key)
+            .send()
+            .await
+        {
             Ok(o) => {
                 let data = o.body.collect().await.map_err(|e| StoreError::Transient {
                     key: key.into(),
@@ -377,7 +461,10 @@ impl Store for S3Store {
         if opts.if_none_match {
             req = req.if_none_match("*");
         }
-        req.send().await.map(|_| ()).map_err(|e| self.map_err(key, e))
+        req.send()
+            .await
+            .map(|_| ())
+            .map_err(|e| self.map_err(key, e))
     }
 
     async fn copy(&self, src: &str, dst: &str, opts: &PutOptions) -> StoreResult<()> {
@@ -427,7 +514,15 @@ impl Store for S3Store {
                 let key = e.key().unwrap_or("").to_string();
                 let code = e.code().unwrap_or("");
                 let msg = e.message().unwrap_or("");
-                let err = classify(&self.bucket, key.clone(), 0, code, msg, None, format!("{code}: {msg}"));
+                let err = classify(
+                    &self.bucket,
+                    key.clone(),
+                    0,
+                    code,
+                    msg,
+                    None,
+                    format!("{code}: {msg}"),
+                );
                 failed.push((key, err));
             }
         }
@@ -452,10 +547,12 @@ impl Store for S3Store {
             .send()
             .await
             .map_err(|e| self.map_err(key, e))?;
-        out.upload_id().map(str::to_string).ok_or_else(|| StoreError::Other {
-            key: key.into(),
-            message: "server returned no upload id".into(),
-        })
+        out.upload_id()
+            .map(str::to_string)
+            .ok_or_else(|| StoreError::Other {
+                key: key.into(),
+                message: "server returned no upload id".into(),
+            })
     }
 
     async fn upload_part(
@@ -504,7 +601,11 @@ impl Store for S3Store {
             .bucket(&self.bucket)
             .key(key)
             .upload_id(upload_id)
-            .multipart_upload(CompletedMultipartUpload::builder().set_parts(Some(parts)).build())
+            .multipart_upload(
+                CompletedMultipartUpload::builder()
+                    .set_parts(Some(parts))
+                    .build(),
+            )
             .send()
             .await
             .map(|_| ())
@@ -543,22 +644,53 @@ mod tests {
     #[test]
     fn classifies_errors() {
         let c = |status, code: &str, msg: &str, hdr: Option<&str>| {
-            classify("b", "k".into(), status, code, msg, hdr.map(str::to_string), "d".into())
+            classify(
+                "b",
+                "k".into(),
+                status,
+                code,
+                msg,
+                hdr.map(str::to_string),
+                "d".into(),
+            )
         };
-        assert!(matches!(c(404, "NoSuchBucket", "", None), StoreError::NoSuchBucket { .. }));
-        assert!(matches!(c(403, "SignatureDoesNotMatch", "", None), StoreError::Denied { .. }));
+        assert!(matches!(
+            c(404, "NoSuchBucket", "", None),
+            StoreError::NoSuchBucket { .. }
+        ));
+        assert!(matches!(
+            c(403, "SignatureDoesNotMatch", "", None),
+            StoreError::Denied { .. }
+        ));
         assert!(matches!(c(403, "", "", None), StoreError::Denied { .. }));
         assert_eq!(
-            c(400, "AuthorizationHeaderMalformed", "the region 'us-east-1' is wrong; expecting 'eu-west-1'", None),
-            StoreError::WrongRegion { bucket: "b".into(), region: Some("eu-west-1".into()) }
+            c(
+                400,
+                "AuthorizationHeaderMalformed",
+                "the region 'us-east-1' is wrong; expecting 'eu-west-1'",
+                None
+            ),
+            StoreError::WrongRegion {
+                bucket: "b".into(),
+                region: Some("eu-west-1".into())
+            }
         );
         assert_eq!(
             c(301, "", "", Some("ap-south-1")),
-            StoreError::WrongRegion { bucket: "b".into(), region: Some("ap-south-1".into()) }
+            StoreError::WrongRegion {
+                bucket: "b".into(),
+                region: Some("ap-south-1".into())
+            }
         );
         assert!(c(503, "SlowDown", "", None).is_transient());
         assert!(c(500, "", "", None).is_transient());
-        assert!(matches!(c(412, "", "", None), StoreError::Precondition { .. }));
-        assert!(matches!(c(400, "InvalidArgument", "", None), StoreError::Other { .. }));
+        assert!(matches!(
+            c(412, "", "", None),
+            StoreError::Precondition { .. }
+        ));
+        assert!(matches!(
+            c(400, "InvalidArgument", "", None),
+            StoreError::Other { .. }
+        ));
     }
 }

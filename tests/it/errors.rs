@@ -13,7 +13,10 @@ const REMOTE: i32 = 5;
 
 /// The error is one line (after "error: ").
 fn one_line(stderr: &str) -> &str {
-    let lines: Vec<&str> = stderr.lines().filter(|l| l.starts_with("error: ")).collect();
+    let lines: Vec<&str> = stderr
+        .lines()
+        .filter(|l| l.starts_with("error: "))
+        .collect();
     assert_eq!(lines.len(), 1, "expected one error line:\n{stderr}");
     lines[0]
 }
@@ -22,7 +25,10 @@ fn one_line(stderr: &str) -> &str {
 fn missing_dir_and_file_instead_of_dir() {
     let (_t, out) = tmp_target();
     let e = cdnsync(&publish_args("/nonexistent/dist", &path_str(&out))).fails(INPUT);
-    assert!(one_line(&e).contains("/nonexistent/dist: directory not found"), "{e}");
+    assert!(
+        one_line(&e).contains("/nonexistent/dist: directory not found"),
+        "{e}"
+    );
     let site = Site::new(&[("f.html", b"x")]);
     let f = path_str(&site.path().join("f.html"));
     let e = cdnsync(&publish_args(&f, &path_str(&out))).fails(INPUT);
@@ -48,7 +54,12 @@ fn symlink_escape_loop_and_non_utf8_names() {
 
     use std::os::unix::ffi::OsStrExt;
     let site = Site::new(&[("index.html", b"x")]);
-    std::fs::write(site.path().join(std::ffi::OsStr::from_bytes(b"caf\xe9.html")), "x").unwrap();
+    std::fs::write(
+        site.path()
+            .join(std::ffi::OsStr::from_bytes(b"caf\xe9.html")),
+        "x",
+    )
+    .unwrap();
     let e = cdnsync(&publish_args(&path_str(site.path()), &path_str(&out))).fails(INPUT);
     assert!(one_line(&e).contains("not valid UTF-8"), "{e}");
     assert!(!out.exists(), "nothing may be written after an input error");
@@ -65,7 +76,10 @@ fn invalid_config_target_and_flags() {
     std::fs::write(&cfg, "to = \"./out\"\nconcurency = 4\n").unwrap();
     let e = cdnsync(&["publish", &dir, "--config", &c]).fails(USAGE);
     let line = one_line(&e);
-    assert!(line.contains("cdnsync.toml:2:1:") && line.contains("concurency"), "{e}");
+    assert!(
+        line.contains("cdnsync.toml:2:1:") && line.contains("concurency"),
+        "{e}"
+    );
 
     std::fs::write(&cfg, "to = [\n").unwrap();
     let e = cdnsync(&["publish", &dir, "--config", &c]).fails(USAGE);
@@ -85,7 +99,15 @@ fn invalid_config_target_and_flags() {
     assert!(one_line(&e).contains("invalid target"), "{e}");
     let e = cdnsync(&["publish", &dir]).fails(USAGE);
     assert!(one_line(&e).contains("no target"), "{e}");
-    let e = cdnsync(&["publish", &dir, "--to", "s3://bucket", "--endpoint-url", "http://s3.example.com"]).fails(USAGE);
+    let e = cdnsync(&[
+        "publish",
+        &dir,
+        "--to",
+        "s3://bucket",
+        "--endpoint-url",
+        "http://s3.example.com",
+    ])
+    .fails(USAGE);
     assert!(one_line(&e).contains("--allow-http"), "{e}");
     // clap's own usage errors use exit code 2 as well.
     let r = cdnsync(&["publish", &dir, "--to", "./o", "--sse", "des"]).run();
@@ -115,8 +137,15 @@ fn missing_region_without_endpoint() {
 #[test]
 fn bucket_missing() {
     let site = Site::new(&[("index.html", b"x")]);
-    let e = cdnsync_moto(&publish_args(&path_str(site.path()), "s3://no-such-bucket-cdnsync")).fails(REMOTE);
-    assert!(one_line(&e).contains("bucket `no-such-bucket-cdnsync` does not exist"), "{e}");
+    let e = cdnsync_moto(&publish_args(
+        &path_str(site.path()),
+        "s3://no-such-bucket-cdnsync",
+    ))
+    .fails(REMOTE);
+    assert!(
+        one_line(&e).contains("bucket `no-such-bucket-cdnsync` does not exist"),
+        "{e}"
+    );
 }
 
 #[test]
@@ -126,7 +155,8 @@ fn wrong_secret_is_access_denied_on_a_sigv4_server() {
     let secret = std::env::var("CDNSYNC_TEST_S3S_SECRET").unwrap();
     let c = client(&endpoint, &key, &secret);
     let bucket = unique_bucket("auth");
-    rt().block_on(c.create_bucket().bucket(&bucket).send()).unwrap();
+    rt().block_on(c.create_bucket().bucket(&bucket).send())
+        .unwrap();
     let site = Site::new(&[("index.html", b"x")]);
     let dir = path_str(site.path());
     let to = format!("s3://{bucket}");
@@ -137,7 +167,10 @@ fn wrong_secret_is_access_denied_on_a_sigv4_server() {
         .env("CDNSYNC_ENDPOINT_URL", &endpoint)
         .fails(AUTH);
     let line = one_line(&e);
-    assert!(line.contains("access denied") && line.contains("secret access key"), "{e}");
+    assert!(
+        line.contains("access denied") && line.contains("secret access key"),
+        "{e}"
+    );
     // With the right secret the same publish works on this server too.
     let r = cdnsync(&publish_args(&dir, &to))
         .env("AWS_ACCESS_KEY_ID", &key)
@@ -187,7 +220,10 @@ fn wrong_region() {
         .env("AWS_REGION", "us-east-1")
         .env("CDNSYNC_ENDPOINT_URL", &endpoint)
         .fails(REMOTE);
-    assert!(one_line(&e).contains("another region (eu-west-1); pass --region eu-west-1"), "{e}");
+    assert!(
+        one_line(&e).contains("another region (eu-west-1); pass --region eu-west-1"),
+        "{e}"
+    );
 }
 
 #[test]
@@ -196,15 +232,27 @@ fn corrupt_or_newer_manifest_is_refused_and_nothing_deleted() {
     let site = Site::new(&[("index.html", b"<p>x</p>"), ("old.html", b"o")]);
     let dir = path_str(site.path());
     cdnsync_moto(&publish_args(&dir, &b.url(""))).ok_json();
-    let id = String::from_utf8(b.body(".cdnsync/current")).unwrap().trim().to_string();
+    let id = String::from_utf8(b.body(".cdnsync/current"))
+        .unwrap()
+        .trim()
+        .to_string();
     site.remove("old.html");
 
-    b.put(&format!(".cdnsync/releases/{id}.json"), b"{\"format\": 7, \"id\": \"x\"}");
+    b.put(
+        &format!(".cdnsync/releases/{id}.json"),
+        b"{\"format\": 7, \"id\": \"x\"}",
+    );
     let e = cdnsync_moto(&publish_args(&dir, &b.url(""))).fails(REMOTE);
     assert!(one_line(&e).contains("newer cdnsync"), "{e}");
 
-    b.put(&format!(".cdnsync/releases/{id}.json"), b"{\"format\": 1, \"id\": ");
+    b.put(
+        &format!(".cdnsync/releases/{id}.json"),
+        b"{\"format\": 1, \"id\": ",
+    );
     let e = cdnsync_moto(&publish_args(&dir, &b.url(""))).fails(REMOTE);
     assert!(one_line(&e).contains("not valid JSON"), "{e}");
-    assert!(b.keys("").contains(&"old.html".to_string()), "nothing deleted");
+    assert!(
+        b.keys("").contains(&"old.html".to_string()),
+        "nothing deleted"
+    );
 }

@@ -5,13 +5,16 @@ use crate::util::*;
 
 fn sidecar(out: &std::path::Path, rel: &str) -> serde_json::Value {
     let p = out.join(".cdnsync-store/meta").join(format!("{rel}.json"));
-    serde_json::from_slice(&std::fs::read(&p).unwrap_or_else(|e| panic!("{}: {e}", p.display()))).unwrap()
+    serde_json::from_slice(&std::fs::read(&p).unwrap_or_else(|e| panic!("{}: {e}", p.display())))
+        .unwrap()
 }
 
 fn gunzip(b: &[u8]) -> Vec<u8> {
     use std::io::Read;
     let mut out = Vec::new();
-    flate2::read::GzDecoder::new(b).read_to_end(&mut out).unwrap();
+    flate2::read::GzDecoder::new(b)
+        .read_to_end(&mut out)
+        .unwrap();
     out
 }
 
@@ -32,9 +35,18 @@ fn local_target_cycle() {
     assert_eq!(s["content_encoding"], "gzip");
     assert_eq!(s["sse"], "AES256");
     let local = std::fs::read(site.path().join("index.html")).unwrap();
-    assert_eq!(s["metadata"]["cdnsync-hash"], blake3::hash(&local).to_hex().as_str());
-    assert_eq!(gunzip(&std::fs::read(out.join("index.html")).unwrap()), local);
-    assert_eq!(std::fs::read(out.join("img/a.png")).unwrap(), std::fs::read(site.path().join("img/a.png")).unwrap());
+    assert_eq!(
+        s["metadata"]["cdnsync-hash"],
+        blake3::hash(&local).to_hex().as_str()
+    );
+    assert_eq!(
+        gunzip(&std::fs::read(out.join("index.html")).unwrap()),
+        local
+    );
+    assert_eq!(
+        std::fs::read(out.join("img/a.png")).unwrap(),
+        std::fs::read(site.path().join("img/a.png")).unwrap()
+    );
     assert!(out.join("docs/a b+c%.txt").is_file());
     assert!(out.join(".cdnsync/current").is_file());
 
@@ -66,13 +78,31 @@ fn example_site_publishes_and_reports() {
     assert_eq!(ran.code, 0, "{}", ran.stderr);
     assert!(ran.stdout.contains("Published to"), "{}", ran.stdout);
     assert!(ran.stdout.contains("uploaded"), "{}", ran.stdout);
-    for f in ["index.html", "about/index.html", "css/site.css", "js/app.js", "js/lib/greet.js",
-              "img/hero.png", "fonts/open-sans.woff2", "media/intro.webm", "robots.txt"] {
+    for f in [
+        "index.html",
+        "about/index.html",
+        "css/site.css",
+        "js/app.js",
+        "js/lib/greet.js",
+        "img/hero.png",
+        "fonts/open-sans.woff2",
+        "media/intro.webm",
+        "robots.txt",
+    ] {
         assert!(out.join(f).is_file(), "{f}");
     }
-    assert_eq!(sidecar(&out, "media/intro.webm")["content_type"], "video/webm");
-    assert_eq!(sidecar(&out, "fonts/open-sans.woff2")["content_type"], "font/woff2");
-    assert_eq!(sidecar(&out, "js/app.js")["content_type"], "text/javascript; charset=utf-8");
+    assert_eq!(
+        sidecar(&out, "media/intro.webm")["content_type"],
+        "video/webm"
+    );
+    assert_eq!(
+        sidecar(&out, "fonts/open-sans.woff2")["content_type"],
+        "font/woff2"
+    );
+    assert_eq!(
+        sidecar(&out, "js/app.js")["content_type"],
+        "text/javascript; charset=utf-8"
+    );
 }
 
 #[test]

@@ -47,30 +47,82 @@ fn cold_noop_touch_change_delete_cycle() {
 
     // Bytes, headers, encryption and metadata as stored.
     for (key, rel, ct, cc, gz) in [
-        ("www/index.html", "index.html", "text/html; charset=utf-8", ENTRY_CC, true),
-        ("www/robots.txt", "robots.txt", "text/plain; charset=utf-8", ENTRY_CC, false),
-        ("www/css/site.css", "css/site.css", "text/css; charset=utf-8", PLAIN_CC, true),
-        ("www/js/app.js", "js/app.js", "text/javascript; charset=utf-8", PLAIN_CC, true),
-        ("www/assets/index-B4x9Tz2k.js", "assets/index-B4x9Tz2k.js", "text/javascript; charset=utf-8", IMMUTABLE_CC, true),
+        (
+            "www/index.html",
+            "index.html",
+            "text/html; charset=utf-8",
+            ENTRY_CC,
+            true,
+        ),
+        (
+            "www/robots.txt",
+            "robots.txt",
+            "text/plain; charset=utf-8",
+            ENTRY_CC,
+            false,
+        ),
+        (
+            "www/css/site.css",
+            "css/site.css",
+            "text/css; charset=utf-8",
+            PLAIN_CC,
+            true,
+        ),
+        (
+            "www/js/app.js",
+            "js/app.js",
+            "text/javascript; charset=utf-8",
+            PLAIN_CC,
+            true,
+        ),
+        (
+            "www/assets/index-B4x9Tz2k.js",
+            "assets/index-B4x9Tz2k.js",
+            "text/javascript; charset=utf-8",
+            IMMUTABLE_CC,
+            true,
+        ),
         ("www/img/a.png", "img/a.png", "image/png", PLAIN_CC, false),
-        ("www/docs/a b+c%.txt", "docs/a b+c%.txt", "text/plain; charset=utf-8", PLAIN_CC, false),
+        (
+            "www/docs/a b+c%.txt",
+            "docs/a b+c%.txt",
+            "text/plain; charset=utf-8",
+            PLAIN_CC,
+            false,
+        ),
     ] {
         let local = std::fs::read(site.path().join(rel)).unwrap();
         let h = b.head(key);
         assert_eq!(h.content_type(), Some(ct), "{key}");
         assert_eq!(h.cache_control(), Some(cc), "{key}");
         assert_eq!(h.content_encoding(), gz.then_some("gzip"), "{key}");
-        assert_eq!(h.server_side_encryption().map(|s| s.as_str()), Some("AES256"), "{key}");
+        assert_eq!(
+            h.server_side_encryption().map(|s| s.as_str()),
+            Some("AES256"),
+            "{key}"
+        );
         let meta = h.metadata().unwrap();
-        assert_eq!(meta["cdnsync-hash"], blake3::hash(&local).to_hex().as_str(), "{key}");
+        assert_eq!(
+            meta["cdnsync-hash"],
+            blake3::hash(&local).to_hex().as_str(),
+            "{key}"
+        );
         assert_eq!(meta["cdnsync-headers"].len(), 16, "{key}");
         assert_eq!(b.body(key), local, "{key}");
         if gz {
-            assert!((h.content_length().unwrap() as usize) < local.len(), "{key} compressed");
+            assert!(
+                (h.content_length().unwrap() as usize) < local.len(),
+                "{key} compressed"
+            );
         }
     }
     // The release is recorded, `current` names it.
-    assert_eq!(String::from_utf8(b.body("www/.cdnsync/current")).unwrap().trim(), release1);
+    assert_eq!(
+        String::from_utf8(b.body("www/.cdnsync/current"))
+            .unwrap()
+            .trim(),
+        release1
+    );
     let manifest: serde_json::Value =
         serde_json::from_slice(&b.body(&format!("www/.cdnsync/releases/{release1}.json"))).unwrap();
     assert_eq!(manifest["files"].as_object().unwrap().len(), 9);
@@ -78,7 +130,11 @@ fn cold_noop_touch_change_delete_cycle() {
 
     // No-op: nothing uploaded, no new release.
     let r = cdnsync_moto(&publish_args(&dir, &to)).ok_json();
-    assert_eq!((r["uploaded"].as_u64(), r["unchanged"].as_u64()), (Some(0), Some(9)), "{r:#}");
+    assert_eq!(
+        (r["uploaded"].as_u64(), r["unchanged"].as_u64()),
+        (Some(0), Some(9)),
+        "{r:#}"
+    );
     assert_eq!(r["noop"], true);
     assert_eq!(r["release"], release1.as_str());
     assert_eq!(b.keys("www/.cdnsync/releases/").len(), 1);
@@ -93,7 +149,15 @@ fn cold_noop_touch_change_delete_cycle() {
     let r = cdnsync_moto(&publish_args(&dir, &to)).ok_json();
     assert_eq!(r["uploaded"], 1, "{r:#}");
     assert_eq!(keys_with(&r, "upload"), ["www/css/site.css"]);
-    assert_eq!(r["objects"].as_array().unwrap().iter().find(|o| o["action"] == "upload").unwrap()["reason"], "content");
+    assert_eq!(
+        r["objects"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|o| o["action"] == "upload")
+            .unwrap()["reason"],
+        "content"
+    );
     assert_eq!(b.body("www/css/site.css"), b"body { color: red; }\n");
     assert_ne!(r["release"], release1.as_str());
     assert_eq!(r["previous_release"], release1.as_str());
@@ -101,7 +165,11 @@ fn cold_noop_touch_change_delete_cycle() {
     // One file removed → exactly that key deleted.
     site.remove("js/app.js");
     let r = cdnsync_moto(&publish_args(&dir, &to)).ok_json();
-    assert_eq!((r["uploaded"].as_u64(), r["deleted"].as_u64()), (Some(0), Some(1)), "{r:#}");
+    assert_eq!(
+        (r["uploaded"].as_u64(), r["deleted"].as_u64()),
+        (Some(0), Some(1)),
+        "{r:#}"
+    );
     assert_eq!(keys_with(&r, "delete"), ["www/js/app.js"]);
     assert!(!b.keys("www/").contains(&"www/js/app.js".to_string()));
     assert_eq!(b.keys("www/.cdnsync/releases/").len(), 3);
@@ -154,13 +222,24 @@ fn max_delete_caps_deletion_and_foreign_keys_are_never_touched() {
     args.extend(["--max-delete", "2"]);
     let r = cdnsync_moto(&args).ok_json();
     assert_eq!(r["deleted"], 0, "{r:#}");
-    assert!(r["delete_blocked"].as_str().unwrap().contains("--max-delete 2"), "{r:#}");
+    assert!(
+        r["delete_blocked"]
+            .as_str()
+            .unwrap()
+            .contains("--max-delete 2"),
+        "{r:#}"
+    );
     assert!(b.keys("site/").contains(&"site/a.html".to_string()));
 
     let r = cdnsync_moto(&publish_args(&dir, &to)).ok_json();
     assert_eq!(r["deleted"], 3, "{r:#}");
     let keys = b.keys("");
-    for k in ["site/uploaded-by-hand.pdf", "site2/index.html", "other/x", "site/index.html"] {
+    for k in [
+        "site/uploaded-by-hand.pdf",
+        "site2/index.html",
+        "other/x",
+        "site/index.html",
+    ] {
         assert!(keys.contains(&k.to_string()), "{k} missing from {keys:?}");
     }
     for k in ["site/a.html", "site/b.html", "site/c.html"] {
@@ -168,7 +247,11 @@ fn max_delete_caps_deletion_and_foreign_keys_are_never_touched() {
     }
     // Settled: the next publish has nothing to do.
     let r = cdnsync_moto(&publish_args(&dir, &to)).ok_json();
-    assert_eq!((r["noop"].as_bool(), r["deleted"].as_u64()), (Some(true), Some(0)), "{r:#}");
+    assert_eq!(
+        (r["noop"].as_bool(), r["deleted"].as_u64()),
+        (Some(true), Some(0)),
+        "{r:#}"
+    );
 }
 
 #[test]
@@ -181,7 +264,14 @@ fn bucket_filled_by_another_tool_is_adopted() {
     let dir = path_str(site.path());
     let r = cdnsync_moto(&publish_args(&dir, &b.url(""))).ok_json();
     assert_eq!(r["uploaded"], 2, "{r:#}");
-    assert!(r["objects"].as_array().unwrap().iter().all(|o| o["reason"] == "unknown"), "{r:#}");
+    assert!(
+        r["objects"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .all(|o| o["reason"] == "unknown"),
+        "{r:#}"
+    );
     let r = cdnsync_moto(&publish_args(&dir, &b.url(""))).ok_json();
     assert_eq!(r["uploaded"], 0, "{r:#}");
 }
@@ -195,7 +285,14 @@ fn interrupted_run_is_picked_up_by_head_not_reuploaded() {
     let dir = path_str(site.path());
     cdnsync_moto(&publish_args(&dir, &b.url(""))).ok_json();
     // Simulate the lost release record.
-    b.rt.block_on(b.client.delete_object().bucket(&b.name).key(".cdnsync/current").send()).unwrap();
+    b.rt.block_on(
+        b.client
+            .delete_object()
+            .bucket(&b.name)
+            .key(".cdnsync/current")
+            .send(),
+    )
+    .unwrap();
     let r = cdnsync_moto(&publish_args(&dir, &b.url(""))).ok_json();
     assert_eq!(r["uploaded"], 0, "{r:#}");
     assert_eq!(r["noop"], false, "a release must be recorded again");
@@ -241,27 +338,56 @@ include = false
     let c = path_str(&cfg);
     args.extend(["--config", &c]);
     let r = cdnsync_moto(&args).ok_json();
-    assert_eq!(keys_with(&r, "upload"), [".well-known/public.pem", "downloads/report.pdf", "index.html"], "{r:#}");
-    let skipped: Vec<&str> = r["skipped"].as_array().unwrap().iter().map(|s| s["rel"].as_str().unwrap()).collect();
+    assert_eq!(
+        keys_with(&r, "upload"),
+        [
+            ".well-known/public.pem",
+            "downloads/report.pdf",
+            "index.html"
+        ],
+        "{r:#}"
+    );
+    let skipped: Vec<&str> = r["skipped"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|s| s["rel"].as_str().unwrap())
+        .collect();
     assert_eq!(skipped, ["drafts/x.html", "secret.pem"]);
     let h = b.head("downloads/report.pdf");
     assert_eq!(h.cache_control(), Some("public, max-age=3600"));
     assert_eq!(h.content_disposition(), Some("attachment"));
     assert_eq!(h.content_type(), Some("application/pdf"));
-    assert_eq!(b.head(".well-known/public.pem").cache_control(), Some(ENTRY_CC));
+    assert_eq!(
+        b.head(".well-known/public.pem").cache_control(),
+        Some(ENTRY_CC)
+    );
 
     // Changing a header setting re-uploads for headers only.
     std::fs::write(&cfg, "[cache_control]\ndefault = \"public, max-age=60\"\n[[rules]]\nglob = \"downloads/**\"\ncache_control = \"no-store\"\n[[rules]]\nglob = \".well-known/*.pem\"\ninclude = true\n[[rules]]\nglob = \"drafts/**\"\ninclude = false\n").unwrap();
     let r = cdnsync_moto(&args).ok_json();
     assert_eq!(keys_with(&r, "upload"), ["downloads/report.pdf"], "{r:#}");
-    assert_eq!(r["objects"].as_array().unwrap().iter().find(|o| o["action"] == "upload").unwrap()["reason"], "headers");
-    assert_eq!(b.head("downloads/report.pdf").cache_control(), Some("no-store"));
+    assert_eq!(
+        r["objects"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|o| o["action"] == "upload")
+            .unwrap()["reason"],
+        "headers"
+    );
+    assert_eq!(
+        b.head("downloads/report.pdf").cache_control(),
+        Some("no-store")
+    );
 }
 
 #[test]
 fn multipart_upload_of_large_files() {
     let b = Bucket::moto("multipart");
-    let big: Vec<u8> = (0..(11 * 1024 * 1024 + 333)).map(|i| (i * 7 % 253) as u8).collect();
+    let big: Vec<u8> = (0..(11 * 1024 * 1024 + 333))
+        .map(|i| (i * 7 % 253) as u8)
+        .collect();
     let site = Site::new(&[("index.html", b"<p>x</p>"), ("media/big.bin", &big)]);
     let dir = path_str(site.path());
     let to = b.url("");
@@ -271,8 +397,14 @@ fn multipart_upload_of_large_files() {
     assert_eq!(r["uploaded"], 2, "{r:#}");
     let h = b.head("media/big.bin");
     assert_eq!(h.content_length(), Some(big.len() as i64));
-    assert_eq!(h.server_side_encryption().map(|s| s.as_str()), Some("AES256"));
-    assert_eq!(h.metadata().unwrap()["cdnsync-hash"], blake3::hash(&big).to_hex().as_str());
+    assert_eq!(
+        h.server_side_encryption().map(|s| s.as_str()),
+        Some("AES256")
+    );
+    assert_eq!(
+        h.metadata().unwrap()["cdnsync-hash"],
+        blake3::hash(&big).to_hex().as_str()
+    );
     // A multipart ETag is not an MD5 of the body: `-N` suffix.
     assert!(h.e_tag().unwrap().contains("-3"), "{:?}", h.e_tag());
     assert_eq!(b.body("media/big.bin"), big);
@@ -292,17 +424,32 @@ fn sse_kms_and_switching_encryption_reuploads() {
     let r = cdnsync_moto(&args).ok_json();
     assert_eq!(r["uploaded"], 2, "{r:#}");
     let h = b.head("index.html");
-    assert_eq!(h.server_side_encryption().map(|s| s.as_str()), Some("aws:kms"));
-    assert!(h.ssekms_key_id().unwrap_or_default().contains("alias/site"), "{:?}", h.ssekms_key_id());
+    assert_eq!(
+        h.server_side_encryption().map(|s| s.as_str()),
+        Some("aws:kms")
+    );
+    assert!(
+        h.ssekms_key_id().unwrap_or_default().contains("alias/site"),
+        "{:?}",
+        h.ssekms_key_id()
+    );
 }
 
 #[test]
 fn ctrl_c_records_nothing_and_rerun_converges() {
     let b = Bucket::moto("sigint");
     let files: Vec<(String, Vec<u8>)> = (0..400)
-        .map(|i| (format!("p/{i:04}.html"), format!("<p>page {i}</p>").into_bytes()))
+        .map(|i| {
+            (
+                format!("p/{i:04}.html"),
+                format!("<p>page {i}</p>").into_bytes(),
+            )
+        })
         .collect();
-    let refs: Vec<(&str, &[u8])> = files.iter().map(|(a, b)| (a.as_str(), b.as_slice())).collect();
+    let refs: Vec<(&str, &[u8])> = files
+        .iter()
+        .map(|(a, b)| (a.as_str(), b.as_slice()))
+        .collect();
     let site = Site::new(&refs);
     let dir = path_str(site.path());
     let (mut child, _cwd) =
@@ -317,9 +464,16 @@ fn ctrl_c_records_nothing_and_rerun_converges() {
     assert_eq!(status.code(), Some(130));
     assert!(b.keys(".cdnsync/").is_empty(), "no release may be recorded");
     let n = b.keys("p/").len();
-    assert!(n < 400, "interrupt came too late to test anything ({n} uploaded)");
+    assert!(
+        n < 400,
+        "interrupt came too late to test anything ({n} uploaded)"
+    );
     let r = cdnsync_moto(&publish_args(&dir, &b.url(""))).ok_json();
-    assert_eq!(r["uploaded"].as_u64().unwrap() as usize, 400 - n, "rerun uploads only the rest");
+    assert_eq!(
+        r["uploaded"].as_u64().unwrap() as usize,
+        400 - n,
+        "rerun uploads only the rest"
+    );
     assert_eq!(b.keys("p/").len(), 400);
 }
 

@@ -138,8 +138,7 @@ impl Bucket {
             name: unique_bucket(tag),
             rt: rt(),
         };
-        b.rt
-            .block_on(b.client.create_bucket().bucket(&b.name).send())
+        b.rt.block_on(b.client.create_bucket().bucket(&b.name).send())
             .unwrap();
         b
     }
@@ -166,7 +165,11 @@ impl Bucket {
                     .send()
                     .await
                     .unwrap();
-                out.extend(r.contents().iter().filter_map(|o| o.key().map(str::to_string)));
+                out.extend(
+                    r.contents()
+                        .iter()
+                        .filter_map(|o| o.key().map(str::to_string)),
+                );
                 match r.next_continuation_token() {
                     Some(t) => token = Some(t.to_string()),
                     None => break,
@@ -198,7 +201,9 @@ impl Bucket {
             let raw = o.body.collect().await.unwrap().into_bytes().to_vec();
             if gz {
                 let mut out = Vec::new();
-                flate2::read::GzDecoder::new(&raw[..]).read_to_end(&mut out).unwrap();
+                flate2::read::GzDecoder::new(&raw[..])
+                    .read_to_end(&mut out)
+                    .unwrap();
                 out
             } else {
                 raw
@@ -235,7 +240,10 @@ pub fn cdnsync(args: &[&str]) -> Cdnsync {
         .env("PATH", std::env::var("PATH").unwrap_or_default())
         .env("HOME", cwd.path())
         .env("AWS_CONFIG_FILE", cwd.path().join("no-aws-config"))
-        .env("AWS_SHARED_CREDENTIALS_FILE", cwd.path().join("no-aws-credentials"))
+        .env(
+            "AWS_SHARED_CREDENTIALS_FILE",
+            cwd.path().join("no-aws-credentials"),
+        )
         .env("AWS_EC2_METADATA_DISABLED", "true")
         .env("NO_COLOR", "1")
         .current_dir(cwd.path())
@@ -262,8 +270,12 @@ pub struct Ran {
 
 impl Ran {
     pub fn json(&self) -> Value {
-        serde_json::from_str(&self.stdout)
-            .unwrap_or_else(|e| panic!("stdout is not JSON ({e}):\n{}\nstderr:\n{}", self.stdout, self.stderr))
+        serde_json::from_str(&self.stdout).unwrap_or_else(|e| {
+            panic!(
+                "stdout is not JSON ({e}):\n{}\nstderr:\n{}",
+                self.stdout, self.stderr
+            )
+        })
     }
 }
 
@@ -286,7 +298,11 @@ impl Cdnsync {
     }
 
     pub fn run(mut self) -> Ran {
-        let out = self.cmd.stdin(std::process::Stdio::null()).output().unwrap();
+        let out = self
+            .cmd
+            .stdin(std::process::Stdio::null())
+            .output()
+            .unwrap();
         Ran {
             code: out.status.code().unwrap_or(-1),
             stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
@@ -297,14 +313,22 @@ impl Cdnsync {
     /// Run, expect success, return the JSON report.
     pub fn ok_json(self) -> Value {
         let r = self.run();
-        assert_eq!(r.code, 0, "cdnsync failed:\nstdout:\n{}\nstderr:\n{}", r.stdout, r.stderr);
+        assert_eq!(
+            r.code, 0,
+            "cdnsync failed:\nstdout:\n{}\nstderr:\n{}",
+            r.stdout, r.stderr
+        );
         r.json()
     }
 
     /// Run, expect exit `code`, return stderr.
     pub fn fails(self, code: i32) -> String {
         let r = self.run();
-        assert_eq!(r.code, code, "expected exit {code}:\nstdout:\n{}\nstderr:\n{}", r.stdout, r.stderr);
+        assert_eq!(
+            r.code, code,
+            "expected exit {code}:\nstdout:\n{}\nstderr:\n{}",
+            r.stdout, r.stderr
+        );
         r.stderr
     }
 }
