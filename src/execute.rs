@@ -488,3 +488,225 @@ pub fn build_release(plan: &Plan, out: &Outcome, clock: &dyn Clock) -> Release {
         files,
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use std::collections::HashSet;
+    use std::sync::atomic::{AtomicU32, Ordering};
+
+    use super::*;
+    use crate::clock::SystemClock;
+    use crate::plan::{self, PlanOptions};
+    use crate::release::read_current;
+    use crate::remote;
+    use crate::rules::{Defaults, Rules};
+    use crate::scan;
+    use crate::store::memory::MemoryStore;
+
+    fn site(files: &[(&str, &[u8])]) -> tempfile::TempDir {
+        let d = tempfile::tempdir().unwrap();
+        for (p, b) in files {
+            let p = d.path().join(p);
+            std::fs::create_dir_all(p.parent().unwrap()).unwrap();
+            std::fs::write(p, b).unwrap();
+        }
+        d
+    }
+
+    fn opts() -> ExecOptions {
+        let mut o = ExecOptions::new("", Sse::Aes256);
+        o.retry_base = Duration::from_millis(1);
+        o.concurrency = 2;
+        o
+    }
+
+    async fn make_plan(store: &MemoryStore, dir: &std::path::Path) -> Plan {
+        let rules = Rules::new(&[], Defaults::default()).unwrap();
+        let inv = scan::scan(dir, &rules).unwrap();
+        let desired = plan::desired(&inv, &rules, "", &Sse::Aes256).unwrap();
+        let local: HashSet<&str> = desired.iter().map(|d| d.rel.as_str()).collect();
+        let state = remote::load(store, "", &local, 4).await.unwrap();
+        let id = release::new_release_id(&SystemClock);
+        let popts = PlanOptions {
+            prefix: String::new(),
+            sse: Sse::Aes256,
+            max_delete: 256,
+            allow_empty: false,
+        };
+        plan::plan(&id, desired, &inv, &state, &popts).unwrap()
+    }
+
+    async fn publish(
+        store: &MemoryStore,
+        dir: &std::path::Path,
+        o: &ExecOptions,
+    ) -> Result<Outcome> {
+        let p = make_plan(store, dir).await;
+        execute(&p, store, &SystemClock, o, &Cancel::new()).await
+    }
+
+    #[tokio::test]
+    async fn transient_errors_are_retried() {
+        let d = site(&[("index.html", b"<p>x</p>"), ("a.css", b"a{}")]);
+        let store = MemoryStore::new();
+        let n = Arc::new(AtomicU32::new(0));
+        let n2 = n.clone();
+        store.fail_when(move |op, key| {
+            (op == "put" && key == "a.css" && n2.fetch_add(1, Ordering::SeqCst) < 2).then(|| {
+                StoreError::Transient {
+                    key: key.into(),
+                    message: "503 SlowDown".into(),
+                }
+            })
+        });
+        let out = publish(&store, d.path(), &opts()).await.unwrap();
+        assert_eq!(out.uploaded.len(), 2);
+        assert_eq!(n.load(Ordering::SeqCst), 3, "two failures then success");
+        assert_eq!(store.object("a.css").unwrap().body.as_ref(), b"a{}");
+    }
+
+    #[tokio::test]
+    async fn failed_asset_records_nothing_deletes_nothing_and_holds_pages_back() {
+        let d = site(&[
+            ("index.html", b"<p>v1</p>"),
+            ("a.css", b"a{}"),
+            ("old.html", b"old"),
+        ]);
+        let store = MemoryStore::new();
+        publish(&store, d.path(), &opts()).await.unwrap();
+        let live = read_current(&store, "").await.unwrap().unwrap().id;
+
+        std::fs::write(d.path().join("index.html"), b"<p>v2</p>").unwrap();
+        std::fs::write(d.path().join("a.css"), b"a{color:red}").unwrap();
+        std::fs::remove_file(d.path().join("old.html")).unwrap();
+        store.fail_when(|op, key| {
+            (op == "put" && key == "a.css").then(|| StoreError::Transient {
+                key: key.into(),
+                message: "reset".into(),
+            })
+        });
+        let e = publish(&store, d.path(), &opts()).await.unwrap_err();
+        assert!(matches!(e, Error::Transfer { failed: 1, .. }), "{e}");
+        assert_eq!(read_current(&store, "").await.unwrap().unwrap().id, live);
+        assert!(store.object("old.html").is_some(), "nothing deleted");
+        assert_eq!(
+            store.object("index.html").unwrap().body.as_ref().len(),
+            9,
+            "page not switched"
+        );
+
+        // The next clean run converges.
+        store.clear_failures();
+        let out = publish(&store, d.path(), &opts()).await.unwrap();
+        assert_eq!(out.deleted, 1);
+        assert!(store.object("old.html").is_none());
+    }
+
+    #[tokio::test]
+    async fn access_denied_stops_scheduling() {
+        let files: Vec<(String, Vec<u8>)> = (0..50)
+            .map(|i| (format!("p{i}.css"), vec![b'x'; 10]))
+            .collect();
+        let refs: Vec<(&str, &[u8])> = files
+            .iter()
+            .map(|(a, b)| (a.as_str(), b.as_slice()))
+            .collect();
+        let d = site(&refs);
+        let store = MemoryStore::new();
+        store.fail_when(|op, key| {
+            (op == "put").then(|| StoreError::Denied {
+                key: key.into(),
+                message: "AccessDenied".into(),
+            })
+        });
+        let e = publish(&store, d.path(), &opts()).await.unwrap_err();
+        assert!(matches!(&e, Error::Store(StoreError::Denied { .. })), "{e}");
+        assert!(
+            store.op_count("put") <= 4,
+            "kept going after a fatal error: {}",
+            store.op_count("put")
+        );
+    }
+
+    #[tokio::test]
+    async fn multipart_from_disk_and_change_detection() {
+        let big: Vec<u8> = (0..(12 * 1024 * 1024 + 5))
+            .map(|i| (i % 241) as u8)
+            .collect();
+        let d = site(&[("index.html", b"<p>x</p>"), ("v.bin", &big)]);
+        let store = MemoryStore::new();
+        let mut o = opts();
+        o.multipart_threshold = 6 * 1024 * 1024;
+        o.part_size = 5 * 1024 * 1024;
+        publish(&store, d.path(), &o).await.unwrap();
+        assert_eq!(store.object("v.bin").unwrap().body.as_ref(), &big[..]);
+        assert_eq!(store.op_count("upload_part"), 3);
+
+        // A file rewritten between scan and upload fails the run, cleanly.
+        let mut big2 = big.clone();
+        big2[0] ^= 1;
+        std::fs::write(d.path().join("v.bin"), &big2).unwrap();
+        let p = make_plan(&store, d.path()).await;
+        big2[1] ^= 1;
+        std::fs::write(d.path().join("v.bin"), &big2).unwrap();
+        let e = execute(&p, &store, &SystemClock, &o, &Cancel::new())
+            .await
+            .unwrap_err();
+        assert!(matches!(e, Error::FileChanged { .. }), "{e}");
+        assert_eq!(
+            store.object("v.bin").unwrap().body.as_ref(),
+            &big[..],
+            "old object intact"
+        );
+        assert_eq!(store.op_count("abort_multipart"), 1);
+
+        std::fs::write(d.path().join("index.html"), b"<p>changed</p>").unwrap();
+        let p = make_plan(&store, d.path()).await;
+        std::fs::write(d.path().join("index.html"), b"<p>changed again</p>").unwrap();
+        let e = execute(&p, &store, &SystemClock, &o, &Cancel::new())
+            .await
+            .unwrap_err();
+        assert!(matches!(e, Error::FileChanged { .. }), "{e}");
+    }
+
+    #[tokio::test]
+    async fn failed_deletes_are_warnings_and_remembered() {
+        let d = site(&[("index.html", b"<p>x</p>"), ("old.html", b"o")]);
+        let store = MemoryStore::new();
+        publish(&store, d.path(), &opts()).await.unwrap();
+        std::fs::remove_file(d.path().join("old.html")).unwrap();
+        store.fail_when(|op, key| {
+            (op == "delete").then(|| StoreError::Transient {
+                key: key.into(),
+                message: "503".into(),
+            })
+        });
+        let out = publish(&store, d.path(), &opts()).await.unwrap();
+        assert_eq!(out.deleted, 0);
+        assert!(
+            out.warnings[0].contains("could not delete old.html"),
+            "{:?}",
+            out.warnings
+        );
+        let rel = read_current(&store, "").await.unwrap().unwrap();
+        assert!(rel.files["old.html"].stale);
+        store.clear_failures();
+        let out = publish(&store, d.path(), &opts()).await.unwrap();
+        assert_eq!(out.deleted, 1);
+        assert!(store.object("old.html").is_none());
+    }
+
+    #[tokio::test]
+    async fn cancelled_run_records_nothing() {
+        let d = site(&[("index.html", b"<p>x</p>"), ("a.css", b"a{}")]);
+        let store = MemoryStore::new();
+        let p = make_plan(&store, d.path()).await;
+        let c = Cancel::new();
+        c.cancel();
+        let e = execute(&p, &store, &SystemClock, &opts(), &c)
+            .await
+            .unwrap_err();
+        assert!(matches!(e, Error::Interrupted));
+        assert!(store.keys().is_empty());
+    }
+}

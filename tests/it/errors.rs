@@ -184,7 +184,10 @@ fn wrong_secret_is_access_denied_on_a_sigv4_server() {
     // s3s-fs stores objects as plain files: the bytes must be the file's,
     // not aws-chunked framing (bodies are sent from memory, checksum in a header).
     let data = std::path::PathBuf::from(std::env::var("CDNSYNC_TEST_S3S_DATA").unwrap());
-    assert_eq!(std::fs::read(data.join(&bucket).join("index.html")).unwrap(), b"x");
+    assert_eq!(
+        std::fs::read(data.join(&bucket).join("index.html")).unwrap(),
+        b"x"
+    );
 }
 
 /// A one-response-fits-all HTTP server: answers every request with `resp`.
