@@ -57,12 +57,15 @@ _te_install_s3s() {
 }
 
 cdnsync_test_env_stop() {
+  # Runs from an EXIT trap, possibly under `set -e`: a killed server's status
+  # (143) must not become the script's.
   local p
-  for p in ${_te_pids:-}; do kill "$p" 2>/dev/null; done
-  for p in ${_te_pids:-}; do wait "$p" 2>/dev/null; done
+  for p in ${_te_pids:-}; do kill "$p" 2>/dev/null || true; done
+  for p in ${_te_pids:-}; do wait "$p" 2>/dev/null || true; done
   _te_pids=""
-  [ -n "${_te_run:-}" ] && rm -rf "$_te_run"
+  if [ -n "${_te_run:-}" ]; then rm -rf "$_te_run" || true; fi
   _te_run=""
+  return 0
 }
 
 cdnsync_test_env_start() {

@@ -74,7 +74,10 @@ pub fn resolve(
     base_dir: Option<&str>,
 ) -> Result<Resolved, Unresolved> {
     let r = reference.trim_matches(|c: char| c.is_ascii_whitespace());
-    let lead = reference.len() - reference.trim_start_matches(|c: char| c.is_ascii_whitespace()).len();
+    let lead = reference.len()
+        - reference
+            .trim_start_matches(|c: char| c.is_ascii_whitespace())
+            .len();
     if r.starts_with("//") || has_scheme(r) {
         return Err(Unresolved::External);
     }
@@ -110,7 +113,11 @@ pub fn resolve(
             .chain(path.split('/').map(decoded))
             .collect()
     };
-    let dir_like = path.ends_with('/') || path.ends_with("/.") || path.ends_with("/..") || path == "." || path == "..";
+    let dir_like = path.ends_with('/')
+        || path.ends_with("/.")
+        || path.ends_with("/..")
+        || path == "."
+        || path == "..";
     let mut parts = normalise(segments.into_iter()).ok_or(Unresolved::OutsideSite)?;
     if dir_like || parts.is_empty() {
         parts.push("index.html".into());
@@ -126,6 +133,30 @@ pub fn resolve(
         path: parts.join("/"),
         name_span,
     })
+}
+
+/// Byte range of the written file name (last path segment before `?`/`#`)
+/// within a reference's raw text, leading whitespace included in offsets.
+pub fn written_name_span(raw: &str) -> (usize, usize) {
+    let lead = raw.len()
+        - raw
+            .trim_start_matches(|c: char| c.is_ascii_whitespace())
+            .len();
+    let r = raw.trim_matches(|c: char| c.is_ascii_whitespace());
+    let path = path_part(r);
+    let start = path.rfind('/').map(|i| i + 1).unwrap_or(0);
+    (lead + start, lead + path.len())
+}
+
+/// Whether a JS module specifier is bare (`react`, `lodash/fp`): resolved
+/// by a bundler or import map, not a file path.
+pub fn is_bare_specifier(s: &str) -> bool {
+    !(s.starts_with("./")
+        || s.starts_with("../")
+        || s.starts_with('/')
+        || s == "."
+        || s == ".."
+        || has_scheme(s))
 }
 
 /// The fingerprinted form of a written file name: `.<hash>` inserted before
@@ -163,22 +194,56 @@ mod tests {
 
     #[test]
     fn skipped_references() {
-        for r in ["https://x.com/a.css", "//cdn.x.com/a.js", "data:image/png;base64,AA", "mailto:a@b",
-                  "javascript:void(0)", "tel:123", "blob:xyz"] {
-            assert_eq!(resolve(r, "index.html", "/", None), Err(Unresolved::External), "{r}");
+        for r in [
+            "https://x.com/a.css",
+            "//cdn.x.com/a.js",
+            "data:image/png;base64,AA",
+            "mailto:a@b",
+            "javascript:void(0)",
+            "tel:123",
+            "blob:xyz",
+        ] {
+            assert_eq!(
+                resolve(r, "index.html", "/", None),
+                Err(Unresolved::External),
+                "{r}"
+            );
         }
         for r in ["", "#top", "?q=1"] {
-            assert_eq!(resolve(r, "index.html", "/", None), Err(Unresolved::SameDocument), "{r}");
+            assert_eq!(
+                resolve(r, "index.html", "/", None),
+                Err(Unresolved::SameDocument),
+                "{r}"
+            );
         }
-        assert_eq!(resolve("../../x.css", "a/b.html", "/", None), Err(Unresolved::OutsideSite));
+        assert_eq!(
+            resolve("../../x.css", "a/b.html", "/", None),
+            Err(Unresolved::OutsideSite)
+        );
     }
 
     #[test]
     fn base_path_and_base_href() {
-        assert_eq!(resolve("/sub/css/a.css", "x.html", "/sub/", None).unwrap().path, "css/a.css");
-        assert_eq!(resolve("/other/a.css", "x.html", "/sub/", None), Err(Unresolved::OutsideSite));
-        assert_eq!(resolve("/subway/a.css", "x.html", "/sub/", None), Err(Unresolved::OutsideSite));
-        assert_eq!(resolve("a.css", "blog/x.html", "/", Some("static/")).unwrap().path, "static/a.css");
+        assert_eq!(
+            resolve("/sub/css/a.css", "x.html", "/sub/", None)
+                .unwrap()
+                .path,
+            "css/a.css"
+        );
+        assert_eq!(
+            resolve("/other/a.css", "x.html", "/sub/", None),
+            Err(Unresolved::OutsideSite)
+        );
+        assert_eq!(
+            resolve("/subway/a.css", "x.html", "/sub/", None),
+            Err(Unresolved::OutsideSite)
+        );
+        assert_eq!(
+            resolve("a.css", "blog/x.html", "/", Some("static/"))
+                .unwrap()
+                .path,
+            "static/a.css"
+        );
     }
 
     #[test]

@@ -1,0 +1,286 @@
+//! The reference graph: which site files each HTML, CSS, JS, web-manifest
+//! and SVG file points at, with the byte span of every file name as written,
+//! so fingerprinting can rename targets and splice referrers byte-exactly.
+
+use std::collections::{BTreeMap, HashSet};
+
+use rayon::prelude::*;
+use serde::Serialize;
+
+use crate::scan::Inventory;
+
+pub mod css;
+pub mod html;
+pub mod js;
+pub mod json;
+pub mod resolve;
+
+/// Languages cdnsync reads references from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Lang {
+    Html,
+    Css,
+    Js,
+    Manifest,
+    Svg,
+}
+
+/// The language of a file, by name.
+pub fn lang_of(rel: &str) -> Option<Lang> {
+    let name = rel.rsplit('/').next().unwrap_or(rel).to_ascii_lowercase();
+    let ext = name.rsplit_once('.').map(|(_, e)| e).unwrap_or("");
+    Some(match ext {
+        "html" | "htm" | "xhtml" => Lang::Html,
+        "css" => Lang::Css,
+        "js" | "mjs" => Lang::Js,
+        "webmanifest" => Lang::Manifest,
+        "json" if name == "manifest.json" => Lang::Manifest,
+        "svg" => Lang::Svg,
+        _ => return None,
+    })
+}
+
+/// How a reference relates to its target.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum RefKind {
+    /// A subresource (stylesheet, script, image, font…): the target may be
+    /// fingerprinted and the reference rewritten.
+    Asset,
+    /// Navigation (`<a href>`, `<iframe src>`…): resolved and checked, but
+    /// the target keeps its name (other sites may link to it).
+    Link,
+}
+
+/// A reference as a parser found it, before resolution.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RawRef {
+    /// The URL, decoded (HTML entities, CSS/JS escapes).
+    pub url: String,
+    /// Byte range of the URL as written in the file.
+    pub span: (usize, usize),
+    pub kind: RefKind,
+    /// Byte range of the value of an `integrity` attribute on the same
+    /// element, if any.
+    pub integrity: Option<(usize, usize)>,
+    /// JS module specifiers: bare names are not file paths.
+    pub module_specifier: bool,
+    /// Resolve against this directory instead of the file's (`<base href>`).
+    pub base_dir: Option<String>,
+}
+
+impl RawRef {
+    pub fn new(url: impl Into<String>, span: (usize, usize), kind: RefKind) -> Self {
+        RawRef {
+            url: url.into(),
+            span,
+            kind,
+            integrity: None,
+            module_specifier: false,
+            base_dir: None,
+        }
+    }
+}
+
+/// What a parser returns for one file.
+#[derive(Debug, Default)]
+pub struct Extracted {
+    pub refs: Vec<RawRef>,
+    /// Set when the file could not be parsed: it is published unchanged and
+    /// everything it may reference keeps its name.
+    pub error: Option<String>,
+}
+
+/// A resolved reference to a file of the site.
+#[derive(Debug, Clone, Serialize)]
+pub struct Ref {
+    pub target: String,
+    /// Byte range of the written file name in the referrer.
+    pub name_span: (usize, usize),
+    pub line: usize,
+    pub kind: RefKind,
+    #[serde(skip)]
+    pub integrity: Option<(usize, usize)>,
+}
+
+/// A reference to a file that is not in the site.
+#[derive(Debug, Clone, Serialize)]
+pub struct Missing {
+    pub file: String,
+    pub line: usize,
+    pub url: String,
+}
+
+#[derive(Debug, Default, Serialize)]
+pub struct FileRefs {
+    pub lang: Option<Lang>,
+    pub refs: Vec<Ref>,
+    pub error: Option<String>,
+}
+
+#[derive(Debug, Default, Serialize)]
+pub struct Graph {
+    /// Referrer → its references (only files that were parsed).
+    pub files: BTreeMap<String, FileRefs>,
+    pub missing: Vec<Missing>,
+}
+
+#[derive(Debug, Clone)]
+pub struct GraphOptions {
+    /// URL path the site is served under: `/` or `/sub/`.
+    pub base_path: String,
+}
+
+impl Default for GraphOptions {
+    fn default() -> Self {
+        GraphOptions {
+            base_path: "/".into(),
+        }
+    }
+}
+
+/// Parse one file's bytes.
+pub fn extract(lang: Lang, bytes: &[u8]) -> Extracted {
+    match lang {
+        Lang::Html => html::extract(bytes, false),
+        Lang::Svg => html::extract(bytes, true),
+        Lang::Css => match std::str::from_utf8(strip_bom(bytes)) {
+            Ok(t) => {
+                let off = bytes.len() - strip_bom(bytes).len();
+                Extracted {
+                    refs: css::extract(t, off, RefKind::Asset),
+                    error: None,
+                }
+            }
+            Err(_) => Extracted {
+                refs: vec![],
+                error: Some("not valid UTF-8".into()),
+            },
+        },
+        Lang::Js => js::extract(bytes),
+        Lang::Manifest => json::extract_manifest(bytes),
+    }
+}
+
+pub fn strip_bom(b: &[u8]) -> &[u8] {
+    b.strip_prefix(&[0xEF, 0xBB, 0xBF]).unwrap_or(b)
+}
+
+/// 1-based line of a byte offset.
+pub fn line_of(bytes: &[u8], offset: usize) -> usize {
+    bytes[..offset.min(bytes.len())]
+        .iter()
+        .filter(|&&b| b == b'\n')
+        .count()
+        + 1
+}
+
+/// Resolve a file's raw references against the set of site files.
+pub fn resolve_refs(
+    rel: &str,
+    bytes: &[u8],
+    raw: Vec<RawRef>,
+    files: &HashSet<&str>,
+    opts: &GraphOptions,
+    missing: &mut Vec<Missing>,
+) -> Vec<Ref> {
+    let mut out = Vec::new();
+    for r in raw {
+        if r.module_specifier && resolve::is_bare_specifier(&r.url) {
+            continue;
+        }
+        let Ok(res) = resolve::resolve(&r.url, rel, &opts.base_path, r.base_dir.as_deref()) else {
+            continue;
+        };
+        let line = line_of(bytes, r.span.0);
+        let mut target = res.path;
+        if !files.contains(target.as_str()) {
+            // `/about` for `/about/index.html`, `/page` for `/page.html`.
+            let dir_index = format!("{target}/index.html");
+            let html = format!("{target}.html");
+            if r.kind == RefKind::Link && files.contains(dir_index.as_str()) {
+                target = dir_index;
+            } else if r.kind == RefKind::Link && files.contains(html.as_str()) {
+                target = html;
+            } else {
+                missing.push(Missing {
+                    file: rel.to_string(),
+                    line,
+                    url: r.url.clone(),
+                });
+                continue;
+            }
+        }
+        let raw_text = std::str::from_utf8(&bytes[r.span.0..r.span.1]).unwrap_or("");
+        let (a, b) = resolve::written_name_span(raw_text);
+        out.push(Ref {
+            target,
+            name_span: (r.span.0 + a, r.span.0 + b),
+            line,
+            kind: r.kind,
+            integrity: r.integrity,
+        });
+    }
+    out
+}
+
+/// Read and parse every HTML/CSS/JS/manifest/SVG file of the inventory, in
+/// parallel.
+pub fn build(inv: &Inventory, opts: &GraphOptions) -> crate::error::Result<Graph> {
+    let files: HashSet<&str> = inv.files.iter().map(|f| f.rel.as_str()).collect();
+    let parsed: Vec<crate::error::Result<(String, FileRefs, Vec<Missing>)>> = inv
+        .files
+        .par_iter()
+        .filter_map(|f| lang_of(&f.rel).map(|l| (f, l)))
+        .map(|(f, lang)| {
+            let bytes = std::fs::read(&f.path).map_err(|e| crate::error::Error::io(&f.path, e))?;
+            if blake3::hash(&bytes).to_hex().as_str() != f.hash {
+                return Err(crate::error::Error::FileChanged {
+                    path: f.path.clone(),
+                });
+            }
+            let ex = extract(lang, &bytes);
+            let mut missing = Vec::new();
+            let refs = if ex.error.is_some() {
+                Vec::new()
+            } else {
+                resolve_refs(&f.rel, &bytes, ex.refs, &files, opts, &mut missing)
+            };
+            Ok((
+                f.rel.clone(),
+                FileRefs {
+                    lang: Some(lang),
+                    refs,
+                    error: ex.error,
+                },
+                missing,
+            ))
+        })
+        .collect();
+    let mut g = Graph::default();
+    for p in parsed {
+        let (rel, refs, missing) = p?;
+        g.missing.extend(missing);
+        g.files.insert(rel, refs);
+    }
+    g.missing
+        .sort_by(|a, b| (&a.file, a.line).cmp(&(&b.file, b.line)));
+    Ok(g)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn languages() {
+        assert_eq!(lang_of("a/b.HTML"), Some(Lang::Html));
+        assert_eq!(lang_of("x.mjs"), Some(Lang::Js));
+        assert_eq!(lang_of("site.webmanifest"), Some(Lang::Manifest));
+        assert_eq!(lang_of("data/manifest.json"), Some(Lang::Manifest));
+        assert_eq!(lang_of("data/other.json"), None);
+        assert_eq!(lang_of("i.svg"), Some(Lang::Svg));
+        assert_eq!(lang_of("x.png"), None);
+    }
+}
