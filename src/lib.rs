@@ -13,6 +13,7 @@ pub mod compress;
 pub mod config;
 pub mod error;
 pub mod execute;
+pub mod fingerprint;
 pub mod graph;
 pub mod headers;
 pub mod mime;

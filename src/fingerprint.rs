@@ -1,0 +1,739 @@
+//! Content-addressed names: every asset (a non-entry file that a rewritable
+//! file references, not already bundler-hashed) becomes `name.<hash>.ext`,
+//! where the hash covers the asset's bytes *after* its own references were
+//! rewritten (the cascade). Reference cycles are strongly connected
+//! components hashed as a unit. The result is, per file, its published path,
+//! final hash and the byte splices that turn the file on disk into it.
+
+use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
+use std::sync::Arc;
+
+use base64::Engine;
+use serde::Serialize;
+use sha2::Digest;
+
+use crate::error::{Error, Result};
+use crate::graph::{Graph, Lang, RefKind, resolve};
+use crate::rules::FileClass;
+use crate::scan::Inventory;
+
+/// One edit of a file's bytes: replace `start..end` with `text`
+/// (an insertion when `start == end`).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Splice {
+    pub start: usize,
+    pub end: usize,
+    pub text: String,
+}
+
+/// Apply sorted, non-overlapping splices.
+pub fn apply(bytes: &[u8], splices: &[Splice]) -> Vec<u8> {
+    let extra: usize = splices.iter().map(|s| s.text.len()).sum();
+    let mut out = Vec::with_capacity(bytes.len() + extra);
+    let mut at = 0;
+    for s in splices {
+        out.extend_from_slice(&bytes[at..s.start]);
+        out.extend_from_slice(s.text.as_bytes());
+        at = s.end;
+    }
+    out.extend_from_slice(&bytes[at..]);
+    out
+}
+
+/// What fingerprinting decided for one file.
+#[derive(Debug, Clone, Serialize)]
+pub struct Output {
+    /// Path in the build directory.
+    pub logical: String,
+    /// Path it is published under (renamed for assets).
+    pub published: String,
+    /// blake3 of the final bytes.
+    pub hash: String,
+    /// Size of the final bytes.
+    pub size: u64,
+    /// Renamed to a content-addressed name.
+    pub renamed: bool,
+    /// Edits from the bytes on disk to the final bytes (empty: unchanged).
+    #[serde(skip)]
+    pub splices: Arc<Vec<Splice>>,
+    /// Number of references rewritten in this file.
+    pub rewritten_refs: usize,
+    /// `sha384-…` of the final bytes, for JS and CSS.
+    pub integrity: Option<String>,
+}
+
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct Stats {
+    pub assets_renamed: usize,
+    pub files_rewritten: usize,
+    pub references_rewritten: usize,
+    pub cycles: usize,
+    pub files_in_cycles: usize,
+    pub parse_errors: usize,
+}
+
+#[derive(Debug, Default)]
+pub struct Fingerprinted {
+    /// By logical path.
+    pub outputs: BTreeMap<String, Output>,
+    pub stats: Stats,
+    pub warnings: Vec<String>,
+}
+
+#[derive(Debug, Clone)]
+pub struct FingerprintOptions {
+    /// Hex characters of the hash in names (default 12).
+    pub hash_length: usize,
+}
+
+impl Default for FingerprintOptions {
+    fn default() -> Self {
+        FingerprintOptions { hash_length: 12 }
+    }
+}
+
+/// Which files are assets (renamed). `class_of` gives the class rules
+/// assign (entry / bundler-hashed / plain).
+pub fn select_assets(
+    inv: &Inventory,
+    graph: &Graph,
+    class_of: &dyn Fn(&str) -> FileClass,
+) -> Result<(BTreeSet<String>, BTreeSet<String>)> {
+    let rewritable = |rel: &str| {
+        graph.files.get(rel).is_some_and(|f| f.error.is_none())
+            && class_of(rel) != FileClass::Hashed
+    };
+    // Targets that must keep their names: referenced by a file whose bytes
+    // cannot be rewritten (bundler output) or only reachable by navigation.
+    let mut pinned: BTreeSet<String> = BTreeSet::new();
+    let mut wanted: BTreeSet<String> = BTreeSet::new();
+    for (rel, f) in &graph.files {
+        let can = rewritable(rel);
+        for r in &f.refs {
+            if !can {
+                pinned.insert(r.target.clone());
+            } else if r.kind == RefKind::Asset {
+                wanted.insert(r.target.clone());
+            }
+        }
+    }
+    // A file that failed to parse may reference anything by name: every
+    // file whose name appears in its bytes keeps that name.
+    let broken: Vec<&String> = graph
+        .files
+        .iter()
+        .filter(|(_, f)| f.error.is_some())
+        .map(|(r, _)| r)
+        .collect();
+    if !broken.is_empty() && !wanted.is_empty() {
+        let cands: Vec<&String> = wanted.iter().collect();
+        let names: Vec<&str> = cands
+            .iter()
+            .map(|c| c.rsplit('/').next().unwrap_or(c))
+            .collect();
+        let ac = aho_corasick::AhoCorasick::new(&names).expect("names");
+        let by_path: HashMap<&str, &std::path::Path> = inv
+            .files
+            .iter()
+            .map(|f| (f.rel.as_str(), f.path.as_path()))
+            .collect();
+        for b in broken {
+            let path = by_path[b.as_str()];
+            let bytes = std::fs::read(path).map_err(|e| Error::io(path, e))?;
+            for m in ac.find_overlapping_iter(&bytes) {
+                pinned.insert(cands[m.pattern().as_usize()].clone());
+            }
+        }
+    }
+    let assets = wanted
+        .into_iter()
+        .filter(|t| !pinned.contains(t) && class_of(t) == FileClass::Plain)
+        .collect();
+    Ok((assets, pinned))
+}
+
+/// Tarjan's strongly connected components; components come out with every
+/// component's dependencies before it.
+fn sccs(nodes: &[String], edges: &HashMap<&str, Vec<&str>>) -> Vec<Vec<String>> {
+    struct T<'a> {
+        index: HashMap<&'a str, usize>,
+        low: HashMap<&'a str, usize>,
+        on: HashSet<&'a str>,
+        stack: Vec<&'a str>,
+        next: usize,
+        out: Vec<Vec<String>>,
+    }
+    let mut t = T {
+        index: HashMap::new(),
+        low: HashMap::new(),
+        on: HashSet::new(),
+        stack: Vec::new(),
+        next: 0,
+        out: Vec::new(),
+    };
+    // Iterative DFS (deep reference chains must not overflow the stack).
+    for root in nodes {
+        if t.index.contains_key(root.as_str()) {
+            continue;
+        }
+        let mut work: Vec<(&str, usize)> = vec![(root.as_str(), 0)];
+        while let Some(&mut (v, ref mut i)) = work.last_mut() {
+            if *i == 0 && !t.index.contains_key(v) {
+                t.index.insert(v, t.next);
+                t.low.insert(v, t.next);
+                t.next += 1;
+                t.stack.push(v);
+                t.on.insert(v);
+            }
+            let succ = edges.get(v).map(|s| s.as_slice()).unwrap_or(&[]);
+            if *i < succ.len() {
+                let w = succ[*i];
+                *i += 1;
+                if !t.index.contains_key(w) {
+                    work.push((w, 0));
+                } else if t.on.contains(w) {
+                    let lw = t.index[w];
+                    let lv = t.low[v];
+                    t.low.insert(v, lv.min(lw));
+                }
+                continue;
+            }
+            work.pop();
+            if let Some(&(parent, _)) = work.last() {
+                let lv = t.low[v];
+                let lp = t.low[parent];
+                t.low.insert(parent, lp.min(lv));
+            }
+            if t.low[v] == t.index[v] {
+                let mut comp = Vec::new();
+                loop {
+                    let w = t.stack.pop().expect("on stack");
+                    t.on.remove(w);
+                    comp.push(w.to_string());
+                    if w == v {
+                        break;
+                    }
+                }
+                comp.sort();
+                t.out.push(comp);
+            }
+        }
+    }
+    t.out
+}
+
+/// The published path of `rel` renamed with `hash`.
+pub fn renamed_path(rel: &str, hash: &str) -> String {
+    match rel.rsplit_once('/') {
+        Some((dir, name)) => format!("{dir}/{}", resolve::hashed_name(name, hash)),
+        None => resolve::hashed_name(rel, hash),
+    }
+}
+
+/// Recompute an `integrity` value with the same algorithms for `bytes`.
+pub fn integrity_for(existing: &str, bytes: &[u8]) -> String {
+    let mut algs: Vec<&str> = existing
+        .split_ascii_whitespace()
+        .filter_map(|t| t.split_once('-').map(|(a, _)| a))
+        .filter(|a| matches!(*a, "sha256" | "sha384" | "sha512"))
+        .collect();
+    algs.dedup();
+    if algs.is_empty() {
+        algs.push("sha384");
+    }
+    algs.iter()
+        .map(|a| {
+            let d = match *a {
+                "sha256" => sha2::Sha256::digest(bytes).to_vec(),
+                "sha512" => sha2::Sha512::digest(bytes).to_vec(),
+                _ => sha2::Sha384::digest(bytes).to_vec(),
+            };
+            format!(
+                "{a}-{}",
+                base64::engine::general_purpose::STANDARD.encode(d)
+            )
+        })
+        .collect::<Vec<_>>()
+        .join(" ")
+}
+
+/// Fingerprint the site. `assets` comes from [`select_assets`].
+pub fn fingerprint(
+    inv: &Inventory,
+    graph: &Graph,
+    assets: &BTreeSet<String>,
+    class_of: &dyn Fn(&str) -> FileClass,
+    opts: &FingerprintOptions,
+) -> Result<Fingerprinted> {
+    let len = opts.hash_length.clamp(8, 64);
+    let by_rel: HashMap<&str, &crate::scan::LocalFile> =
+        inv.files.iter().map(|f| (f.rel.as_str(), f)).collect();
+    let rewritable = |rel: &str| {
+        graph.files.get(rel).is_some_and(|f| f.error.is_none())
+            && class_of(rel) != FileClass::Hashed
+    };
+    // Edges: a rewritable file depends on the assets it names, and on any
+    // rewritable target whose bytes an integrity attribute covers.
+    let mut edges: HashMap<&str, Vec<&str>> = HashMap::new();
+    let mut nodes: BTreeSet<String> = BTreeSet::new();
+    for (rel, f) in &graph.files {
+        if !rewritable(rel) {
+            continue;
+        }
+        let mut deps: Vec<&str> = f
+            .refs
+            .iter()
+            .filter(|r| {
+                assets.contains(&r.target) || (r.integrity.is_some() && rewritable(&r.target))
+            })
+            .map(|r| r.target.as_str())
+            .collect();
+        deps.sort();
+        deps.dedup();
+        if !deps.is_empty() {
+            nodes.insert(rel.clone());
+            nodes.extend(deps.iter().map(|d| d.to_string()));
+            edges.insert(rel.as_str(), deps);
+        }
+    }
+    nodes.extend(assets.iter().cloned());
+    let nodes: Vec<String> = nodes.into_iter().collect();
+
+    let mut out = Fingerprinted::default();
+    // Final names and bytes of processed files.
+    let mut name_hash: HashMap<String, String> = HashMap::new();
+    let mut final_hash: HashMap<String, String> = HashMap::new();
+    // Final bytes of rewritten files that an integrity attribute covers.
+    let mut final_bytes: HashMap<String, Arc<Vec<u8>>> = HashMap::new();
+    let integrity_targets: HashSet<&str> = graph
+        .files
+        .values()
+        .flat_map(|f| {
+            f.refs
+                .iter()
+                .filter(|r| r.integrity.is_some())
+                .map(|r| r.target.as_str())
+        })
+        .collect();
+    let members_of = |comp: &[String], t: &str| comp.iter().any(|c| c == t);
+
+    let read = |rel: &str| -> Result<Vec<u8>> {
+        let f = by_rel[rel];
+        let b = std::fs::read(&f.path).map_err(|e| Error::io(&f.path, e))?;
+        if blake3::hash(&b).to_hex().as_str() != f.hash {
+            return Err(Error::FileChanged {
+                path: f.path.clone(),
+            });
+        }
+        Ok(b)
+    };
+
+    for comp in sccs(&nodes, &edges) {
+        let cyclic = comp.len() > 1
+            || edges
+                .get(comp[0].as_str())
+                .is_some_and(|d| d.contains(&comp[0].as_str()));
+        if cyclic {
+            out.stats.cycles += 1;
+            out.stats.files_in_cycles += comp.len();
+            // One hash for the component: members' original bytes and the
+            // final hashes of what they depend on outside it.
+            let mut h = blake3::Hasher::new();
+            let members: HashSet<&str> = comp.iter().map(String::as_str).collect();
+            let mut outside: BTreeSet<(&str, &str)> = BTreeSet::new();
+            for m in &comp {
+                h.update(m.as_bytes());
+                h.update(&[0]);
+                h.update(by_rel[m.as_str()].hash.as_bytes());
+                for d in edges.get(m.as_str()).into_iter().flatten() {
+                    if !members.contains(d) {
+                        outside.insert((d, final_hash[*d].as_str()));
+                    }
+                }
+            }
+            for (d, fh) in outside {
+                h.update(d.as_bytes());
+                h.update(&[0]);
+                h.update(fh.as_bytes());
+            }
+            let unit = h.finalize().to_hex()[..len].to_string();
+            for m in &comp {
+                if assets.contains(m) {
+                    name_hash.insert(m.clone(), unit.clone());
+                }
+            }
+        }
+        for m in &comp {
+            let f = graph.files.get(m).filter(|_| rewritable(m));
+            let needs = f.is_some_and(|f| {
+                f.refs.iter().any(|r| {
+                    name_hash.contains_key(&r.target)
+                        || (r.integrity.is_some()
+                            && (assets.contains(&r.target) || rewritable(&r.target)))
+                })
+            });
+            let orig = if needs { Some(read(m)?) } else { None };
+            let mut splices = Vec::new();
+            if let (Some(f), Some(orig)) = (f, &orig) {
+                for r in &f.refs {
+                    if let Some(nh) = name_hash.get(&r.target) {
+                        // Insert `.hash` before the extension of the name as written.
+                        let (s, e) = r.name_span;
+                        let at = match orig[s..e].iter().rposition(|&c| c == b'.') {
+                            Some(i) if i > 0 => s + i,
+                            _ => e,
+                        };
+                        splices.push(Splice {
+                            start: at,
+                            end: at,
+                            text: format!(".{nh}"),
+                        });
+                    }
+                    if let Some(span) = r.integrity
+                        && (assets.contains(&r.target) || rewritable(&r.target))
+                    {
+                        let target_bytes = match final_bytes.get(&r.target) {
+                            Some(b) => b.clone(),
+                            None if final_hash.contains_key(&r.target)
+                                || !members_of(&comp, &r.target) =>
+                            {
+                                Arc::new(read(&r.target)?)
+                            }
+                            None => {
+                                out.warnings.push(format!(
+                                    "{m}:{}: integrity of {} cannot be recomputed inside a reference cycle; left as written",
+                                    r.line, r.target
+                                ));
+                                continue;
+                            }
+                        };
+                        let existing = String::from_utf8_lossy(&orig[span.0..span.1]).into_owned();
+                        let new = integrity_for(&existing, &target_bytes);
+                        if new != existing {
+                            splices.push(Splice {
+                                start: span.0,
+                                end: span.1,
+                                text: new,
+                            });
+                        }
+                    }
+                }
+            }
+            splices.sort_by_key(|s| (s.start, s.end));
+            splices.dedup();
+            let lf = by_rel[m.as_str()];
+            let (hash, size) = match (&orig, splices.is_empty()) {
+                (Some(orig), false) => {
+                    let fin = apply(orig, &splices);
+                    let h = blake3::hash(&fin).to_hex().to_string();
+                    let n = fin.len() as u64;
+                    if integrity_targets.contains(m.as_str()) {
+                        final_bytes.insert(m.clone(), Arc::new(fin));
+                    }
+                    (h, n)
+                }
+                _ => (lf.hash.clone(), lf.size),
+            };
+            if assets.contains(m) && !cyclic {
+                name_hash.insert(m.clone(), hash[..len].to_string());
+            }
+            final_hash.insert(m.clone(), hash.clone());
+            let renamed = assets.contains(m);
+            let n_refs = splices.len();
+            if n_refs > 0 {
+                out.stats.files_rewritten += 1;
+                out.stats.references_rewritten += n_refs;
+            }
+            if renamed {
+                out.stats.assets_renamed += 1;
+            }
+            out.outputs.insert(
+                m.clone(),
+                Output {
+                    logical: m.clone(),
+                    published: if renamed {
+                        renamed_path(m, &name_hash[m])
+                    } else {
+                        m.clone()
+                    },
+                    hash,
+                    size,
+                    renamed,
+                    splices: Arc::new(splices),
+                    rewritten_refs: n_refs,
+                    integrity: None,
+                },
+            );
+        }
+    }
+    out.stats.parse_errors = graph.files.values().filter(|f| f.error.is_some()).count();
+    for (rel, f) in &graph.files {
+        if let Some(e) = &f.error {
+            out.warnings.push(format!(
+                "{rel}: {e}; published unchanged, and files it may reference keep their names"
+            ));
+        }
+    }
+    // Files untouched by fingerprinting publish as they are.
+    for f in &inv.files {
+        out.outputs.entry(f.rel.clone()).or_insert_with(|| Output {
+            logical: f.rel.clone(),
+            published: f.rel.clone(),
+            hash: f.hash.clone(),
+            size: f.size,
+            renamed: false,
+            splices: Arc::new(Vec::new()),
+            rewritten_refs: 0,
+            integrity: None,
+        });
+    }
+    // SRI for scripts and stylesheets (in the asset manifest).
+    for (rel, o) in out.outputs.iter_mut() {
+        if matches!(crate::graph::lang_of(rel), Some(Lang::Js | Lang::Css)) {
+            let orig = read(rel)?;
+            let fin = if o.splices.is_empty() {
+                orig
+            } else {
+                apply(&orig, &o.splices)
+            };
+            o.integrity = Some(integrity_for("sha384-", &fin));
+        }
+    }
+    Ok(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::graph::{self, GraphOptions};
+    use crate::rules::{Defaults, Rules, detect_hashed};
+    use crate::scan;
+
+    struct Run {
+        fp: Fingerprinted,
+        dir: tempfile::TempDir,
+    }
+
+    impl Run {
+        fn published(&self, rel: &str) -> &str {
+            &self.fp.outputs[rel].published
+        }
+        fn bytes(&self, rel: &str) -> String {
+            let o = &self.fp.outputs[rel];
+            let orig = std::fs::read(self.dir.path().join(rel)).unwrap();
+            String::from_utf8(apply(&orig, &o.splices)).unwrap()
+        }
+    }
+
+    fn run_files(files: &[(&str, &str)]) -> Run {
+        let d = tempfile::tempdir().unwrap();
+        for (p, b) in files {
+            let p = d.path().join(p);
+            std::fs::create_dir_all(p.parent().unwrap()).unwrap();
+            std::fs::write(p, b).unwrap();
+        }
+        let rules = Rules::new(&[], Defaults::default()).unwrap();
+        let inv = scan::scan(d.path(), &rules).unwrap();
+        let hashed = detect_hashed(inv.files.iter().map(|f| f.rel.as_str()));
+        let class_of = |r: &str| rules.settings(r, hashed.contains(r)).0;
+        let g = graph::build(&inv, &GraphOptions::default()).unwrap();
+        let (assets, _) = select_assets(&inv, &g, &class_of).unwrap();
+        let fp = fingerprint(&inv, &g, &assets, &class_of, &FingerprintOptions::default()).unwrap();
+        Run { fp, dir: d }
+    }
+
+    fn site(img: &str) -> Vec<(&'static str, String)> {
+        vec![
+            ("index.html", r#"<link rel=stylesheet href="css/site.css"><img src="/img/a.png"><a href="docs/report.pdf">r</a><a href="about/">a</a>"#.into()),
+            ("about/index.html", "<p>about</p>".into()),
+            ("css/site.css", "body{background:url(../img/a.png)}".into()),
+            ("img/a.png", img.to_string()),
+            ("docs/report.pdf", "%PDF".into()),
+        ]
+    }
+
+    fn refs<'a>(v: &'a [(&'static str, String)]) -> Vec<(&'static str, &'a str)> {
+        v.iter().map(|(a, b)| (*a, b.as_str())).collect()
+    }
+
+    #[test]
+    fn assets_renamed_entries_and_links_kept_and_cascade() {
+        let s1 = site("PNG-1");
+        let r1 = run_files(&refs(&s1));
+        let png = r1.published("img/a.png").to_string();
+        let css = r1.published("css/site.css").to_string();
+        assert!(
+            png.starts_with("img/a.")
+                && png.ends_with(".png")
+                && png.len() == "img/a..png".len() + 12,
+            "{png}"
+        );
+        assert_eq!(&png[6..18], &blake3::hash(b"PNG-1").to_hex()[..12]);
+        assert!(css.starts_with("css/site.") && css.ends_with(".css"));
+        assert_eq!(r1.published("index.html"), "index.html");
+        assert_eq!(
+            r1.published("docs/report.pdf"),
+            "docs/report.pdf",
+            "link targets keep their names"
+        );
+        let html = r1.bytes("index.html");
+        assert!(html.contains(&format!("href=\"{}\"", &css[..])), "{html}");
+        assert!(html.contains(&format!("src=\"/{png}\"")), "{html}");
+        assert!(html.contains("href=\"docs/report.pdf\"") && html.contains("href=\"about/\""));
+        assert!(r1.bytes("css/site.css").contains(&format!("url(../{png})")));
+        assert_eq!(r1.fp.stats.assets_renamed, 2);
+        assert_eq!(r1.fp.stats.files_rewritten, 2);
+
+        // Same input, same names.
+        let r1b = run_files(&refs(&s1));
+        assert_eq!(r1b.published("css/site.css"), css);
+
+        // Changing the image renames it, and the CSS that names it.
+        let r2 = run_files(&refs(&site("PNG-2")));
+        assert_ne!(r2.published("img/a.png"), png);
+        assert_ne!(r2.published("css/site.css"), css, "the cascade");
+        assert_eq!(r2.fp.outputs["img/a.png"].splices.len(), 0);
+    }
+
+    #[test]
+    fn cycles_are_hashed_as_a_unit() {
+        let files = [
+            (
+                "index.html",
+                r#"<script type=module src="js/a.js"></script><link rel=stylesheet href="css/x.css">"#,
+            ),
+            ("js/a.js", "import {b} from './b.js'; export const a = 1;"),
+            (
+                "js/b.js",
+                "import {a} from './a.js'; import './c.js'; export const b = 2;",
+            ),
+            ("js/c.js", "export const c = 3;"),
+            ("css/x.css", "@import 'y.css'; .x{}"),
+            ("css/y.css", "@import 'x.css'; .y{}"),
+        ];
+        let r = run_files(&files);
+        let a = r.published("js/a.js");
+        let b = r.published("js/b.js");
+        assert_eq!(&a[5..17], &b[5..17], "one hash for the component: {a} {b}");
+        assert!(
+            r.bytes("js/a.js").contains(&format!("'./{}'", &b[3..])),
+            "{}",
+            r.bytes("js/a.js")
+        );
+        assert!(r.bytes("js/b.js").contains(&format!("'./{}'", &a[3..])));
+        assert!(
+            r.bytes("js/b.js")
+                .contains(&format!("'./{}'", &r.published("js/c.js")[3..]))
+        );
+        assert_eq!(r.fp.stats.cycles, 2);
+        assert_eq!(r.fp.stats.files_in_cycles, 4);
+        // A change outside the cycle (c.js) renames the cycle's members too.
+        let mut changed = files;
+        changed[3].1 = "export const c = 4;";
+        let r2 = run_files(&changed);
+        assert_ne!(r2.published("js/a.js"), a);
+        assert_eq!(r2.published("css/x.css"), r.published("css/x.css"));
+    }
+
+    #[test]
+    fn bundler_output_and_broken_files_pin_their_targets() {
+        let files = [
+            (
+                "index.html",
+                r#"<script type=module src="assets/index-B4x9Tz2k.js"></script><img src="img/logo.png"><script src="js/broken.js"></script><img src="img/free.png">"#,
+            ),
+            (
+                "assets/index-B4x9Tz2k.js",
+                "import './vendor-C1a2b3c4.js'; new URL('../img/logo.png', import.meta.url);",
+            ),
+            ("assets/vendor-C1a2b3c4.js", "export default 1;"),
+            ("assets/other-D9z8y7x6.js", "export default 2;"),
+            ("js/broken.js", "function ( { var x = 'img/free2.png';"),
+            ("img/logo.png", "L"),
+            ("img/free.png", "F"),
+        ];
+        let mut files = files.to_vec();
+        files.push(("page.html", r#"<img src="img/free2.png">"#));
+        files.push(("img/free2.png", "F2"));
+        let r = run_files(&files);
+        assert_eq!(
+            r.published("assets/index-B4x9Tz2k.js"),
+            "assets/index-B4x9Tz2k.js"
+        );
+        assert_eq!(
+            r.fp.outputs["assets/index-B4x9Tz2k.js"].splices.len(),
+            0,
+            "bundler bytes untouched"
+        );
+        assert_eq!(
+            r.published("img/logo.png"),
+            "img/logo.png",
+            "pinned by bundler output"
+        );
+        assert_eq!(
+            r.published("img/free2.png"),
+            "img/free2.png",
+            "named in an unparsable file"
+        );
+        assert_ne!(r.published("img/free.png"), "img/free.png");
+        assert_eq!(r.fp.stats.parse_errors, 1);
+        assert!(r.fp.warnings[0].contains("js/broken.js"));
+    }
+
+    #[test]
+    fn integrity_is_recomputed() {
+        let files = [
+            (
+                "index.html",
+                r#"<link rel=stylesheet href="s.css" integrity="sha256-AAAA" crossorigin>"#,
+            ),
+            ("s.css", "a{background:url(i.png)}"),
+            ("i.png", "I"),
+        ];
+        let r = run_files(&files);
+        let css_final = r.bytes("s.css");
+        let html = r.bytes("index.html");
+        let want = integrity_for("sha256-x", css_final.as_bytes());
+        assert!(html.contains(&format!("integrity=\"{want}\"")), "{html}");
+        assert!(
+            r.fp.outputs["s.css"]
+                .integrity
+                .as_deref()
+                .unwrap()
+                .starts_with("sha384-")
+        );
+    }
+
+    #[test]
+    fn splices_and_sccs() {
+        let b = b"0123456789";
+        let s = vec![
+            Splice {
+                start: 2,
+                end: 2,
+                text: "ab".into(),
+            },
+            Splice {
+                start: 5,
+                end: 7,
+                text: "X".into(),
+            },
+        ];
+        assert_eq!(apply(b, &s), b"01ab234X789");
+        assert_eq!(apply(b, &[]), b);
+        let nodes: Vec<String> = ["a", "b", "c", "d"].iter().map(|s| s.to_string()).collect();
+        let mut e: HashMap<&str, Vec<&str>> = HashMap::new();
+        e.insert("a", vec!["b"]);
+        e.insert("b", vec!["c", "a"]);
+        e.insert("c", vec!["d"]);
+        let order = sccs(&nodes, &e);
+        assert_eq!(
+            order,
+            vec![
+                vec!["d".to_string()],
+                vec!["c".into()],
+                vec!["a".into(), "b".into()]
+            ]
+        );
+    }
+}
