@@ -118,6 +118,26 @@ pub struct PublishArgs {
     #[arg(long, env = "CDNSYNC_ALLOW_EMPTY")]
     pub allow_empty: bool,
 
+    /// Do not give assets content-addressed names or rewrite references.
+    #[arg(long, env = "CDNSYNC_NO_FINGERPRINT")]
+    pub no_fingerprint: bool,
+
+    /// Fail (writing nothing) when a page, stylesheet or script references a missing file.
+    #[arg(long, env = "CDNSYNC_STRICT")]
+    pub strict: bool,
+
+    /// URL path the site is served under, for root-relative references (default /).
+    #[arg(long, env = "CDNSYNC_BASE_PATH", value_name = "PATH")]
+    pub base_path: Option<String>,
+
+    /// Hex characters of the content hash in asset names (8-64, default 12).
+    #[arg(long, env = "CDNSYNC_HASH_LENGTH", value_name = "N")]
+    pub hash_length: Option<usize>,
+
+    /// Also write the asset manifest (logical path → published key, size, hash, SRI) here.
+    #[arg(long, env = "CDNSYNC_MANIFEST_OUT", value_name = "PATH")]
+    pub manifest_out: Option<PathBuf>,
+
     /// Files of at least this many bytes are uploaded in parts (default 64 MiB).
     #[arg(
         long,

@@ -26,6 +26,14 @@ pub struct FileConfig {
     pub max_delete: Option<usize>,
     /// `gzip` or `none`.
     pub compress: Option<String>,
+    /// Content-addressed asset names and reference rewriting (default true).
+    pub fingerprint: Option<bool>,
+    /// Missing references are errors (default false).
+    pub strict: Option<bool>,
+    /// URL path the site is served under (default `/`).
+    pub base_path: Option<String>,
+    /// Hex characters of the hash in asset names (default 12).
+    pub hash_length: Option<usize>,
     #[serde(default)]
     pub cache_control: CacheControlConfig,
     #[serde(default)]
@@ -61,6 +69,12 @@ pub struct PublishConfig {
     pub config_path: Option<PathBuf>,
     pub multipart_threshold: u64,
     pub part_size: usize,
+    pub fingerprint: bool,
+    pub strict: bool,
+    /// Always starts and ends with `/`.
+    pub base_path: String,
+    pub hash_length: usize,
+    pub manifest_out: Option<PathBuf>,
 }
 
 pub const DEFAULT_CONFIG: &str = "cdnsync.toml";
@@ -208,7 +222,38 @@ impl PublishConfig {
             crate::store::s3::check_endpoint(e, allow_http)?;
         }
 
+        let base_path = {
+            let b = args
+                .base_path
+                .clone()
+                .or(file.base_path.clone())
+                .unwrap_or_else(|| "/".into());
+            let t = b.trim_matches('/');
+            if t.is_empty() {
+                "/".to_string()
+            } else {
+                format!("/{t}/")
+            }
+        };
+        if base_path.contains(['?', '#', ' ']) || base_path.contains("//") {
+            return Err(setting(
+                "base_path",
+                format!("`{base_path}` is not a URL path"),
+            ));
+        }
+        let hash_length = args.hash_length.or(file.hash_length).unwrap_or(12);
+        if !(8..=64).contains(&hash_length) {
+            return Err(Error::Usage(format!(
+                "hash length must be between 8 and 64, got {hash_length}"
+            )));
+        }
+
         Ok(PublishConfig {
+            fingerprint: !args.no_fingerprint && file.fingerprint.unwrap_or(true),
+            strict: args.strict || file.strict.unwrap_or(false),
+            base_path,
+            hash_length,
+            manifest_out: args.manifest_out.clone(),
             dir: args.dir.clone(),
             target,
             dry_run: dry_run || args.dry_run,

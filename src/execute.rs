@@ -54,6 +54,9 @@ pub struct ExecOptions {
     pub attempts: u32,
     pub retry_base: Duration,
     pub progress: ProgressMode,
+    /// Extra internal objects (key, JSON body) written with the release
+    /// record, before `current` (the asset manifest).
+    pub extra_objects: Vec<(String, Bytes)>,
 }
 
 impl ExecOptions {
@@ -68,6 +71,7 @@ impl ExecOptions {
             attempts: 3,
             retry_base: Duration::from_millis(500),
             progress: ProgressMode::Quiet,
+            extra_objects: Vec::new(),
         }
     }
 }
@@ -134,6 +138,15 @@ pub async fn execute(
 
     // The release record: written after every object it lists exists.
     let release = build_release(plan, &out, clock);
+    for (key, body) in &opts.extra_objects {
+        store
+            .put(
+                key,
+                body.clone(),
+                &PutOptions::internal("application/json", &opts.sse),
+            )
+            .await?;
+    }
     release::write(store, &opts.prefix, &release, &opts.sse).await?;
 
     // Deletes: only now, and only what the plan allowed.
@@ -170,7 +183,7 @@ async fn run_wave(
         if cancel.is_cancelled() {
             return (u, Err(Error::Interrupted));
         }
-        let r = upload_with_retry(&u.object, store, opts, cancel, mem, phase).await;
+        let r = upload_with_retry(u, store, opts, cancel, mem, phase).await;
         (u, r)
     }))
     .buffer_unordered(opts.concurrency.max(1));
@@ -263,14 +276,15 @@ where
 }
 
 async fn upload_with_retry(
-    o: &Desired,
+    u: &Upload,
     store: &dyn Store,
     opts: &ExecOptions,
     cancel: &Cancel,
     mem: &Semaphore,
     phase: &Phase,
 ) -> Result<Uploaded> {
-    if o.size >= opts.multipart_threshold {
+    let o = &u.object;
+    if o.size >= opts.multipart_threshold && o.splices.is_empty() {
         return upload_multipart(o, store, opts, cancel, mem, phase).await;
     }
     let units = (o.size as usize).div_ceil(1024).clamp(1, mem_units(opts));
@@ -280,8 +294,28 @@ async fn upload_with_retry(
         .expect("semaphore open");
     let (body, encoding) = read_and_encode(o).await?;
     let stored_size = body.len() as u64;
-    let popts = put_options(o, encoding, &opts.sse, false);
-    retry(opts, cancel, || store.put(&o.key, body.clone(), &popts)).await?;
+    // A content-addressed name that is new is created, never overwritten.
+    let create_only = o.class == FileClass::Asset && u.reason == crate::plan::Reason::New;
+    let popts = put_options(o, encoding, &opts.sse, create_only);
+    match retry(opts, cancel, || store.put(&o.key, body.clone(), &popts)).await {
+        Ok(()) => {}
+        Err(StoreError::Precondition { .. }) => {
+            // Created meanwhile (an earlier attempt, a concurrent run): fine
+            // when it is the same content.
+            let m = store.head(&o.key).await?;
+            if m.and_then(|m| m.metadata.get(META_HASH).cloned())
+                .as_deref()
+                != Some(o.hash.as_str())
+            {
+                return Err(Error::Store(StoreError::Other {
+                    key: o.key.clone(),
+                    message: "a different object already exists under this content-addressed name"
+                        .into(),
+                }));
+            }
+        }
+        Err(e) => return Err(e.into()),
+    }
     phase.add_bytes(o.size);
     Ok(Uploaded {
         key: o.key.clone(),
@@ -294,16 +328,28 @@ fn mem_units(opts: &ExecOptions) -> usize {
     opts.memory_budget.div_ceil(1024).max(1)
 }
 
-/// Read a whole (small) file, check it is what was scanned, and gzip it if
-/// its settings say so and that saves enough.
+/// Read a whole (small) file, check it is what was scanned, apply its
+/// reference rewrites, and gzip it if its settings say so and that saves
+/// enough.
 async fn read_and_encode(o: &Desired) -> Result<(Bytes, Option<&'static str>)> {
     let path = o.path.clone();
+    let source_hash = o.source_hash.clone();
     let expect = o.hash.clone();
+    let splices = o.splices.clone();
     let compress = o.headers.compress && o.size <= compress::MAX_COMPRESS_SIZE;
     tokio::task::spawn_blocking(move || {
-        let data = std::fs::read(&path).map_err(|e| read_error(&path, e))?;
-        if blake3::hash(&data).to_hex().as_str() != expect {
+        let mut data = std::fs::read(&path).map_err(|e| read_error(&path, e))?;
+        if blake3::hash(&data).to_hex().as_str() != source_hash {
             return Err(Error::FileChanged { path });
+        }
+        if !splices.is_empty() {
+            data = crate::fingerprint::apply(&data, &splices);
+            if blake3::hash(&data).to_hex().as_str() != expect {
+                return Err(Error::Usage(format!(
+                    "internal error: rewritten {} does not match its planned hash",
+                    path.display()
+                )));
+            }
         }
         if compress && let Some(gz) = compress::gzip_if_worth_it(&data) {
             return Ok((Bytes::from(gz), Some("gzip")));
@@ -437,7 +483,7 @@ async fn multipart_body(
     while let Some(p) = inflight.next().await {
         parts.push(p?);
     }
-    if offset != o.size || hasher.finalize().to_hex().as_str() != o.hash {
+    if offset != o.size || hasher.finalize().to_hex().as_str() != o.source_hash {
         return Err(Error::FileChanged { path });
     }
     parts.sort_by_key(|p| p.number);
@@ -523,7 +569,7 @@ mod tests {
     async fn make_plan(store: &MemoryStore, dir: &std::path::Path) -> Plan {
         let rules = Rules::new(&[], Defaults::default()).unwrap();
         let inv = scan::scan(dir, &rules).unwrap();
-        let desired = plan::desired(&inv, &rules, "", &Sse::Aes256).unwrap();
+        let desired = plan::desired(&inv, &rules, None, "", &Sse::Aes256).unwrap();
         let local: HashSet<&str> = desired.iter().map(|d| d.rel.as_str()).collect();
         let state = remote::load(store, "", &local, 4).await.unwrap();
         let id = release::new_release_id(&SystemClock);

@@ -92,6 +92,54 @@ impl Default for FingerprintOptions {
     }
 }
 
+/// One entry of `cdnsync-manifest.json`.
+#[derive(Debug, Clone, Serialize)]
+pub struct AssetEntry {
+    /// Key in the bucket.
+    pub key: String,
+    /// URL path under the base path.
+    pub url: String,
+    pub size: u64,
+    /// blake3 of the published bytes.
+    pub hash: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub integrity: Option<String>,
+}
+
+/// `cdnsync-manifest.json`: logical path → where and what it is published
+/// as, for server-rendered apps that build asset URLs themselves.
+#[derive(Debug, Clone, Serialize)]
+pub struct AssetManifest {
+    pub version: u32,
+    pub release: String,
+    pub files: BTreeMap<String, AssetEntry>,
+}
+
+impl Fingerprinted {
+    pub fn asset_manifest(&self, release: &str, prefix: &str, base_path: &str) -> AssetManifest {
+        AssetManifest {
+            version: 1,
+            release: release.to_string(),
+            files: self
+                .outputs
+                .values()
+                .map(|o| {
+                    (
+                        o.logical.clone(),
+                        AssetEntry {
+                            key: crate::store::join_key(prefix, &o.published),
+                            url: format!("{base_path}{}", o.published),
+                            size: o.size,
+                            hash: o.hash.clone(),
+                            integrity: o.integrity.clone(),
+                        },
+                    )
+                })
+                .collect(),
+        }
+    }
+}
+
 /// Which files are assets (renamed). `class_of` gives the class rules
 /// assign (entry / bundler-hashed / plain).
 pub fn select_assets(
@@ -147,7 +195,9 @@ pub fn select_assets(
     }
     let assets = wanted
         .into_iter()
-        .filter(|t| !pinned.contains(t) && class_of(t) == FileClass::Plain)
+        .filter(|t| {
+            !pinned.contains(t) && matches!(class_of(t), FileClass::Plain | FileClass::Asset)
+        })
         .collect();
     Ok((assets, pinned))
 }

@@ -4,10 +4,12 @@
 
 use std::collections::HashSet;
 use std::path::PathBuf;
+use std::sync::Arc;
 
 use serde::Serialize;
 
 use crate::error::{Error, Result};
+use crate::fingerprint::{Fingerprinted, Splice};
 use crate::headers::HeaderSettings;
 use crate::release::ReleaseFile;
 use crate::remote::{RemoteObject, RemoteState};
@@ -21,13 +23,24 @@ pub const MAX_KEY_BYTES: usize = 1024;
 /// One file as it should be published.
 #[derive(Debug, Clone, Serialize)]
 pub struct Desired {
+    /// Path relative to the prefix as published (renamed for assets).
     pub rel: String,
+    /// Path in the build directory.
+    pub logical: String,
     pub key: String,
     #[serde(skip)]
     pub path: PathBuf,
     pub class: FileClass,
+    /// Size of the published (uncompressed) bytes.
     pub size: u64,
+    /// blake3 of the published (uncompressed) bytes.
     pub hash: String,
+    /// blake3 of the file on disk (differs from `hash` when rewritten).
+    #[serde(skip)]
+    pub source_hash: String,
+    /// Edits from the file on disk to the published bytes.
+    #[serde(skip)]
+    pub splices: Arc<Vec<Splice>>,
     pub headers: HeaderSettings,
     /// Digest of `headers` + SSE, stored as `x-amz-meta-cdnsync-headers`.
     pub digest: String,
@@ -118,12 +131,23 @@ pub struct PlanOptions {
     pub allow_empty: bool,
 }
 
-/// Every local file with its class, key, headers and digest.
-pub fn desired(inv: &Inventory, rules: &Rules, prefix: &str, sse: &Sse) -> Result<Vec<Desired>> {
+/// Every local file with its class, key, headers and digest; with
+/// fingerprinting, under its published name and with its final hash.
+pub fn desired(
+    inv: &Inventory,
+    rules: &Rules,
+    fp: Option<&Fingerprinted>,
+    prefix: &str,
+    sse: &Sse,
+) -> Result<Vec<Desired>> {
     let hashed = detect_hashed(inv.files.iter().map(|f| f.rel.as_str()));
     let mut out = Vec::with_capacity(inv.files.len());
     for f in &inv.files {
-        let key = join_key(prefix, &f.rel);
+        let o = fp.and_then(|fp| fp.outputs.get(&f.rel));
+        let published = o
+            .map(|o| o.published.clone())
+            .unwrap_or_else(|| f.rel.clone());
+        let key = join_key(prefix, &published);
         if key.len() > MAX_KEY_BYTES {
             return Err(Error::input(
                 &f.path,
@@ -133,19 +157,24 @@ pub fn desired(inv: &Inventory, rules: &Rules, prefix: &str, sse: &Sse) -> Resul
                 ),
             ));
         }
-        let (class, headers) = rules.settings(&f.rel, hashed.contains(&f.rel));
+        let renamed = o.is_some_and(|o| o.renamed);
+        let (class, headers) = rules.settings_as(&f.rel, hashed.contains(&f.rel), renamed);
         let digest = headers.digest(sse);
         out.push(Desired {
-            rel: f.rel.clone(),
+            rel: published,
+            logical: f.rel.clone(),
             key,
             path: f.path.clone(),
             class,
-            size: f.size,
-            hash: f.hash.clone(),
+            size: o.map(|o| o.size).unwrap_or(f.size),
+            hash: o.map(|o| o.hash.clone()).unwrap_or_else(|| f.hash.clone()),
+            source_hash: f.hash.clone(),
+            splices: o.map(|o| o.splices.clone()).unwrap_or_default(),
             headers,
             digest,
         });
     }
+    out.sort_by(|a, b| a.rel.cmp(&b.rel));
     Ok(out)
 }
 
@@ -215,7 +244,10 @@ pub fn plan(
         .map(|files| {
             files
                 .iter()
-                .filter(|(rel, _)| !local.contains(rel.as_str()))
+                // Content-addressed assets of earlier releases stay: cached
+                // pages and open tabs still load them (garbage collection
+                // with a grace period removes them).
+                .filter(|(rel, f)| !local.contains(rel.as_str()) && f.class != FileClass::Asset)
                 .filter_map(|(rel, f)| {
                     remote.objects.get(rel).map(|o| Delete {
                         rel: rel.clone(),
@@ -317,7 +349,7 @@ mod tests {
 
     /// The remote state a successful publish of `i` leaves behind.
     fn published(i: &Inventory) -> RemoteState {
-        let d = desired(i, &rules(), "p", &Sse::Aes256).unwrap();
+        let d = desired(i, &rules(), None, "p", &Sse::Aes256).unwrap();
         let mut files = BTreeMap::new();
         let mut objects = BTreeMap::new();
         for x in d {
@@ -360,7 +392,7 @@ mod tests {
     }
 
     fn run(i: &Inventory, r: &RemoteState, o: &PlanOptions) -> Plan {
-        let d = desired(i, &rules(), &o.prefix, &o.sse).unwrap();
+        let d = desired(i, &rules(), None, &o.prefix, &o.sse).unwrap();
         plan("r2", d, i, r, o).unwrap()
     }
 
@@ -468,7 +500,7 @@ mod tests {
         let before = inv(&[("a.html", "a")]);
         let remote = published(&before);
         let empty = inv(&[]);
-        let d = desired(&empty, &rules(), "p", &Sse::Aes256).unwrap();
+        let d = desired(&empty, &rules(), None, "p", &Sse::Aes256).unwrap();
         let e = plan("r2", d, &empty, &remote, &opts()).unwrap_err();
         assert!(e.to_string().contains("--allow-empty"), "{e}");
         let mut o = opts();
@@ -480,7 +512,7 @@ mod tests {
     fn overlong_keys_are_refused() {
         let long = format!("{}.html", "a".repeat(1100));
         let i = inv(&[(long.as_str(), "x")]);
-        let e = desired(&i, &rules(), "p", &Sse::Aes256).unwrap_err();
+        let e = desired(&i, &rules(), None, "p", &Sse::Aes256).unwrap_err();
         assert!(e.to_string().contains("1024-byte limit"), "{e}");
     }
 }

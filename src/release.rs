@@ -82,6 +82,14 @@ pub fn release_key(prefix: &str, id: &str) -> String {
     format!("{}/releases/{id}.json", meta_prefix(prefix))
 }
 
+/// `cdnsync-manifest.json` of a release (logical path → published key).
+pub fn asset_manifest_key(prefix: &str, id: &str) -> String {
+    format!(
+        "{}/releases/{id}.cdnsync-manifest.json",
+        meta_prefix(prefix)
+    )
+}
+
 pub fn current_key(prefix: &str) -> String {
     format!("{}/current", meta_prefix(prefix))
 }

@@ -21,6 +21,9 @@ pub enum Action {
 #[derive(Debug, Clone, Serialize)]
 pub struct ObjectReport {
     pub key: String,
+    /// Path in the build directory, when published under another name.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub logical: Option<String>,
     pub action: Action,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub reason: Option<Reason>,
@@ -37,6 +40,8 @@ pub struct ObjectReport {
 #[derive(Debug, Clone, Default, Serialize)]
 pub struct Timings {
     pub scan_ms: u64,
+    /// Reference graph + fingerprinting.
+    pub fingerprint_ms: u64,
     pub remote_ms: u64,
     pub upload_ms: u64,
     pub delete_ms: u64,
@@ -60,6 +65,9 @@ pub struct Report {
     pub skipped: Vec<Skipped>,
     pub delete_blocked: Option<String>,
     pub warnings: Vec<String>,
+    /// Assets renamed, files and references rewritten, cycles.
+    pub fingerprint: Option<crate::fingerprint::Stats>,
+    pub missing_references: Vec<crate::graph::Missing>,
     pub timings: Timings,
 }
 
@@ -71,6 +79,7 @@ impl Report {
             let o = &u.object;
             objects.push(ObjectReport {
                 key: o.key.clone(),
+                logical: (o.logical != o.rel).then(|| o.logical.clone()),
                 action: Action::Upload,
                 reason: Some(u.reason),
                 size: o.size,
@@ -83,6 +92,7 @@ impl Report {
             let o = &k.object;
             objects.push(ObjectReport {
                 key: o.key.clone(),
+                logical: (o.logical != o.rel).then(|| o.logical.clone()),
                 action: Action::Unchanged,
                 reason: None,
                 size: o.size,
@@ -94,6 +104,7 @@ impl Report {
         for d in &plan.deletes {
             objects.push(ObjectReport {
                 key: d.key.clone(),
+                logical: None,
                 action: Action::Delete,
                 reason: None,
                 size: d.size,
@@ -117,6 +128,8 @@ impl Report {
             skipped: plan.skipped.clone(),
             delete_blocked: plan.delete_blocked.clone(),
             warnings: plan.warnings.clone(),
+            fingerprint: None,
+            missing_references: Vec::new(),
             timings: Timings::default(),
         }
     }
@@ -205,6 +218,21 @@ impl Report {
                 crate::rules::Skip::Excluded { glob } => format!("excluded by rule `{glob}`"),
             };
             let _ = writeln!(s, "  skip    {}  ({why})", k.rel);
+        }
+        if let Some(f) = &self.fingerprint {
+            let _ = writeln!(
+                s,
+                "fingerprinted: {} assets renamed, {} files rewritten ({} references), {} reference cycles{}",
+                f.assets_renamed,
+                f.files_rewritten,
+                f.references_rewritten,
+                f.cycles,
+                if self.missing_references.is_empty() {
+                    String::new()
+                } else {
+                    format!(", {} missing references", self.missing_references.len())
+                }
+            );
         }
         let (up, del) = if self.dry_run {
             ("to upload", "to delete")

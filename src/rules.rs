@@ -59,6 +59,9 @@ pub enum FileClass {
     Entry,
     /// Already carries a content hash in its name (bundler output): immutable.
     Hashed,
+    /// Referenced by the site and given a content-addressed name by cdnsync
+    /// (`app.css` → `app.3f9c0a1b2d4e.css`): immutable.
+    Asset,
     /// Everything else: a short cache lifetime.
     Plain,
 }
@@ -255,10 +258,24 @@ impl Rules {
 
     /// The class and header settings of one file.
     pub fn settings(&self, rel: &str, hashed: bool) -> (FileClass, HeaderSettings) {
+        self.settings_as(rel, hashed, false)
+    }
+
+    /// Settings of a file; `fingerprinted`: cdnsync renamed it, so it is an
+    /// immutable asset whatever its built-in class.
+    pub fn settings_as(
+        &self,
+        rel: &str,
+        hashed: bool,
+        fingerprinted: bool,
+    ) -> (FileClass, HeaderSettings) {
         let rule = self.first_match(rel);
-        let class = rule
-            .and_then(|r| r.class)
-            .unwrap_or_else(|| self.builtin_class(rel, hashed));
+        let class = if fingerprinted {
+            FileClass::Asset
+        } else {
+            rule.and_then(|r| r.class)
+                .unwrap_or_else(|| self.builtin_class(rel, hashed))
+        };
         let content_type = rule
             .and_then(|r| r.content_type.clone())
             .unwrap_or_else(|| mime::content_type(rel));
@@ -266,7 +283,9 @@ impl Rules {
             rule.and_then(|r| r.cache_control.clone())
                 .unwrap_or_else(|| match class {
                     FileClass::Entry => self.defaults.entry_cache_control.clone(),
-                    FileClass::Hashed => self.defaults.immutable_cache_control.clone(),
+                    FileClass::Hashed | FileClass::Asset => {
+                        self.defaults.immutable_cache_control.clone()
+                    }
                     FileClass::Plain => self.defaults.plain_cache_control.clone(),
                 });
         let compress = rule

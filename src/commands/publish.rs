@@ -8,10 +8,13 @@ use crate::commands::Context;
 use crate::config::PublishConfig;
 use crate::error::{Error, Result};
 use crate::execute::{self, ExecOptions};
+use crate::fingerprint::{self, FingerprintOptions};
+use crate::graph::{self, GraphOptions};
 use crate::plan::{self, PlanOptions};
 use crate::release;
 use crate::remote;
 use crate::report::Report;
+use crate::rules::detect_hashed;
 use crate::scan;
 use crate::store::Store;
 use crate::store::local::LocalStore;
@@ -78,13 +81,59 @@ pub async fn run(cfg: &PublishConfig, ctx: &Context) -> Result<Report> {
         dir.display()
     );
 
+    // References and content-addressed names (CPU-bound, parallel).
+    let t_fp = Instant::now();
+    let fp = if cfg.fingerprint {
+        let gopts = GraphOptions {
+            base_path: cfg.base_path.clone(),
+        };
+        let g = tokio::task::block_in_place(|| graph::build(&inv, &gopts))?;
+        if cfg.strict
+            && let Some(m) = g.missing.first()
+        {
+            return Err(Error::input(
+                cfg.dir.join(&m.file),
+                format!(
+                    "line {}: reference to missing file `{}` ({} missing in all; --strict)",
+                    m.line,
+                    m.url,
+                    g.missing.len()
+                ),
+            ));
+        }
+        let hashed = detect_hashed(inv.files.iter().map(|f| f.rel.as_str()));
+        let class_of = |r: &str| cfg.rules.settings(r, hashed.contains(r)).0;
+        let fp = tokio::task::block_in_place(|| -> Result<_> {
+            let (assets, _) = fingerprint::select_assets(&inv, &g, &class_of)?;
+            fingerprint::fingerprint(
+                &inv,
+                &g,
+                &assets,
+                &class_of,
+                &FingerprintOptions {
+                    hash_length: cfg.hash_length,
+                },
+            )
+        })?;
+        Some((fp, g.missing))
+    } else {
+        None
+    };
+    let fingerprint_ms = t_fp.elapsed().as_millis() as u64;
+
     let t1 = Instant::now();
     let (store, prefix) = open_store(cfg).await?;
     let store: &dyn Store = store.as_ref();
     if !(cfg.dry_run && matches!(cfg.target, Target::Local { .. })) {
         store.check().await?;
     }
-    let desired = plan::desired(&inv, &cfg.rules, &prefix, &cfg.sse)?;
+    let desired = plan::desired(
+        &inv,
+        &cfg.rules,
+        fp.as_ref().map(|(f, _)| f),
+        &prefix,
+        &cfg.sse,
+    )?;
     let local: HashSet<&str> = desired.iter().map(|d| d.rel.as_str()).collect();
     let state = remote::load(store, &prefix, &local, cfg.concurrency).await?;
     drop(local);
@@ -100,10 +149,26 @@ pub async fn run(cfg: &PublishConfig, ctx: &Context) -> Result<Report> {
     let plan = plan::plan(&id, desired, &inv, &state, &popts)?;
     let target = cfg.target.display();
 
+    let manifest = fp
+        .as_ref()
+        .map(|(f, _)| f.asset_manifest(&plan.release, &prefix, &cfg.base_path));
+    if let (Some(m), Some(path)) = (&manifest, &cfg.manifest_out) {
+        let body = serde_json::to_vec_pretty(m).expect("serialize manifest");
+        std::fs::write(path, body).map_err(|e| Error::io(path, e))?;
+    }
+
     let mut report = if cfg.dry_run {
         Report::from_plan(&plan, &target)
     } else {
         let mut eopts = ExecOptions::new(&prefix, cfg.sse.clone());
+        if let Some(m) = &manifest
+            && !plan.noop
+        {
+            eopts.extra_objects.push((
+                release::asset_manifest_key(&prefix, &plan.release),
+                bytes::Bytes::from(serde_json::to_vec_pretty(m).expect("serialize manifest")),
+            ));
+        }
         eopts.concurrency = cfg.concurrency;
         eopts.progress = ctx.progress;
         eopts.multipart_threshold = cfg.multipart_threshold;
@@ -111,7 +176,19 @@ pub async fn run(cfg: &PublishConfig, ctx: &Context) -> Result<Report> {
         let out = execute::execute(&plan, store, ctx.clock.as_ref(), &eopts, &ctx.cancel).await?;
         Report::from_outcome(&plan, &out, &target)
     };
+    if let Some((f, missing)) = &fp {
+        report.fingerprint = Some(f.stats.clone());
+        report.warnings.extend(f.warnings.iter().cloned());
+        report.warnings.extend(missing.iter().map(|m| {
+            format!(
+                "{}:{}: reference to missing file `{}`",
+                m.file, m.line, m.url
+            )
+        }));
+        report.missing_references = missing.clone();
+    }
     report.timings.scan_ms = scan_ms;
+    report.timings.fingerprint_ms = fingerprint_ms;
     report.timings.remote_ms = remote_ms;
     report.timings.total_ms = t0.elapsed().as_millis() as u64;
     Ok(report)

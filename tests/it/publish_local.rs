@@ -25,7 +25,7 @@ fn local_target_cycle() {
     let dir = path_str(site.path());
     let to = path_str(&out);
 
-    let r = cdnsync(&publish_args(&dir, &to)).ok_json();
+    let r = cdnsync(&sync_args(&dir, &to)).ok_json();
     assert_eq!(r["uploaded"], 9, "{r:#}");
     assert!(!out.join(".env").exists() && !out.join(".git").exists());
     // Body (gzip where encoded) and every header in the sidecar.
@@ -50,59 +50,120 @@ fn local_target_cycle() {
     assert!(out.join("docs/a b+c%.txt").is_file());
     assert!(out.join(".cdnsync/current").is_file());
 
-    let r = cdnsync(&publish_args(&dir, &to)).ok_json();
+    let r = cdnsync(&sync_args(&dir, &to)).ok_json();
     assert_eq!(r["uploaded"], 0, "{r:#}");
     site.touch_all();
-    assert_eq!(cdnsync(&publish_args(&dir, &to)).ok_json()["uploaded"], 0);
+    assert_eq!(cdnsync(&sync_args(&dir, &to)).ok_json()["uploaded"], 0);
 
     site.write("about/index.html", b"<p>new about</p>");
-    let r = cdnsync(&publish_args(&dir, &to)).ok_json();
+    let r = cdnsync(&sync_args(&dir, &to)).ok_json();
     assert_eq!(keys_with(&r, "upload"), ["about/index.html"], "{r:#}");
 
     site.remove("robots.txt");
-    let r = cdnsync(&publish_args(&dir, &to)).ok_json();
+    let r = cdnsync(&sync_args(&dir, &to)).ok_json();
     assert_eq!(keys_with(&r, "delete"), ["robots.txt"], "{r:#}");
     assert!(!out.join("robots.txt").exists());
     assert!(!out.join(".cdnsync-store/meta/robots.txt.json").exists());
 
     // file:// form of the same target.
     let url = format!("file://{}", to);
-    assert_eq!(cdnsync(&publish_args(&dir, &url)).ok_json()["uploaded"], 0);
+    assert_eq!(cdnsync(&sync_args(&dir, &url)).ok_json()["uploaded"], 0);
 }
 
 #[test]
 fn example_site_publishes_and_reports() {
     let example = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("examples/site");
-    let (_t, out) = tmp_target();
-    let ran = cdnsync(&["publish", &path_str(&example), "--to", &path_str(&out)]).run();
+    let (t, out) = tmp_target();
+    let manifest = t.path().join("cdnsync-manifest.json");
+    let ran = cdnsync(&[
+        "publish",
+        &path_str(&example),
+        "--to",
+        &path_str(&out),
+        "--manifest-out",
+        &path_str(&manifest),
+    ])
+    .run();
     assert_eq!(ran.code, 0, "{}", ran.stderr);
     assert!(ran.stdout.contains("Published to"), "{}", ran.stdout);
-    assert!(ran.stdout.contains("uploaded"), "{}", ran.stdout);
+    assert!(ran.stdout.contains("fingerprinted: "), "{}", ran.stdout);
+    let m: serde_json::Value = serde_json::from_slice(&std::fs::read(&manifest).unwrap()).unwrap();
+    let key = |logical: &str| {
+        m["files"][logical]["key"]
+            .as_str()
+            .unwrap_or_else(|| panic!("{logical}"))
+            .to_string()
+    };
+    // Pages keep their paths; what they load is content-addressed.
     for f in [
         "index.html",
         "about/index.html",
+        "robots.txt",
+        "favicon.ico",
+        "site.webmanifest",
+    ] {
+        assert_eq!(key(f), f);
+    }
+    for f in [
         "css/site.css",
+        "css/base.css",
         "js/app.js",
         "js/lib/greet.js",
+        "js/lazy.js",
         "img/hero.png",
+        "img/logo.svg",
         "fonts/open-sans.woff2",
         "media/intro.webm",
-        "robots.txt",
+        "img/poster.png",
+        "img/icon-192.png",
     ] {
-        assert!(out.join(f).is_file(), "{f}");
+        let k = key(f);
+        assert_ne!(k, f, "{f} should be fingerprinted");
+        assert!(out.join(&k).is_file(), "{k}");
+        assert_eq!(
+            sidecar(&out, &k)["cache_control"],
+            "public, max-age=31536000, immutable",
+            "{k}"
+        );
     }
+    assert!(
+        m["files"]["js/app.js"]["integrity"]
+            .as_str()
+            .unwrap()
+            .starts_with("sha384-")
+    );
     assert_eq!(
-        sidecar(&out, "media/intro.webm")["content_type"],
+        sidecar(&out, &key("media/intro.webm"))["content_type"],
         "video/webm"
     );
     assert_eq!(
-        sidecar(&out, "fonts/open-sans.woff2")["content_type"],
+        sidecar(&out, &key("fonts/open-sans.woff2"))["content_type"],
         "font/woff2"
     );
     assert_eq!(
-        sidecar(&out, "js/app.js")["content_type"],
+        sidecar(&out, &key("js/app.js"))["content_type"],
         "text/javascript; charset=utf-8"
     );
+    // The page names the fingerprinted stylesheet; the stylesheet its font.
+    let page = gunzip(&std::fs::read(out.join("index.html")).unwrap());
+    let page = String::from_utf8(page).unwrap();
+    assert!(
+        page.contains(&format!("href=\"/{}\"", key("css/site.css"))),
+        "{page}"
+    );
+    let css = String::from_utf8(gunzip(
+        &std::fs::read(out.join(key("css/site.css"))).unwrap(),
+    ))
+    .unwrap();
+    let font_name = key("fonts/open-sans.woff2")
+        .rsplit('/')
+        .next()
+        .unwrap()
+        .to_string();
+    assert!(css.contains(&font_name), "{css}");
+    // Same input: same names, nothing uploaded.
+    let again = cdnsync(&publish_args(&path_str(&example), &path_str(&out))).ok_json();
+    assert_eq!(again["uploaded"], 0, "{again:#}");
 }
 
 #[test]

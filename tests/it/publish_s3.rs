@@ -15,7 +15,7 @@ fn cold_noop_touch_change_delete_cycle() {
     let to = b.url("www");
 
     // Cold: every publishable file, nothing from the deny-list.
-    let r = cdnsync_moto(&publish_args(&dir, &to)).ok_json();
+    let r = cdnsync_moto(&sync_args(&dir, &to)).ok_json();
     assert_eq!(r["uploaded"], 9, "{r:#}");
     assert_eq!(r["unchanged"], 0);
     assert_eq!(r["deleted"], 0);
@@ -129,7 +129,7 @@ fn cold_noop_touch_change_delete_cycle() {
     assert_eq!(manifest["format"], 1);
 
     // No-op: nothing uploaded, no new release.
-    let r = cdnsync_moto(&publish_args(&dir, &to)).ok_json();
+    let r = cdnsync_moto(&sync_args(&dir, &to)).ok_json();
     assert_eq!(
         (r["uploaded"].as_u64(), r["unchanged"].as_u64()),
         (Some(0), Some(9)),
@@ -141,12 +141,12 @@ fn cold_noop_touch_change_delete_cycle() {
 
     // Fresh checkout: every mtime new, content the same → nothing uploaded.
     site.touch_all();
-    let r = cdnsync_moto(&publish_args(&dir, &to)).ok_json();
+    let r = cdnsync_moto(&sync_args(&dir, &to)).ok_json();
     assert_eq!(r["uploaded"], 0, "{r:#}");
 
     // One file changed → exactly that one.
     site.write("css/site.css", b"body { color: red; }\n");
-    let r = cdnsync_moto(&publish_args(&dir, &to)).ok_json();
+    let r = cdnsync_moto(&sync_args(&dir, &to)).ok_json();
     assert_eq!(r["uploaded"], 1, "{r:#}");
     assert_eq!(keys_with(&r, "upload"), ["www/css/site.css"]);
     assert_eq!(
@@ -164,7 +164,7 @@ fn cold_noop_touch_change_delete_cycle() {
 
     // One file removed → exactly that key deleted.
     site.remove("js/app.js");
-    let r = cdnsync_moto(&publish_args(&dir, &to)).ok_json();
+    let r = cdnsync_moto(&sync_args(&dir, &to)).ok_json();
     assert_eq!(
         (r["uploaded"].as_u64(), r["deleted"].as_u64()),
         (Some(0), Some(1)),

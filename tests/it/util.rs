@@ -341,6 +341,12 @@ pub fn publish_args<'a>(dir: &'a str, to: &'a str) -> Vec<&'a str> {
     vec!["publish", dir, "--to", to, "--json"]
 }
 
+/// Publish arguments for tests of the plain sync mechanics (every file
+/// keeps its path).
+pub fn sync_args<'a>(dir: &'a str, to: &'a str) -> Vec<&'a str> {
+    vec!["publish", dir, "--to", to, "--json", "--no-fingerprint"]
+}
+
 /// Keys of objects in a report with the given action.
 pub fn keys_with(report: &Value, action: &str) -> Vec<String> {
     let mut v: Vec<String> = report["objects"]
