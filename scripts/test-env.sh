@@ -13,12 +13,20 @@
 #   s3s-fs 0.14.1 S3 on a directory, enforces SigV4 with one key pair
 #                 -> CDNSYNC_TEST_S3S_ENDPOINT, CDNSYNC_TEST_S3S_KEY/SECRET
 #
+# Browser tests: Debian's chromium (apt) driven by playwright-core (npm)
+#                 -> CDNSYNC_TEST_CHROMIUM, CDNSYNC_TEST_NODE_MODULES
+# Corpora from ../shared/bench: gen_site.py and a Vite build of vite-app
+#                 -> CDNSYNC_TEST_GEN_SITE, CDNSYNC_TEST_VITE_DIST
+#
 # Install locations (override with CDNSYNC_TESTENV_DIR): a venv for moto and a
 # cargo root for s3s-fs, kept between runs so the second run takes seconds.
 
 _te_dir="${CDNSYNC_TESTENV_DIR:-${XDG_CACHE_HOME:-$HOME/.cache}/cdnsync-testenv}"
 _te_moto_version="5.2.5"
 _te_s3s_version="0.14.1"
+_te_playwright_version="1.64.1"
+_te_repo="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+_te_shared="${CDNSYNC_SHARED_DIR:-$_te_repo/../shared}"
 mkdir -p "$_te_dir"
 
 _te_log() { printf 'test-env: %s\n' "$*" >&2; }
@@ -56,6 +64,37 @@ _te_install_s3s() {
   cargo install -q "s3s-fs@$_te_s3s_version" --features binary --locked --root "$root" || return 1
 }
 
+_te_install_browser() {
+  if ! command -v chromium >/dev/null 2>&1; then
+    _te_log "installing Debian's chromium (apt)"
+    apt-get update -qq >/dev/null && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null || return 1
+  fi
+  local node="$_te_dir/node"
+  if [ ! -f "$node/node_modules/playwright-core/package.json" ] \
+     || ! grep -q "\"version\": \"$_te_playwright_version\"" "$node/node_modules/playwright-core/package.json"; then
+    _te_log "installing playwright-core@$_te_playwright_version (npm) into $node"
+    mkdir -p "$node"
+    npm install --prefix "$node" --no-audit --no-fund --silent "playwright-core@$_te_playwright_version" >/dev/null || return 1
+  fi
+}
+
+# The Vite corpus: create-vite's React template with the pinned package.json /
+# lock from ../shared/bench/vite-app, grown by gen_vite_app.py, then built.
+_te_build_vite() {
+  local dist="$_te_dir/vite-dist" app="$_te_dir/vite-app" bench="$_te_shared/bench"
+  [ -f "$dist/index.html" ] && return 0
+  [ -f "$bench/vite-app/package.json" ] || { _te_log "no $bench/vite-app: Vite tests will fail"; return 0; }
+  _te_log "building the Vite corpus (npm, once)"
+  rm -rf "$app" "$dist"
+  (cd "$_te_dir" && npm create -y vite@9.3.0 vite-app -- --template react --no-interactive >/dev/null 2>&1) || return 1
+  cp "$bench/vite-app/package.json" "$bench/vite-app/package-lock.json" "$app/" || return 1
+  chmod u+w "$app/package.json" "$app/package-lock.json"
+  (cd "$app" && npm ci --no-audit --no-fund --silent >/dev/null 2>&1) || return 1
+  python3 "$bench/gen_vite_app.py" "$app" --pages 120 --seed 1 >/dev/null || return 1
+  (cd "$app" && npx vite build >/dev/null 2>&1) || return 1
+  cp -a "$app/dist" "$dist"
+}
+
 cdnsync_test_env_stop() {
   # Runs from an EXIT trap, possibly under `set -e`: a killed server's status
   # (143) must not become the script's.
@@ -71,6 +110,8 @@ cdnsync_test_env_stop() {
 cdnsync_test_env_start() {
   _te_install_moto || { _te_log "moto install failed"; return 1; }
   _te_install_s3s || { _te_log "s3s-fs install failed"; return 1; }
+  _te_install_browser || { _te_log "chromium / playwright-core install failed"; return 1; }
+  _te_build_vite || { _te_log "Vite corpus build failed"; return 1; }
   _te_run="$(mktemp -d "${TMPDIR:-/tmp}/cdnsync-testenv.XXXXXX")"
   _te_pids=""
 
@@ -94,6 +135,10 @@ cdnsync_test_env_start() {
   export CDNSYNC_TEST_S3S_KEY="cdnsync-test-key"
   export CDNSYNC_TEST_S3S_SECRET="cdnsync-test-secret"
   export CDNSYNC_TEST_ENV_LOGS="$_te_run"
+  export CDNSYNC_TEST_CHROMIUM="$(command -v chromium)"
+  export CDNSYNC_TEST_NODE_MODULES="$_te_dir/node/node_modules"
+  if [ -f "$_te_shared/bench/gen_site.py" ]; then export CDNSYNC_TEST_GEN_SITE="$_te_shared/bench/gen_site.py"; fi
+  if [ -f "$_te_dir/vite-dist/index.html" ]; then export CDNSYNC_TEST_VITE_DIST="$_te_dir/vite-dist"; fi
   _te_log "moto  $CDNSYNC_TEST_MOTO_ENDPOINT"
   _te_log "s3s   $CDNSYNC_TEST_S3S_ENDPOINT"
   trap cdnsync_test_env_stop EXIT

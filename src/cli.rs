@@ -38,6 +38,23 @@ pub enum Command {
         after_help = "Examples:\n  cdnsync plan ./dist --to s3://my-bucket/site\n  cdnsync plan ./dist --to s3://my-bucket/site --json"
     )]
     Plan(PublishArgs),
+    /// Preview a local-directory target with the headers S3 + CloudFront would send.
+    #[command(
+        after_help = "Examples:\n  cdnsync publish ./dist --to ./public && cdnsync serve ./public\n  cdnsync serve ./public --port 0   # any free port"
+    )]
+    Serve(ServeArgs),
+}
+
+#[derive(Debug, Clone, Args)]
+pub struct ServeArgs {
+    /// The local target directory (as written by `cdnsync publish DIR --to it`).
+    pub dir: PathBuf,
+    /// Port to listen on (0: any free port).
+    #[arg(long, env = "CDNSYNC_PORT", default_value_t = 8080)]
+    pub port: u16,
+    /// Address to listen on.
+    #[arg(long, env = "CDNSYNC_HOST", default_value = "127.0.0.1")]
+    pub host: std::net::IpAddr,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]

@@ -80,6 +80,13 @@ async fn run(cli: Cli, ctx: Context) -> Result<(), Error> {
             }
             Ok(())
         }
+        Command::Serve(args) => {
+            commands::serve::run(&commands::serve::ServeConfig {
+                dir: args.dir.clone(),
+                addr: std::net::SocketAddr::new(args.host, args.port),
+            })
+            .await
+        }
     }
 }
 

@@ -7,6 +7,7 @@ use crate::execute::Cancel;
 use crate::progress::ProgressMode;
 
 pub mod publish;
+pub mod serve;
 
 /// What every command gets from `main`: injected clock, progress style and
 /// the Ctrl-C flag.

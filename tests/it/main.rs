@@ -3,6 +3,7 @@
 
 mod util;
 
+mod browser;
 mod conformance;
 mod errors;
 mod publish_local;

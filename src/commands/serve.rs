@@ -1,0 +1,172 @@
+//! `cdnsync serve DIR`: a local preview of a local-directory target, served
+//! the way S3 behind CloudFront would: the stored bytes with their stored
+//! Content-Type, Cache-Control, Content-Encoding and Content-Disposition,
+//! `index.html` for `/dir/`, and `404.html` for what is missing.
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::sync::Arc;
+
+use axum::Router;
+use axum::body::Body;
+use axum::http::{HeaderValue, Method, Response, StatusCode, Uri, header};
+use percent_encoding::percent_decode_str;
+
+use crate::error::{Error, Result};
+use crate::headers::META_HASH;
+use crate::store::local::{LocalStore, STORE_DIR};
+
+/// Bodies above this are streamed from disk instead of read whole.
+const STREAM_ABOVE: u64 = 8 * 1024 * 1024;
+
+#[derive(Debug, Clone)]
+pub struct ServeConfig {
+    pub dir: PathBuf,
+    pub addr: SocketAddr,
+}
+
+/// Bind, print the URL, serve until the process is stopped.
+pub async fn run(cfg: &ServeConfig) -> Result<()> {
+    if !cfg.dir.is_dir() {
+        return Err(Error::input(
+            &cfg.dir,
+            "not a directory (publish into it first: cdnsync publish DIR --to it)",
+        ));
+    }
+    let listener = tokio::net::TcpListener::bind(cfg.addr)
+        .await
+        .map_err(|e| Error::Usage(format!("cannot listen on {}: {e}", cfg.addr)))?;
+    let addr = listener
+        .local_addr()
+        .map_err(|e| Error::Usage(e.to_string()))?;
+    println!("Serving {} at http://{addr}/", cfg.dir.display());
+    let store = Arc::new(LocalStore::new(cfg.dir.clone()));
+    let app = Router::new().fallback(move |method: Method, uri: Uri| {
+        let store = store.clone();
+        async move { respond(&store, &method, &uri).await }
+    });
+    axum::serve(listener, app)
+        .await
+        .map_err(|e| Error::Usage(format!("server failed: {e}")))
+}
+
+/// The key a request path maps to, or `None` for paths never served.
+pub fn key_for(path: &str) -> Option<String> {
+    let decoded = percent_decode_str(path).decode_utf8().ok()?;
+    let mut key = decoded.trim_start_matches('/').to_string();
+    if key.is_empty() || key.ends_with('/') {
+        key.push_str("index.html");
+    }
+    let internal = |k: &str| {
+        k == STORE_DIR
+            || k.starts_with(&format!("{STORE_DIR}/"))
+            || k == ".cdnsync"
+            || k.starts_with(".cdnsync/")
+    };
+    if key
+        .split('/')
+        .any(|s| s.is_empty() || s == "." || s == "..")
+        || internal(&key)
+    {
+        return None;
+    }
+    Some(key)
+}
+
+async fn respond(store: &LocalStore, method: &Method, uri: &Uri) -> Response<Body> {
+    if method != Method::GET && method != Method::HEAD {
+        return plain(StatusCode::METHOD_NOT_ALLOWED, "method not allowed");
+    }
+    let Some(key) = key_for(uri.path()) else {
+        return not_found(store, method).await;
+    };
+    match object(store, &key, method, StatusCode::OK).await {
+        Some(r) => r,
+        None => {
+            // `/dir` → `/dir/` when `dir/index.html` exists.
+            let idx = format!("{key}/index.html");
+            if !key.ends_with("index.html") && matches!(store.read_meta(&idx), Ok(Some(_))) {
+                let mut loc = format!("{}/", uri.path());
+                if let Some(q) = uri.query() {
+                    loc.push('?');
+                    loc.push_str(q);
+                }
+                return Response::builder()
+                    .status(StatusCode::MOVED_PERMANENTLY)
+                    .header(header::LOCATION, loc)
+                    .body(Body::empty())
+                    .expect("response");
+            }
+            not_found(store, method).await
+        }
+    }
+}
+
+async fn not_found(store: &LocalStore, method: &Method) -> Response<Body> {
+    match object(store, "404.html", method, StatusCode::NOT_FOUND).await {
+        Some(r) => r,
+        None => plain(StatusCode::NOT_FOUND, "not found"),
+    }
+}
+
+fn plain(status: StatusCode, msg: &'static str) -> Response<Body> {
+    Response::builder()
+        .status(status)
+        .header(header::CONTENT_TYPE, "text/plain; charset=utf-8")
+        .body(Body::from(msg))
+        .expect("response")
+}
+
+async fn object(
+    store: &LocalStore,
+    key: &str,
+    method: &Method,
+    status: StatusCode,
+) -> Option<Response<Body>> {
+    let meta = store.read_meta(key).ok()??;
+    let path = store.object_path(key).ok()?;
+    let mut b = Response::builder().status(status);
+    let hv = |s: &str| HeaderValue::from_str(s).ok();
+    if let Some(v) = meta.content_type.as_deref().and_then(hv) {
+        b = b.header(header::CONTENT_TYPE, v);
+    }
+    if let Some(v) = meta.cache_control.as_deref().and_then(hv) {
+        b = b.header(header::CACHE_CONTROL, v);
+    }
+    if let Some(v) = meta.content_encoding.as_deref().and_then(hv) {
+        b = b.header(header::CONTENT_ENCODING, v);
+    }
+    if let Some(v) = meta.content_disposition.as_deref().and_then(hv) {
+        b = b.header(header::CONTENT_DISPOSITION, v);
+    }
+    if let Some(h) = meta.metadata.get(META_HASH) {
+        b = b.header(header::ETAG, format!("\"{}\"", &h[..h.len().min(32)]));
+    }
+    b = b.header(header::CONTENT_LENGTH, meta.size);
+    let body = if method == Method::HEAD {
+        Body::empty()
+    } else if meta.size > STREAM_ABOVE {
+        let f = tokio::fs::File::open(&path).await.ok()?;
+        Body::from_stream(tokio_util::io::ReaderStream::new(f))
+    } else {
+        Body::from(tokio::fs::read(&path).await.ok()?)
+    };
+    b.body(body).ok()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn request_paths_to_keys() {
+        assert_eq!(key_for("/").as_deref(), Some("index.html"));
+        assert_eq!(key_for("/blog/").as_deref(), Some("blog/index.html"));
+        assert_eq!(key_for("/css/a%20b.css").as_deref(), Some("css/a b.css"));
+        assert_eq!(key_for("/caf%C3%A9.html").as_deref(), Some("café.html"));
+        assert_eq!(key_for("/a/../b"), None);
+        assert_eq!(key_for("/.cdnsync/current"), None);
+        assert_eq!(key_for("/.cdnsync-store/meta/index.html.json"), None);
+        assert_eq!(key_for("//x"), None);
+    }
+}
