@@ -787,3 +787,100 @@ mod tests {
         );
     }
 }
+
+#[cfg(test)]
+mod proptests {
+    use std::collections::BTreeMap;
+
+    use proptest::prelude::*;
+
+    use super::*;
+    use crate::graph::{self, GraphOptions, lang_of, resolve_refs};
+    use crate::rules::{Defaults, Rules, detect_hashed};
+    use crate::scan;
+
+    /// A random small site: pages, stylesheets, modules and images, with
+    /// random references between them (cycles included).
+    fn site() -> impl Strategy<Value = BTreeMap<String, String>> {
+        let n = 3usize..6;
+        (n.clone(), n.clone(), n, prop::collection::vec((0usize..4, 0usize..6, 0usize..6), 0..40)).prop_map(
+            |(pages, css, js, edges)| {
+                let mut files: BTreeMap<String, String> = BTreeMap::new();
+                for i in 0..pages {
+                    files.insert(format!("p{i}.html"), format!("<h1>page {i}</h1>\n"));
+                }
+                for i in 0..css {
+                    files.insert(format!("c/s{i}.css"), format!(".s{i} {{ color: red }}\n"));
+                }
+                for i in 0..js {
+                    files.insert(format!("j/m{i}.js"), format!("export const m{i} = {i};\n"));
+                }
+                for i in 0..3 {
+                    files.insert(format!("i/img{i}.png"), format!("PNG{i}"));
+                }
+                for (kind, a, b) in edges {
+                    let (from, text) = match kind {
+                        0 => (format!("p{}.html", a % pages), format!("<link rel=stylesheet href=\"/c/s{}.css\"><script type=module src=\"j/m{}.js\"></script>\n", b % css, a % js)),
+                        1 => (format!("c/s{}.css", a % css), format!("@import \"s{}.css\";\n.x{{background:url(../i/img{}.png)}}\n", b % css, a % 3)),
+                        2 => (format!("j/m{}.js", a % js), format!("import \"./m{}.js\";\nconst u = new URL(\"../i/img{}.png\", import.meta.url);\n", b % js, a % 3)),
+                        _ => (format!("p{}.html", a % pages), format!("<img src=\"i/img{}.png\"><a href=\"p{}.html\">x</a>\n", b % 3, b % pages)),
+                    };
+                    // @import must come first in CSS; prepend.
+                    let body = files.get_mut(&from).unwrap();
+                    *body = format!("{text}{body}");
+                }
+                files
+            },
+        )
+    }
+
+    fn publish(files: &BTreeMap<String, String>) -> BTreeMap<String, Vec<u8>> {
+        let d = tempfile::tempdir().unwrap();
+        for (p, b) in files {
+            let p = d.path().join(p);
+            std::fs::create_dir_all(p.parent().unwrap()).unwrap();
+            std::fs::write(p, b).unwrap();
+        }
+        let rules = Rules::new(&[], Defaults::default()).unwrap();
+        let inv = scan::scan(d.path(), &rules).unwrap();
+        let hashed = detect_hashed(inv.files.iter().map(|f| f.rel.as_str()));
+        let class_of = |r: &str| rules.settings(r, hashed.contains(r)).0;
+        let g = graph::build(&inv, &GraphOptions::default()).unwrap();
+        assert!(g.missing.is_empty());
+        let (assets, _) = select_assets(&inv, &g, &class_of).unwrap();
+        let fp = fingerprint(&inv, &g, &assets, &class_of, &FingerprintOptions::default()).unwrap();
+        fp.outputs
+            .values()
+            .map(|o| {
+                let orig = std::fs::read(d.path().join(&o.logical)).unwrap();
+                let fin = apply(&orig, &o.splices);
+                assert_eq!(blake3::hash(&fin).to_hex().as_str(), o.hash);
+                (o.published.clone(), fin)
+            })
+            .collect()
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(48))]
+
+        #[test]
+        fn published_references_resolve_and_names_are_reproducible(files in site()) {
+            let out = publish(&files);
+            let keys: std::collections::HashSet<&str> = out.keys().map(String::as_str).collect();
+            for (key, bytes) in &out {
+                if let Some(lang) = lang_of(key) {
+                    let ex = graph::extract(lang, bytes);
+                    let mut missing = Vec::new();
+                    resolve_refs(key, bytes, ex.refs, &keys, &GraphOptions::default(), &mut missing);
+                    prop_assert!(missing.is_empty(), "{key}: {missing:?}");
+                }
+            }
+            // Pages keep their names; everything referenced as a subresource is renamed.
+            for p in files.keys().filter(|p| p.ends_with(".html")) {
+                prop_assert!(out.contains_key(p));
+            }
+            let again = publish(&files);
+            prop_assert_eq!(out.keys().collect::<Vec<_>>(), again.keys().collect::<Vec<_>>());
+        }
+    }
+}

@@ -35,6 +35,13 @@ pub struct ObjectReport {
     pub cache_control: Option<String>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub content_encoding: Option<String>,
+    /// References (and integrity values) rewritten in this file.
+    #[serde(skip_serializing_if = "is_zero")]
+    pub references_rewritten: usize,
+}
+
+fn is_zero(n: &usize) -> bool {
+    *n == 0
 }
 
 #[derive(Debug, Clone, Default, Serialize)]
@@ -86,6 +93,7 @@ impl Report {
                 content_type: Some(o.headers.content_type.clone()),
                 cache_control: Some(o.headers.cache_control.clone()),
                 content_encoding: None,
+                references_rewritten: o.splices.len(),
             });
         }
         for k in &plan.unchanged {
@@ -99,6 +107,7 @@ impl Report {
                 content_type: Some(o.headers.content_type.clone()),
                 cache_control: Some(o.headers.cache_control.clone()),
                 content_encoding: k.content_encoding.clone(),
+                references_rewritten: o.splices.len(),
             });
         }
         for d in &plan.deletes {
@@ -111,6 +120,7 @@ impl Report {
                 content_type: None,
                 cache_control: None,
                 content_encoding: None,
+                references_rewritten: 0,
             });
         }
         objects.sort_by(|a, b| a.key.cmp(&b.key));
@@ -183,9 +193,19 @@ impl Report {
                         Some(Reason::Unknown) => "no cdnsync metadata",
                         None => "",
                     };
+                    let from = o
+                        .logical
+                        .as_deref()
+                        .map(|l| format!(" ← {l}"))
+                        .unwrap_or_default();
+                    let refs = match o.references_rewritten {
+                        0 => String::new(),
+                        1 => ", 1 reference rewritten".into(),
+                        n => format!(", {n} references rewritten"),
+                    };
                     let _ = writeln!(
                         s,
-                        "  upload  {}  {}  {}  [{}; {}{}]",
+                        "  upload  {}{from}  {}  {}{refs}  [{}; {}{}]",
                         o.key,
                         human_bytes(o.size),
                         reason,

@@ -53,7 +53,7 @@ pub async fn run(cfg: &ServeConfig) -> Result<()> {
 /// The key a request path maps to, or `None` for paths never served.
 pub fn key_for(path: &str) -> Option<String> {
     let decoded = percent_decode_str(path).decode_utf8().ok()?;
-    let mut key = decoded.trim_start_matches('/').to_string();
+    let mut key = decoded.strip_prefix('/').unwrap_or(&decoded).to_string();
     if key.is_empty() || key.ends_with('/') {
         key.push_str("index.html");
     }

@@ -284,3 +284,80 @@ mod tests {
         assert_eq!(lang_of("x.png"), None);
     }
 }
+
+#[cfg(test)]
+mod proptests {
+    use super::*;
+    use proptest::prelude::*;
+
+    /// Fragments that exercise the parsers' edge cases.
+    fn fragment() -> impl Strategy<Value = String> {
+        prop_oneof![
+            Just("<img src=\"a.png\">".to_string()),
+            Just("<IMG SRC=b.png>".to_string()),
+            Just("<link rel=stylesheet href='c.css'>".to_string()),
+            Just("<img srcset=\"a.png 1x, b,c.png 2x\">".to_string()),
+            Just("<style>a{b:url(d.png)}</style>".to_string()),
+            Just("<script type=module>import './e.js'</script>".to_string()),
+            Just("<a href=\"x&amp;y.html\">".to_string()),
+            Just("url(".to_string()),
+            Just("@import \"f.css\";".to_string()),
+            Just("import x from './g.js';".to_string()),
+            Just("import('./h.js')".to_string()),
+            Just("new URL('i.png', import.meta.url)".to_string()),
+            Just("//# sourceMappingURL=j.map\n".to_string()),
+            Just("\"'`".to_string()),
+            Just("/* */ <!-- -->".to_string()),
+            Just("\r\n\u{feff}é€".to_string()),
+            "[ -~]{0,12}".prop_map(|s| s),
+        ]
+    }
+
+    fn doc() -> impl Strategy<Value = String> {
+        prop::collection::vec(fragment(), 0..12).prop_map(|v| v.concat())
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(256))]
+
+        /// Any input: no panic; every span lies inside the text on char
+        /// boundaries; the written name lies inside its reference; and
+        /// inserting a hash into every name changes nothing else.
+        #[test]
+        fn spans_are_sound_and_renames_touch_only_names(text in doc(), lang in prop_oneof![
+            Just(Lang::Html), Just(Lang::Css), Just(Lang::Js), Just(Lang::Svg), Just(Lang::Manifest)
+        ]) {
+            let bytes = text.as_bytes();
+            let ex = extract(lang, bytes);
+            let mut splices = Vec::new();
+            for r in &ex.refs {
+                prop_assert!(r.span.0 <= r.span.1 && r.span.1 <= bytes.len());
+                prop_assert!(text.is_char_boundary(r.span.0) && text.is_char_boundary(r.span.1));
+                let raw = &text[r.span.0..r.span.1];
+                let (a, b) = resolve::written_name_span(raw);
+                prop_assert!(a <= b && b <= raw.len());
+                splices.push(crate::fingerprint::Splice { start: r.span.0 + b, end: r.span.0 + b, text: ".0123abcd".into() });
+            }
+            splices.sort_by_key(|s| s.start);
+            splices.dedup();
+            let out = crate::fingerprint::apply(bytes, &splices);
+            // Removing the inserted text gives the input back.
+            let removed: Vec<u8> = {
+                let mut v = Vec::with_capacity(bytes.len());
+                let mut i = 0;
+                let mut shift = 0;
+                for s in &splices {
+                    let pos = s.start + shift;
+                    v.extend_from_slice(&out[i..pos]);
+                    i = pos + s.text.len();
+                    shift += s.text.len();
+                }
+                v.extend_from_slice(&out[i..]);
+                v
+            };
+            prop_assert_eq!(removed, bytes.to_vec());
+            // The identity map (no renames) leaves the bytes as they are.
+            prop_assert_eq!(crate::fingerprint::apply(bytes, &[]), bytes.to_vec());
+        }
+    }
+}

@@ -344,8 +344,7 @@ fn vite_build_is_not_double_hashed_and_loads() {
     }
     let imm = "public, max-age=31536000, immutable";
     let side: Value = serde_json::from_slice(
-        &std::fs::read(
-            out.join(".cdnsync-store/meta").join(format!(
+        &std::fs::read(out.join(".cdnsync-store/meta").join(format!(
                 "{}.json",
                 manifest["files"]
                     .as_object()
@@ -353,8 +352,7 @@ fn vite_build_is_not_double_hashed_and_loads() {
                     .keys()
                     .find(|k| k.starts_with("assets/") && k.ends_with(".js"))
                     .unwrap()
-            )),
-        )
+            )))
         .unwrap(),
     )
     .unwrap();
