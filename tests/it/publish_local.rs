@@ -191,3 +191,40 @@ fn empty_dir_does_not_wipe_a_live_site() {
     assert_eq!(cdnsync(&args).ok_json()["deleted"], 1);
     assert!(!out.join("index.html").exists());
 }
+
+#[test]
+fn strict_missing_references_and_base_path() {
+    let site = Site::new(&[
+        ("index.html", b"<!doctype html>\n<link rel=stylesheet href=\"/sub/css/a.css\">\n<img src=\"/sub/missing.png\">\n"),
+        ("css/a.css", b"body{background:url(/sub/img/b.png)}"),
+        ("img/b.png", b"PNG"),
+    ]);
+    let (_t, out) = tmp_target();
+    let dir = path_str(site.path());
+    let to = path_str(&out);
+
+    // --strict: one clear error naming file and line, nothing written.
+    let mut args = publish_args(&dir, &to);
+    args.extend(["--base-path", "/sub/", "--strict"]);
+    let e = cdnsync(&args).fails(3);
+    assert!(e.contains("index.html: line 3: reference to missing file `/sub/missing.png`"), "{e}");
+    assert!(!out.exists(), "strict failure wrote something");
+
+    // Without --strict: a warning, and root-relative URLs under the base path are rewritten.
+    let mut args = publish_args(&dir, &to);
+    args.extend(["--base-path", "/sub"]);
+    let r = cdnsync(&args).run();
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    assert!(r.stderr.contains("warning: index.html:3: reference to missing file `/sub/missing.png`"), "{}", r.stderr);
+    let report = r.json();
+    let css_key = report["objects"].as_array().unwrap().iter()
+        .find(|o| o["logical"] == "css/a.css").unwrap()["key"].as_str().unwrap().to_string();
+    let html = String::from_utf8(gunzip_or_raw(&out, "index.html")).unwrap();
+    assert!(html.contains(&format!("href=\"/sub/{css_key}\"")), "{html}");
+    assert!(html.contains("src=\"/sub/missing.png\""), "unresolvable references stay as written");
+}
+
+fn gunzip_or_raw(out: &std::path::Path, key: &str) -> Vec<u8> {
+    let raw = std::fs::read(out.join(key)).unwrap();
+    if sidecar(out, key)["content_encoding"] == "gzip" { gunzip(&raw) } else { raw }
+}
