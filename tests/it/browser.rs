@@ -370,7 +370,7 @@ fn vite_build_is_not_double_hashed_and_loads() {
 
 #[test]
 fn sites_published_to_s3_keep_every_reference_resolvable() {
-    let (_keep, plain) = gen_site(&["--plain", "--files", "300"]);
+    let (_keep, plain) = gen_site(&["--plain", "--files", "2000"]);
     for (name, dir, expect_missing) in [
         (
             "example",
