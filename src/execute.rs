@@ -86,17 +86,48 @@ pub struct Uploaded {
 
 #[derive(Debug, Clone, Default, Serialize)]
 pub struct Outcome {
-    /// By relative path.
+    /// Objects now live (PUT or switched), by relative path.
     pub uploaded: BTreeMap<String, Uploaded>,
+    /// Bodies stored under `.cdnsync/objects/` in this run.
+    pub bodies_stored: usize,
     pub bytes_sent: u64,
     pub deleted: usize,
     pub warnings: Vec<String>,
     pub upload_ms: u64,
+    pub switch_ms: u64,
+    /// First to last live copy of the switch phase.
+    pub switch_window_ms: u64,
+    pub record_ms: u64,
     pub delete_ms: u64,
 }
 
-/// Apply `plan`. On any upload failure no release is recorded and nothing
-/// is deleted.
+/// One unit of work of a phase.
+enum Job<'a> {
+    /// Phase 1: a content-addressed object, PUT to its live key.
+    Put(&'a Upload),
+    /// Phase 1: the body of a stable-name file, PUT to `.cdnsync/objects/`.
+    Body(&'a Desired),
+    /// Phase 2: a stable-name file goes live by copying its stored body.
+    Switch(&'a Upload),
+}
+
+impl Job<'_> {
+    fn object(&self) -> &Desired {
+        match self {
+            Job::Put(u) | Job::Switch(u) => &u.object,
+            Job::Body(d) => d,
+        }
+    }
+}
+
+/// Apply `plan`, in the order that keeps the live site whole:
+/// (1) content-addressed objects and the bodies of stable-name files into
+/// `.cdnsync/objects/`, (2) the switch: each changed stable-name file
+/// copied live from its body, non-entries before entries, (3) the asset
+/// manifest, the release record, then `current`, (5) deletes. A failure
+/// or Ctrl-C before (2) leaves the live site untouched; during (2) each key
+/// is old or new. On any failure no release is recorded and nothing is
+/// deleted.
 pub async fn execute(
     plan: &Plan,
     store: &dyn Store,
@@ -110,21 +141,68 @@ pub async fn execute(
     }
     let t0 = Instant::now();
     let mem = Semaphore::new(opts.memory_budget.div_ceil(1024));
-    let phase = Phase::new(
-        opts.progress,
-        "upload",
-        plan.uploads.len() as u64,
-        plan.upload_bytes(),
-    );
 
-    // Wave 1: everything but entries; wave 2: entries, only if wave 1 worked.
-    let (assets, entries): (Vec<&Upload>, Vec<&Upload>) = plan
+    // Phase 1.
+    let mut phase1: Vec<Job> = Vec::new();
+    for u in &plan.uploads {
+        match &u.body {
+            None => phase1.push(Job::Put(u)),
+            Some(b) if !b.exists => phase1.push(Job::Body(&u.object)),
+            Some(_) => {}
+        }
+    }
+    phase1.extend(plan.bodies_missing.iter().map(Job::Body));
+    let bytes: u64 = phase1.iter().map(|j| j.object().size).sum();
+    let phase = Phase::new(opts.progress, "upload", phase1.len() as u64, bytes);
+    let mut encodings: BTreeMap<String, (u64, Option<String>)> = BTreeMap::new();
+    let failures = run_jobs(
+        phase1,
+        store,
+        opts,
+        cancel,
+        &mem,
+        &phase,
+        &mut out,
+        &mut encodings,
+    )
+    .await;
+    phase.finish();
+    if let Some(e) = summarize(failures, plan.uploads.len()) {
+        return Err(e);
+    }
+    if cancel.is_cancelled() {
+        return Err(Error::Interrupted);
+    }
+    out.upload_ms = t0.elapsed().as_millis() as u64;
+
+    // Phase 2: the switch. Non-entry stable files first, pages last.
+    let t1 = Instant::now();
+    let (plain, entries): (Vec<&Upload>, Vec<&Upload>) = plan
         .uploads
         .iter()
+        .filter(|u| u.body.is_some())
         .partition(|u| u.object.class != FileClass::Entry);
-    for wave in [assets, entries] {
-        let failures = run_wave(&wave, store, opts, cancel, &mem, &phase, &mut out).await;
-        if let Some(e) = summarize(failures, plan.uploads.len()) {
+    let n_switch = plain.len() + entries.len();
+    let phase = Phase::new(opts.progress, "switch", n_switch as u64, 0);
+    let mut first_copy: Option<Instant> = None;
+    for wave in [plain, entries] {
+        if wave.is_empty() {
+            continue;
+        }
+        first_copy.get_or_insert_with(Instant::now);
+        let jobs = wave.into_iter().map(Job::Switch).collect();
+        let failures = run_jobs(
+            jobs,
+            store,
+            opts,
+            cancel,
+            &mem,
+            &phase,
+            &mut out,
+            &mut encodings,
+        )
+        .await;
+        if let Some(e) = summarize(failures, n_switch) {
             phase.finish();
             return Err(e);
         }
@@ -134,9 +212,13 @@ pub async fn execute(
         }
     }
     phase.finish();
-    out.upload_ms = t0.elapsed().as_millis() as u64;
+    out.switch_window_ms = first_copy
+        .map(|f| f.elapsed().as_millis() as u64)
+        .unwrap_or(0);
+    out.switch_ms = t1.elapsed().as_millis() as u64;
 
-    // The release record: written after every object it lists exists.
+    // Phase 3: the release record, written after every object it lists exists.
+    let t2 = Instant::now();
     let release = build_release(plan, &out, clock);
     for (key, body) in &opts.extra_objects {
         store
@@ -148,9 +230,10 @@ pub async fn execute(
             .await?;
     }
     release::write(store, &opts.prefix, &release, &opts.sse).await?;
+    out.record_ms = t2.elapsed().as_millis() as u64;
 
     // Deletes: only now, and only what the plan allowed.
-    let t1 = Instant::now();
+    let t3 = Instant::now();
     if !plan.deletes.is_empty() && !cancel.is_cancelled() {
         let keys: Vec<String> = plan.deletes.iter().map(|d| d.key.clone()).collect();
         match store.delete_many(&keys).await {
@@ -165,47 +248,149 @@ pub async fn execute(
                 .push(format!("deleting old objects failed: {e}")),
         }
     }
-    out.delete_ms = t1.elapsed().as_millis() as u64;
+    out.delete_ms = t3.elapsed().as_millis() as u64;
     Ok(out)
 }
 
-async fn run_wave(
-    wave: &[&Upload],
+/// What a job produced.
+enum Done {
+    Live(Uploaded),
+    Body {
+        name: String,
+        stored_size: u64,
+        encoding: Option<String>,
+    },
+}
+
+#[allow(clippy::too_many_arguments)]
+async fn run_jobs(
+    jobs: Vec<Job<'_>>,
     store: &dyn Store,
     opts: &ExecOptions,
     cancel: &Cancel,
     mem: &Semaphore,
     phase: &Phase,
     out: &mut Outcome,
+    encodings: &mut BTreeMap<String, (u64, Option<String>)>,
 ) -> Vec<Error> {
     let mut failures = Vec::new();
-    let mut results = futures::stream::iter(wave.iter().map(|u| async move {
-        if cancel.is_cancelled() {
-            return (u, Err(Error::Interrupted));
-        }
-        let r = upload_with_retry(u, store, opts, cancel, mem, phase).await;
-        (u, r)
-    }))
-    .buffer_unordered(opts.concurrency.max(1));
-    while let Some((u, r)) = results.next().await {
-        match r {
-            Ok(up) => {
-                phase.object_done();
-                out.bytes_sent += up.stored_size;
-                out.uploaded.insert(u.object.rel.clone(), up);
+    let known = &*encodings;
+    let mut done_bodies: Vec<(String, u64, Option<String>)> = Vec::new();
+    {
+        let mut results = futures::stream::iter(jobs.iter().map(|j| async move {
+            if cancel.is_cancelled() {
+                return (j, Err(Error::Interrupted));
             }
-            Err(Error::Interrupted) => {}
-            Err(e) => {
-                let fatal = matches!(&e, Error::Store(s) if s.is_fatal());
-                if fatal {
-                    // No other object will fare better: stop scheduling.
-                    cancel.cancel();
+            let r = match j {
+                Job::Put(u) => upload_with_retry(u, store, opts, cancel, mem, phase)
+                    .await
+                    .map(Done::Live),
+                Job::Body(d) => store_body(d, store, opts, cancel, mem, phase).await,
+                Job::Switch(u) => switch(u, store, opts, cancel, known).await.map(Done::Live),
+            };
+            (j, r)
+        }))
+        .buffer_unordered(opts.concurrency.max(1));
+        while let Some((j, r)) = results.next().await {
+            match r {
+                Ok(Done::Live(up)) => {
+                    phase.object_done();
+                    if !matches!(j, Job::Switch(_)) {
+                        out.bytes_sent += up.stored_size;
+                    }
+                    out.uploaded.insert(j.object().rel.clone(), up);
                 }
-                failures.push(e);
+                Ok(Done::Body {
+                    name,
+                    stored_size,
+                    encoding,
+                }) => {
+                    phase.object_done();
+                    out.bytes_sent += stored_size;
+                    out.bodies_stored += 1;
+                    done_bodies.push((name, stored_size, encoding));
+                }
+                Err(Error::Interrupted) => {}
+                Err(e) => {
+                    if matches!(&e, Error::Store(s) if s.is_fatal()) {
+                        // No other object will fare better: stop scheduling.
+                        cancel.cancel();
+                    }
+                    failures.push(e);
+                }
             }
         }
     }
+    for (name, size, enc) in done_bodies {
+        encodings.insert(name, (size, enc));
+    }
     failures
+}
+
+/// Phase 1 for a stable-name file: its body under `.cdnsync/objects/`,
+/// content-addressed, created only if absent.
+async fn store_body(
+    d: &Desired,
+    store: &dyn Store,
+    opts: &ExecOptions,
+    cancel: &Cancel,
+    mem: &Semaphore,
+    phase: &Phase,
+) -> Result<Done> {
+    let name = d.body_name();
+    let key = release::body_key(&opts.prefix, &name);
+    let mut as_body = d.clone();
+    as_body.key = key.clone();
+    let up = Upload {
+        object: as_body,
+        reason: crate::plan::Reason::New,
+        body: None,
+    };
+    let r = upload_with_retry(&up, store, opts, cancel, mem, phase).await?;
+    Ok(Done::Body {
+        name,
+        stored_size: r.stored_size,
+        encoding: r.content_encoding,
+    })
+}
+
+/// Phase 2: copy the stored body to the live key with the file's headers.
+async fn switch(
+    u: &Upload,
+    store: &dyn Store,
+    opts: &ExecOptions,
+    cancel: &Cancel,
+    known: &BTreeMap<String, (u64, Option<String>)>,
+) -> Result<Uploaded> {
+    let o = &u.object;
+    let name = o.body_name();
+    let body_key = release::body_key(&opts.prefix, &name);
+    let (stored_size, encoding) = match known.get(&name) {
+        Some((size, enc)) => (*size, enc.clone()),
+        None => {
+            let m = retry(opts, cancel, || store.head(&body_key))
+                .await?
+                .ok_or_else(|| {
+                    Error::Store(StoreError::NotFound {
+                        key: body_key.clone(),
+                    })
+                })?;
+            if m.metadata.get(META_HASH).map(String::as_str) != Some(o.hash.as_str()) {
+                return Err(Error::Store(StoreError::Other {
+                    key: body_key,
+                    message: "stored body does not carry the expected content hash".into(),
+                }));
+            }
+            (m.size, m.content_encoding)
+        }
+    };
+    let popts = put_options(o, encoding.as_deref(), &opts.sse, false);
+    retry(opts, cancel, || store.copy(&body_key, &o.key, &popts)).await?;
+    Ok(Uploaded {
+        key: o.key.clone(),
+        stored_size,
+        content_encoding: encoding,
+    })
 }
 
 /// One error for the whole run: the first fatal one (access denied,
@@ -503,6 +688,7 @@ pub fn build_release(plan: &Plan, out: &Outcome, clock: &dyn Clock) -> Release {
         cache_control: d.headers.cache_control.clone(),
         content_encoding: enc,
         stale: false,
+        body: d.is_stable().then(|| d.body_name()),
     };
     for u in &plan.uploads {
         let up = out.uploaded.get(&u.object.rel);
@@ -598,7 +784,7 @@ mod tests {
         let n = Arc::new(AtomicU32::new(0));
         let n2 = n.clone();
         store.fail_when(move |op, key| {
-            (op == "put" && key == "a.css" && n2.fetch_add(1, Ordering::SeqCst) < 2).then(|| {
+            (op == "copy" && key == "a.css" && n2.fetch_add(1, Ordering::SeqCst) < 2).then(|| {
                 StoreError::Transient {
                     key: key.into(),
                     message: "503 SlowDown".into(),
@@ -609,6 +795,46 @@ mod tests {
         assert_eq!(out.uploaded.len(), 2);
         assert_eq!(n.load(Ordering::SeqCst), 3, "two failures then success");
         assert_eq!(store.object("a.css").unwrap().body.as_ref(), b"a{}");
+        // Stable-name files went through their stored bodies.
+        assert_eq!(out.bodies_stored, 2);
+        assert_eq!(store.op_count("copy"), 4);
+        let body = crate::release::body_key(
+            "",
+            &crate::release::body_name(&blake3::hash(b"a{}").to_hex(), true),
+        );
+        assert_eq!(store.object(&body).unwrap().body.as_ref(), b"a{}");
+    }
+
+    #[tokio::test]
+    async fn failed_switch_of_a_plain_file_holds_pages_back() {
+        let d = site(&[("index.html", b"<p>v1</p>"), ("a.css", b"a{}")]);
+        let store = MemoryStore::new();
+        publish(&store, d.path(), &opts()).await.unwrap();
+        std::fs::write(d.path().join("index.html"), b"<p>v2</p>").unwrap();
+        std::fs::write(d.path().join("a.css"), b"a{color:red}").unwrap();
+        store.fail_when(|op, key| {
+            (op == "copy" && key == "a.css").then(|| StoreError::Transient {
+                key: key.into(),
+                message: "reset".into(),
+            })
+        });
+        let e = publish(&store, d.path(), &opts()).await.unwrap_err();
+        assert!(matches!(e, Error::Transfer { .. }), "{e}");
+        assert_eq!(
+            store.object("index.html").unwrap().body.as_ref(),
+            b"<p>v1</p>",
+            "page not switched"
+        );
+        // Bodies of the new versions are stored; the rerun only switches.
+        store.clear_failures();
+        store.reset_counts();
+        let out = publish(&store, d.path(), &opts()).await.unwrap();
+        assert_eq!(out.bodies_stored, 0);
+        assert_eq!(store.op_count("copy"), 2);
+        assert_eq!(
+            store.object("index.html").unwrap().body.as_ref(),
+            b"<p>v2</p>"
+        );
     }
 
     #[tokio::test]
@@ -625,14 +851,20 @@ mod tests {
         std::fs::write(d.path().join("index.html"), b"<p>v2</p>").unwrap();
         std::fs::write(d.path().join("a.css"), b"a{color:red}").unwrap();
         std::fs::remove_file(d.path().join("old.html")).unwrap();
+        // Every body upload of phase 1 fails.
         store.fail_when(|op, key| {
-            (op == "put" && key == "a.css").then(|| StoreError::Transient {
+            (op == "put" && key.starts_with(".cdnsync/objects/")).then(|| StoreError::Transient {
                 key: key.into(),
                 message: "reset".into(),
             })
         });
         let e = publish(&store, d.path(), &opts()).await.unwrap_err();
-        assert!(matches!(e, Error::Transfer { failed: 1, .. }), "{e}");
+        assert!(matches!(e, Error::Transfer { .. }), "{e}");
+        assert_eq!(
+            store.op_count("copy"),
+            3,
+            "no switch after a failed phase 1 (the copies are the first publish's)"
+        );
         assert_eq!(read_current(&store, "").await.unwrap().unwrap().id, live);
         assert!(store.object("old.html").is_some(), "nothing deleted");
         assert_eq!(

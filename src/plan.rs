@@ -65,6 +65,34 @@ pub struct Upload {
     #[serde(flatten)]
     pub object: Desired,
     pub reason: Reason,
+    /// Stable-name files go live by a server-side copy of their stored body
+    /// (phase 2); `None` for content-addressed files, PUT directly.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub body: Option<Body>,
+}
+
+/// The stored body of a stable-name file.
+#[derive(Debug, Clone, Serialize)]
+pub struct Body {
+    /// `objects/<hash>[.gz]` under `.cdnsync/`.
+    pub name: String,
+    /// Already in the bucket: nothing to upload for it.
+    pub exists: bool,
+}
+
+/// Bodies above this size go straight to the live key (CopyObject stops at 5 GiB).
+pub const MAX_SWITCH_SIZE: u64 = 5 * 1024 * 1024 * 1024;
+
+impl Desired {
+    /// Whether this file keeps a stable URL (so its body is stored under
+    /// `.cdnsync/objects/` and switched live by a copy).
+    pub fn is_stable(&self) -> bool {
+        matches!(self.class, FileClass::Entry | FileClass::Plain) && self.size <= MAX_SWITCH_SIZE
+    }
+
+    pub fn body_name(&self) -> String {
+        crate::release::body_name(&self.hash, self.headers.compress)
+    }
 }
 
 /// An object already published as wanted.
@@ -93,6 +121,9 @@ pub struct Plan {
     /// Assets before entries: uploaded in this order.
     pub uploads: Vec<Upload>,
     pub unchanged: Vec<Kept>,
+    /// Live and unchanged, but without a stored body (published by an older
+    /// cdnsync): the body is stored so the release can be rolled back to.
+    pub bodies_missing: Vec<Desired>,
     /// Keys of the previous release no longer published (capped by
     /// `max_delete`: over it, this is empty and `delete_blocked` says why).
     pub deletes: Vec<Delete>,
@@ -213,17 +244,31 @@ pub fn plan(
 
     let mut uploads = Vec::new();
     let mut unchanged = Vec::new();
+    let mut bodies_missing = Vec::new();
     for d in desired {
         let r = remote.objects.get(&d.rel);
+        let body = d.is_stable().then(|| {
+            let name = d.body_name();
+            Body {
+                exists: remote.bodies.contains(&name),
+                name,
+            }
+        });
         match (needs_upload(&d, r), r) {
-            (None, Some(r)) => unchanged.push(Kept {
-                stored_size: r.size,
-                content_encoding: r.content_encoding.clone(),
-                object: d,
-            }),
+            (None, Some(r)) => {
+                if body.as_ref().is_some_and(|b| !b.exists) {
+                    bodies_missing.push(d.clone());
+                }
+                unchanged.push(Kept {
+                    stored_size: r.size,
+                    content_encoding: r.content_encoding.clone(),
+                    object: d,
+                })
+            }
             (reason, _) => uploads.push(Upload {
                 object: d,
                 reason: reason.unwrap_or(Reason::New),
+                body,
             }),
         }
     }
@@ -273,6 +318,7 @@ pub fn plan(
     // A no-op when nothing moves and the live release lists exactly these
     // files with these hashes and headers.
     let noop = uploads.is_empty()
+        && bodies_missing.is_empty()
         && deletes.is_empty()
         && delete_blocked.is_none()
         && prev_files.is_some_and(|files| {
@@ -301,6 +347,7 @@ pub fn plan(
         previous_release: remote.release.as_ref().map(|r| r.id.clone()),
         uploads,
         unchanged,
+        bodies_missing,
         deletes,
         delete_blocked,
         retained,
@@ -365,6 +412,7 @@ mod tests {
                     cache_control: x.headers.cache_control.clone(),
                     content_encoding: None,
                     stale: false,
+                    body: None,
                 },
             );
             objects.insert(
@@ -377,6 +425,12 @@ mod tests {
                 },
             );
         }
+        let bodies = desired(i, &rules(), None, "p", &Sse::Aes256)
+            .unwrap()
+            .iter()
+            .filter(|d| d.is_stable())
+            .map(|d| d.body_name())
+            .collect();
         RemoteState {
             release: Some(Release {
                 format: FORMAT,
@@ -388,6 +442,7 @@ mod tests {
             }),
             objects,
             heads: 0,
+            bodies,
         }
     }
 

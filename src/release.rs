@@ -40,6 +40,10 @@ pub struct ReleaseFile {
     /// a later publish still knows cdnsync owns the key and deletes it.
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub stale: bool,
+    /// For stable-name files: the stored body under `.cdnsync/`
+    /// (`objects/<hash>[.gz]`), from which a rollback restores the live key.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub body: Option<String>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -80,6 +84,21 @@ pub fn meta_prefix(prefix: &str) -> String {
 
 pub fn release_key(prefix: &str, id: &str) -> String {
     format!("{}/releases/{id}.json", meta_prefix(prefix))
+}
+
+/// Name (under `.cdnsync/`) of the stored body of a stable-name file: its
+/// content hash, `.gz` when stored gzip-encoded by setting.
+pub fn body_name(hash: &str, compress: bool) -> String {
+    if compress {
+        format!("objects/{hash}.gz")
+    } else {
+        format!("objects/{hash}")
+    }
+}
+
+/// Full key of a stored body.
+pub fn body_key(prefix: &str, name: &str) -> String {
+    format!("{}/{name}", meta_prefix(prefix))
 }
 
 /// `cdnsync-manifest.json` of a release (logical path → published key).
@@ -198,6 +217,7 @@ mod tests {
                 cache_control: "public, max-age=0, must-revalidate".into(),
                 content_encoding: None,
                 stale: false,
+                body: None,
             },
         );
         Release {

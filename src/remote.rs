@@ -34,6 +34,8 @@ pub struct RemoteState {
     pub objects: BTreeMap<String, RemoteObject>,
     /// How many HEAD requests were needed.
     pub heads: usize,
+    /// Names (`objects/<hash>[.gz]`) of the stored bodies under `.cdnsync/`.
+    pub bodies: std::collections::HashSet<String>,
 }
 
 /// Where relative paths start under a prefix.
@@ -59,10 +61,17 @@ pub async fn load(
     let meta_dir = format!("{META_DIR}/");
 
     let mut objects = BTreeMap::new();
+    let mut bodies = std::collections::HashSet::new();
     let mut to_head = Vec::new();
     for e in listed {
         let rel = e.key[lp.len()..].to_string();
-        if rel.starts_with(&meta_dir) || rel.is_empty() {
+        if let Some(name) = rel.strip_prefix(&meta_dir) {
+            if name.starts_with("objects/") {
+                bodies.insert(name.to_string());
+            }
+            continue;
+        }
+        if rel.is_empty() {
             continue;
         }
         let from_manifest = release
@@ -123,5 +132,6 @@ pub async fn load(
         release,
         objects,
         heads,
+        bodies,
     })
 }

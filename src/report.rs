@@ -50,7 +50,14 @@ pub struct Timings {
     /// Reference graph + fingerprinting.
     pub fingerprint_ms: u64,
     pub remote_ms: u64,
+    /// Phase 1: content-addressed objects and stored bodies.
     pub upload_ms: u64,
+    /// Phase 2: live copies of stable-name files.
+    pub switch_ms: u64,
+    /// First to last live copy.
+    pub switch_window_ms: u64,
+    /// Phase 3: asset manifest, release record, `current`.
+    pub record_ms: u64,
     pub delete_ms: u64,
     pub total_ms: u64,
 }
@@ -68,6 +75,8 @@ pub struct Report {
     pub deleted: usize,
     /// Bytes sent (after compression); for a dry run, the files' sizes.
     pub bytes_uploaded: u64,
+    /// Bodies of stable-name files stored under `.cdnsync/objects/`.
+    pub bodies_stored: usize,
     pub objects: Vec<ObjectReport>,
     pub skipped: Vec<Skipped>,
     pub delete_blocked: Option<String>,
@@ -134,6 +143,12 @@ impl Report {
             unchanged: plan.unchanged.len(),
             deleted: plan.deletes.len(),
             bytes_uploaded: plan.upload_bytes(),
+            bodies_stored: plan
+                .uploads
+                .iter()
+                .filter(|u| u.body.as_ref().is_some_and(|b| !b.exists))
+                .count()
+                + plan.bodies_missing.len(),
             objects,
             skipped: plan.skipped.clone(),
             delete_blocked: plan.delete_blocked.clone(),
@@ -151,6 +166,7 @@ impl Report {
         r.uploaded = out.uploaded.len();
         r.deleted = out.deleted;
         r.bytes_uploaded = out.bytes_sent;
+        r.bodies_stored = out.bodies_stored;
         for o in r.objects.iter_mut().filter(|o| o.action == Action::Upload) {
             if let Some(u) = out.uploaded.values().find(|u| u.key == o.key) {
                 o.content_encoding = u.content_encoding.clone();
@@ -158,6 +174,9 @@ impl Report {
         }
         r.warnings.extend(out.warnings.iter().cloned());
         r.timings.upload_ms = out.upload_ms;
+        r.timings.switch_ms = out.switch_ms;
+        r.timings.switch_window_ms = out.switch_window_ms;
+        r.timings.record_ms = out.record_ms;
         r.timings.delete_ms = out.delete_ms;
         r
     }

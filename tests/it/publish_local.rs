@@ -207,7 +207,10 @@ fn strict_missing_references_and_base_path() {
     let mut args = publish_args(&dir, &to);
     args.extend(["--base-path", "/sub/", "--strict"]);
     let e = cdnsync(&args).fails(3);
-    assert!(e.contains("index.html: line 3: reference to missing file `/sub/missing.png`"), "{e}");
+    assert!(
+        e.contains("index.html: line 3: reference to missing file `/sub/missing.png`"),
+        "{e}"
+    );
     assert!(!out.exists(), "strict failure wrote something");
 
     // Without --strict: a warning, and root-relative URLs under the base path are rewritten.
@@ -215,16 +218,35 @@ fn strict_missing_references_and_base_path() {
     args.extend(["--base-path", "/sub"]);
     let r = cdnsync(&args).run();
     assert_eq!(r.code, 0, "{}", r.stderr);
-    assert!(r.stderr.contains("warning: index.html:3: reference to missing file `/sub/missing.png`"), "{}", r.stderr);
+    assert!(
+        r.stderr
+            .contains("warning: index.html:3: reference to missing file `/sub/missing.png`"),
+        "{}",
+        r.stderr
+    );
     let report = r.json();
-    let css_key = report["objects"].as_array().unwrap().iter()
-        .find(|o| o["logical"] == "css/a.css").unwrap()["key"].as_str().unwrap().to_string();
+    let css_key = report["objects"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|o| o["logical"] == "css/a.css")
+        .unwrap()["key"]
+        .as_str()
+        .unwrap()
+        .to_string();
     let html = String::from_utf8(gunzip_or_raw(&out, "index.html")).unwrap();
     assert!(html.contains(&format!("href=\"/sub/{css_key}\"")), "{html}");
-    assert!(html.contains("src=\"/sub/missing.png\""), "unresolvable references stay as written");
+    assert!(
+        html.contains("src=\"/sub/missing.png\""),
+        "unresolvable references stay as written"
+    );
 }
 
 fn gunzip_or_raw(out: &std::path::Path, key: &str) -> Vec<u8> {
     let raw = std::fs::read(out.join(key)).unwrap();
-    if sidecar(out, key)["content_encoding"] == "gzip" { gunzip(&raw) } else { raw }
+    if sidecar(out, key)["content_encoding"] == "gzip" {
+        gunzip(&raw)
+    } else {
+        raw
+    }
 }

@@ -405,9 +405,11 @@ fn multipart_upload_of_large_files() {
         h.metadata().unwrap()["cdnsync-hash"],
         blake3::hash(&big).to_hex().as_str()
     );
-    // A multipart ETag is not an MD5 of the body: `-N` suffix.
-    assert!(h.e_tag().unwrap().contains("-3"), "{:?}", h.e_tag());
     assert_eq!(b.body("media/big.bin"), big);
+    // The stored body went up in 3 parts (a multipart ETag has a `-N` suffix).
+    let body_key = format!(".cdnsync/objects/{}", blake3::hash(&big).to_hex());
+    let hb = b.head(&body_key);
+    assert!(hb.e_tag().unwrap().contains("-3"), "{:?}", hb.e_tag());
     let r = cdnsync_moto(&args).ok_json();
     assert_eq!(r["uploaded"], 0, "{r:#}");
 }
@@ -454,26 +456,34 @@ fn ctrl_c_records_nothing_and_rerun_converges() {
     let dir = path_str(site.path());
     let (mut child, _cwd) =
         cdnsync_moto(&["publish", &dir, "--to", &b.url(""), "--concurrency", "4"]).spawn();
-    // Wait until some objects exist, then interrupt.
+    // Wait until some bodies are stored (phase 1), then interrupt.
     let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
-    while b.keys("p/").len() < 10 && std::time::Instant::now() < deadline {
+    while b.keys(".cdnsync/objects/").len() < 10 && std::time::Instant::now() < deadline {
         std::thread::sleep(std::time::Duration::from_millis(20));
     }
     unsafe_kill(child.id(), 2);
     let status = child.wait().unwrap();
     assert_eq!(status.code(), Some(130));
-    assert!(b.keys(".cdnsync/").is_empty(), "no release may be recorded");
-    let n = b.keys("p/").len();
+    assert!(
+        b.keys(".cdnsync/releases/").is_empty() && b.keys(".cdnsync/current").is_empty(),
+        "no release may be recorded"
+    );
+    assert!(
+        b.keys("p/").is_empty(),
+        "an interrupt in phase 1 leaves the live site untouched"
+    );
+    let n = b.keys(".cdnsync/objects/").len();
     assert!(
         n < 400,
-        "interrupt came too late to test anything ({n} uploaded)"
+        "interrupt came too late to test anything ({n} stored)"
     );
     let r = cdnsync_moto(&publish_args(&dir, &b.url(""))).ok_json();
     assert_eq!(
-        r["uploaded"].as_u64().unwrap() as usize,
+        r["bodies_stored"].as_u64().unwrap() as usize,
         400 - n,
-        "rerun uploads only the rest"
+        "rerun stores only the rest"
     );
+    assert_eq!(r["uploaded"], 400);
     assert_eq!(b.keys("p/").len(), 400);
 }
 
