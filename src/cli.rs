@@ -43,6 +43,41 @@ pub enum Command {
         after_help = "Examples:\n  cdnsync publish ./dist --to ./public && cdnsync serve ./public\n  cdnsync serve ./public --port 0   # any free port"
     )]
     Serve(ServeArgs),
+    /// List the releases recorded in the target (`*` marks the live one).
+    #[command(
+        after_help = "Examples:\n  cdnsync releases --to s3://my-bucket/site\n  cdnsync releases --to ./public --json"
+    )]
+    Releases(TargetArgs),
+    /// Make an earlier release live again, by server-side copies (no local files, no uploads).
+    #[command(
+        after_help = "Examples:\n  cdnsync rollback --to s3://my-bucket/site            # to the previous release\n  cdnsync rollback --to s3://my-bucket/site 20261126T134403.123Z-1a2b3c4d"
+    )]
+    Rollback(RollbackArgs),
+    /// Show the target's publish lock; with --force, remove it.
+    #[command(
+        after_help = "Examples:\n  cdnsync unlock --to s3://my-bucket/site\n  cdnsync unlock --to s3://my-bucket/site --force"
+    )]
+    Unlock(UnlockArgs),
+}
+
+#[derive(Debug, Clone, Args)]
+pub struct RollbackArgs {
+    /// Release to restore (default: the one before the live release).
+    pub id: Option<String>,
+    #[command(flatten)]
+    pub remote: TargetArgs,
+    /// Show what would change; change nothing.
+    #[arg(long, env = "CDNSYNC_DRY_RUN")]
+    pub dry_run: bool,
+}
+
+#[derive(Debug, Clone, Args)]
+pub struct UnlockArgs {
+    #[command(flatten)]
+    pub remote: TargetArgs,
+    /// Remove the lock even though another run may hold it.
+    #[arg(long)]
+    pub force: bool,
 }
 
 #[derive(Debug, Clone, Args)]
@@ -78,58 +113,70 @@ pub enum CompressArg {
     None,
 }
 
+/// Where to publish (shared by every command that talks to a target).
+#[derive(Debug, Clone, Args)]
+pub struct TargetArgs {
+    /// Where to publish: s3://bucket[/prefix], file:///abs/path or a directory.
+    #[arg(long, env = "CDNSYNC_TO", value_name = "TARGET")]
+    pub to: Option<String>,
+    /// Print one JSON report on stdout instead of the human summary.
+    #[arg(long, env = "CDNSYNC_JSON")]
+    pub json: bool,
+    /// Server-side encryption for every object (default aes256).
+    #[arg(long, env = "CDNSYNC_SSE", value_enum)]
+    pub sse: Option<SseArg>,
+    /// KMS key id, ARN or alias for --sse aws:kms.
+    #[arg(long, env = "CDNSYNC_SSE_KMS_KEY_ID", value_name = "ID")]
+    pub sse_kms_key_id: Option<String>,
+    /// S3-compatible endpoint (also AWS_ENDPOINT_URL). Path-style addressing is used.
+    #[arg(long, env = "CDNSYNC_ENDPOINT_URL", value_name = "URL")]
+    pub endpoint_url: Option<String>,
+    /// AWS region (also AWS_REGION / the profile).
+    #[arg(long, env = "CDNSYNC_REGION", value_name = "R")]
+    pub region: Option<String>,
+    /// Configuration file (default: ./cdnsync.toml when present).
+    #[arg(long, env = "CDNSYNC_CONFIG", value_name = "FILE")]
+    pub config: Option<PathBuf>,
+    /// Allow a plain-http endpoint that is not on this machine.
+    #[arg(long, env = "CDNSYNC_ALLOW_HTTP")]
+    pub allow_http: bool,
+
+    /// Wait up to this long for another run's lock (e.g. 10m) instead of failing.
+    #[arg(long, env = "CDNSYNC_WAIT_LOCK", value_name = "DURATION")]
+    pub wait_lock: Option<String>,
+
+    /// How long a lock stays valid without being refreshed (default 15m).
+    #[arg(long, env = "CDNSYNC_LOCK_TTL", value_name = "DURATION", hide = true)]
+    pub lock_ttl: Option<String>,
+}
+
 #[derive(Debug, Clone, Args)]
 pub struct PublishArgs {
     /// The build directory to publish.
     pub dir: PathBuf,
 
-    /// Where to publish: s3://bucket[/prefix], file:///abs/path or a directory.
-    #[arg(long, env = "CDNSYNC_TO", value_name = "TARGET")]
-    pub to: Option<String>,
+    #[command(flatten)]
+    pub remote: TargetArgs,
+
+    /// A note recorded with the release (shown by `cdnsync releases`).
+    #[arg(long, short, env = "CDNSYNC_MESSAGE")]
+    pub message: Option<String>,
 
     /// Compute and print the plan; write nothing.
     #[arg(long, env = "CDNSYNC_DRY_RUN")]
     pub dry_run: bool,
 
-    /// Print one JSON report on stdout instead of the human summary.
-    #[arg(long, env = "CDNSYNC_JSON")]
-    pub json: bool,
-
     /// Parallel requests (default 32).
     #[arg(long, env = "CDNSYNC_CONCURRENCY", value_name = "N")]
     pub concurrency: Option<usize>,
-
-    /// Server-side encryption for every object (default aes256).
-    #[arg(long, env = "CDNSYNC_SSE", value_enum)]
-    pub sse: Option<SseArg>,
-
-    /// KMS key id, ARN or alias for --sse aws:kms.
-    #[arg(long, env = "CDNSYNC_SSE_KMS_KEY_ID", value_name = "ID")]
-    pub sse_kms_key_id: Option<String>,
-
-    /// S3-compatible endpoint (also AWS_ENDPOINT_URL). Path-style addressing is used.
-    #[arg(long, env = "CDNSYNC_ENDPOINT_URL", value_name = "URL")]
-    pub endpoint_url: Option<String>,
-
-    /// AWS region (also AWS_REGION / the profile).
-    #[arg(long, env = "CDNSYNC_REGION", value_name = "R")]
-    pub region: Option<String>,
 
     /// Most objects one publish may delete (default 256); over it, none are deleted.
     #[arg(long, env = "CDNSYNC_MAX_DELETE", value_name = "N")]
     pub max_delete: Option<usize>,
 
-    /// Configuration file (default: ./cdnsync.toml when present).
-    #[arg(long, env = "CDNSYNC_CONFIG", value_name = "FILE")]
-    pub config: Option<PathBuf>,
-
     /// Precompression of text types.
     #[arg(long, env = "CDNSYNC_COMPRESS", value_enum)]
     pub compress: Option<CompressArg>,
-
-    /// Allow a plain-http endpoint that is not on this machine.
-    #[arg(long, env = "CDNSYNC_ALLOW_HTTP")]
-    pub allow_http: bool,
 
     /// Allow publishing an empty directory over a live site (deletes it).
     #[arg(long, env = "CDNSYNC_ALLOW_EMPTY")]

@@ -5,7 +5,7 @@ use std::path::{Path, PathBuf};
 
 use serde::Deserialize;
 
-use crate::cli::{CompressArg, PublishArgs, SseArg};
+use crate::cli::{CompressArg, PublishArgs, SseArg, TargetArgs};
 use crate::error::{Error, Result};
 use crate::rules::{Defaults, RuleSpec, Rules};
 use crate::store::Sse;
@@ -69,6 +69,11 @@ pub struct PublishConfig {
     pub config_path: Option<PathBuf>,
     pub multipart_threshold: u64,
     pub part_size: usize,
+    pub wait_lock: Option<std::time::Duration>,
+    pub lock_ttl: std::time::Duration,
+    pub message: Option<String>,
+    /// Source commit (GITHUB_SHA, else `git rev-parse HEAD` in DIR).
+    pub commit: Option<String>,
     pub fingerprint: bool,
     pub strict: bool,
     /// Always starts and ends with `/`.
@@ -115,7 +120,7 @@ fn line_col(text: &str, offset: usize) -> (usize, usize) {
 impl PublishConfig {
     /// Layer flags/env over the file over defaults, and validate.
     pub fn resolve(args: &PublishArgs, dry_run: bool) -> Result<PublishConfig> {
-        let (file, config_path) = match &args.config {
+        let (file, config_path) = match &args.remote.config {
             Some(p) => (load_file(p)?, Some(p.clone())),
             None => {
                 let p = PathBuf::from(DEFAULT_CONFIG);
@@ -134,18 +139,22 @@ impl PublishConfig {
             message: format!("`{name}`: {msg}"),
         };
 
-        let to = args.to.clone().or(file.to.clone()).ok_or_else(|| {
+        let to = args.remote.to.clone().or(file.to.clone()).ok_or_else(|| {
             Error::Usage("no target: pass --to s3://bucket[/prefix] or a directory (or set `to` in cdnsync.toml)".into())
         })?;
         let target = Target::parse(&to)?;
 
-        let sse_name = match args.sse {
+        let sse_name = match args.remote.sse {
             Some(SseArg::Aes256) => "aes256".to_string(),
             Some(SseArg::Kms) => "aws:kms".to_string(),
             Some(SseArg::None) => "none".to_string(),
             None => file.sse.clone().unwrap_or_else(|| "aes256".into()),
         };
-        let kms_key = args.sse_kms_key_id.clone().or(file.sse_kms_key_id.clone());
+        let kms_key = args
+            .remote
+            .sse_kms_key_id
+            .clone()
+            .or(file.sse_kms_key_id.clone());
         let sse = match sse_name.to_ascii_lowercase().as_str() {
             "aes256" => Sse::Aes256,
             "aws:kms" | "kms" => Sse::Kms {
@@ -216,8 +225,12 @@ impl PublishConfig {
         }
         let rules = Rules::new(&file.rules, defaults).map_err(|m| setting("rules", m))?;
 
-        let endpoint_url = args.endpoint_url.clone().or(file.endpoint_url.clone());
-        let allow_http = args.allow_http;
+        let endpoint_url = args
+            .remote
+            .endpoint_url
+            .clone()
+            .or(file.endpoint_url.clone());
+        let allow_http = args.remote.allow_http;
         if let Some(e) = &endpoint_url {
             crate::store::s3::check_endpoint(e, allow_http)?;
         }
@@ -248,7 +261,12 @@ impl PublishConfig {
             )));
         }
 
+        let (wait_lock, lock_ttl) = lock_settings(&args.remote)?;
         Ok(PublishConfig {
+            wait_lock,
+            lock_ttl,
+            message: args.message.clone(),
+            commit: source_commit(&args.dir),
             fingerprint: !args.no_fingerprint && file.fingerprint.unwrap_or(true),
             strict: args.strict || file.strict.unwrap_or(false),
             base_path,
@@ -257,11 +275,11 @@ impl PublishConfig {
             dir: args.dir.clone(),
             target,
             dry_run: dry_run || args.dry_run,
-            json: args.json,
+            json: args.remote.json,
             concurrency,
             sse,
             endpoint_url,
-            region: args.region.clone().or(file.region.clone()),
+            region: args.remote.region.clone().or(file.region.clone()),
             max_delete: args.max_delete.or(file.max_delete).unwrap_or(256),
             allow_http,
             allow_empty: args.allow_empty,
@@ -276,6 +294,111 @@ impl PublishConfig {
                 .unwrap_or(16 * 1024 * 1024)
                 .max(5 * 1024 * 1024),
         })
+    }
+}
+
+fn lock_settings(a: &TargetArgs) -> Result<(Option<std::time::Duration>, std::time::Duration)> {
+    let parse = |flag: &str, v: &str| {
+        crate::lock::parse_duration(v).map_err(|e| Error::Usage(format!("{flag}: {e}")))
+    };
+    let wait = a
+        .wait_lock
+        .as_deref()
+        .map(|v| parse("--wait-lock", v))
+        .transpose()?;
+    let ttl = match a.lock_ttl.as_deref() {
+        Some(v) => parse("--lock-ttl", v)?,
+        None => std::time::Duration::from_secs(15 * 60),
+    };
+    Ok((wait, ttl))
+}
+
+/// The commit being published: `GITHUB_SHA` in Actions, else the git HEAD
+/// of the directory (when it is in a work tree).
+fn source_commit(dir: &Path) -> Option<String> {
+    if let Ok(sha) = std::env::var("GITHUB_SHA")
+        && !sha.trim().is_empty()
+    {
+        return Some(sha.trim().to_string());
+    }
+    let out = std::process::Command::new("git")
+        .arg("-C")
+        .arg(dir)
+        .args(["rev-parse", "HEAD"])
+        .stderr(std::process::Stdio::null())
+        .output()
+        .ok()?;
+    out.status
+        .success()
+        .then(|| String::from_utf8_lossy(&out.stdout).trim().to_string())
+        .filter(|s| !s.is_empty())
+}
+
+/// Settings of commands that act on a target without a build directory
+/// (`releases`, `rollback`, `gc`, `unlock`).
+#[derive(Debug)]
+pub struct TargetConfig {
+    pub target: Target,
+    pub sse: Sse,
+    pub endpoint_url: Option<String>,
+    pub region: Option<String>,
+    pub allow_http: bool,
+    pub json: bool,
+    pub wait_lock: Option<std::time::Duration>,
+    pub lock_ttl: std::time::Duration,
+}
+
+impl TargetConfig {
+    pub fn resolve(a: &TargetArgs) -> Result<TargetConfig> {
+        let file = match &a.config {
+            Some(p) => load_file(p)?,
+            None if Path::new(DEFAULT_CONFIG).is_file() => load_file(Path::new(DEFAULT_CONFIG))?,
+            None => FileConfig::default(),
+        };
+        let to = a.to.clone().or(file.to.clone()).ok_or_else(|| {
+            Error::Usage("no target: pass --to s3://bucket[/prefix] or a directory (or set `to` in cdnsync.toml)".into())
+        })?;
+        let target = Target::parse(&to)?;
+        let kms = a.sse_kms_key_id.clone().or(file.sse_kms_key_id.clone());
+        let sse = match (a.sse, file.sse.as_deref()) {
+            (Some(SseArg::None), _) | (None, Some("none")) => Sse::None,
+            (Some(SseArg::Kms), _) | (None, Some("aws:kms" | "kms")) => Sse::Kms {
+                key_id: kms,
+                bucket_key: file.sse_bucket_key.unwrap_or(true),
+            },
+            _ => Sse::Aes256,
+        };
+        let endpoint_url = a.endpoint_url.clone().or(file.endpoint_url.clone());
+        if let Some(e) = &endpoint_url {
+            crate::store::s3::check_endpoint(e, a.allow_http)?;
+        }
+        let (wait_lock, lock_ttl) = lock_settings(a)?;
+        Ok(TargetConfig {
+            target,
+            sse,
+            endpoint_url,
+            region: a.region.clone().or(file.region.clone()),
+            allow_http: a.allow_http,
+            json: a.json,
+            wait_lock,
+            lock_ttl,
+        })
+    }
+}
+
+impl PublishConfig {
+    /// The target part of the settings.
+    pub fn target_config(&self) -> TargetConfig {
+        TargetConfig {
+            target: self.target.clone(),
+            sse: self.sse.clone(),
+            endpoint_url: self.endpoint_url.clone(),
+            region: self.region.clone(),
+            allow_http: self.allow_http,
+            json: self.json,
+            wait_lock: self.wait_lock,
+            lock_ttl: self.lock_ttl,
+        }
     }
 }
 

@@ -28,6 +28,8 @@ pub enum ExitCode {
     /// Some uploads failed after retries; nothing was deleted and the live
     /// release was not switched.
     Transfer = 6,
+    /// Another publish, rollback or gc holds the target's lock.
+    Locked = 7,
     /// Interrupted by Ctrl-C / SIGTERM; no manifest written, nothing deleted.
     Interrupted = 130,
 }
@@ -92,6 +94,11 @@ pub enum Error {
 
     #[error("interrupted; no release was recorded and nothing was deleted")]
     Interrupted,
+
+    #[error(
+        "`{key}` is held by {holder}; retry later, pass --wait-lock DURATION, or remove a stale lock with `cdnsync unlock --force`"
+    )]
+    Locked { key: String, holder: String },
 }
 
 impl Error {
@@ -121,6 +128,7 @@ impl Error {
             Error::Manifest { .. } => ExitCode::Remote,
             Error::Transfer { .. } => ExitCode::Transfer,
             Error::Interrupted => ExitCode::Interrupted,
+            Error::Locked { .. } => ExitCode::Locked,
         }
     }
 }

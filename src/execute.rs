@@ -57,6 +57,9 @@ pub struct ExecOptions {
     /// Extra internal objects (key, JSON body) written with the release
     /// record, before `current` (the asset manifest).
     pub extra_objects: Vec<(String, Bytes)>,
+    /// Recorded in the release manifest.
+    pub commit: Option<String>,
+    pub message: Option<String>,
 }
 
 impl ExecOptions {
@@ -72,6 +75,8 @@ impl ExecOptions {
             retry_base: Duration::from_millis(500),
             progress: ProgressMode::Quiet,
             extra_objects: Vec::new(),
+            commit: None,
+            message: None,
         }
     }
 }
@@ -219,7 +224,9 @@ pub async fn execute(
 
     // Phase 3: the release record, written after every object it lists exists.
     let t2 = Instant::now();
-    let release = build_release(plan, &out, clock);
+    let mut release = build_release(plan, &out, clock);
+    release.commit = opts.commit.clone();
+    release.message = opts.message.clone();
     for (key, body) in &opts.extra_objects {
         store
             .put(
@@ -687,6 +694,7 @@ pub fn build_release(plan: &Plan, out: &Outcome, clock: &dyn Clock) -> Release {
         content_type: d.headers.content_type.clone(),
         cache_control: d.headers.cache_control.clone(),
         content_encoding: enc,
+        content_disposition: d.headers.content_disposition.clone(),
         stale: false,
         body: d.is_stable().then(|| d.body_name()),
     };
@@ -717,6 +725,9 @@ pub fn build_release(plan: &Plan, out: &Outcome, clock: &dyn Clock) -> Release {
         created: release::created_now(clock),
         tool: format!("cdnsync {}", env!("CARGO_PKG_VERSION")),
         previous: plan.previous_release.clone(),
+        commit: None,
+        message: None,
+        rollback_of: None,
         files,
     }
 }

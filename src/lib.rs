@@ -16,6 +16,7 @@ pub mod execute;
 pub mod fingerprint;
 pub mod graph;
 pub mod headers;
+pub mod lock;
 pub mod mime;
 pub mod plan;
 pub mod progress;

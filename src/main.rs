@@ -9,7 +9,7 @@ use clap::Parser;
 use cdnsync::cli::{Cli, Command};
 use cdnsync::clock::SystemClock;
 use cdnsync::commands::{self, Context};
-use cdnsync::config::PublishConfig;
+use cdnsync::config::{PublishConfig, TargetConfig};
 use cdnsync::execute::Cancel;
 use cdnsync::progress::ProgressMode;
 use cdnsync::{Error, ExitCode};
@@ -80,6 +80,63 @@ async fn run(cli: Cli, ctx: Context) -> Result<(), Error> {
             }
             Ok(())
         }
+        Command::Releases(args) => {
+            let cfg = TargetConfig::resolve(args)?;
+            let list = commands::releases::run(&cfg).await?;
+            let mut out = std::io::stdout().lock();
+            if cfg.json {
+                let _ = serde_json::to_writer_pretty(&mut out, &list);
+                let _ = writeln!(out);
+            } else {
+                let _ = write!(out, "{}", commands::releases::human(&list));
+            }
+            Ok(())
+        }
+        Command::Rollback(args) => {
+            let cfg = TargetConfig::resolve(&args.remote)?;
+            let r = commands::rollback::run(&cfg, &ctx, args.id.as_deref(), args.dry_run).await?;
+            let mut out = std::io::stdout().lock();
+            if cfg.json {
+                let _ = serde_json::to_writer_pretty(&mut out, &r);
+                let _ = writeln!(out);
+            } else if !cli.quiet {
+                let verb = if r.dry_run {
+                    "Would roll back"
+                } else {
+                    "Rolled back"
+                };
+                let _ = writeln!(
+                    out,
+                    "{verb} {} to {}: {} restored, {} removed, {} unchanged (new release {})",
+                    r.previous_release,
+                    r.rolled_back_to,
+                    r.restored.len(),
+                    r.deleted.len(),
+                    r.unchanged,
+                    r.release
+                );
+            }
+            for w in &r.warnings {
+                eprintln!("warning: {w}");
+            }
+            Ok(())
+        }
+        Command::Unlock(args) => {
+            let cfg = TargetConfig::resolve(&args.remote)?;
+            let (store, prefix) = commands::publish::open_store(&cfg).await?;
+            store.check().await?;
+            match cdnsync::lock::unlock(store.as_ref(), &prefix, args.force).await? {
+                Some(h) if args.force => println!("removed the lock held by {}", h.describe()),
+                Some(h) => println!(
+                    "locked by {} (refreshed {}); pass --force to remove it",
+                    h.describe(),
+                    h.refreshed
+                ),
+                None if args.force => println!("removed the lock"),
+                None => println!("not locked"),
+            }
+            Ok(())
+        }
         Command::Serve(args) => {
             commands::serve::run(&commands::serve::ServeConfig {
                 dir: args.dir.clone(),
@@ -88,6 +145,25 @@ async fn run(cli: Cli, ctx: Context) -> Result<(), Error> {
             .await
         }
     }
+}
+
+/// `user@host pid N`, for the lock (read once, at start-up).
+fn holder() -> String {
+    let user = std::env::var("GITHUB_ACTOR")
+        .or_else(|_| std::env::var("USER"))
+        .unwrap_or_else(|_| "unknown".into());
+    let host = std::fs::read_to_string("/proc/sys/kernel/hostname")
+        .or_else(|_| std::fs::read_to_string("/etc/hostname"))
+        .map(|h| h.trim().to_string())
+        .unwrap_or_else(|_| "localhost".into());
+    let mut h = format!("{user}@{host} pid {}", std::process::id());
+    if let (Ok(repo), Ok(run)) = (
+        std::env::var("GITHUB_REPOSITORY"),
+        std::env::var("GITHUB_RUN_ID"),
+    ) {
+        h.push_str(&format!(" ({repo} run {run})"));
+    }
+    h
 }
 
 fn main() -> std::process::ExitCode {
@@ -107,6 +183,7 @@ fn main() -> std::process::ExitCode {
         clock: Arc::new(SystemClock),
         progress: ProgressMode::detect(cli.quiet),
         cancel: Cancel::new(),
+        holder: holder(),
     };
     let result = rt.block_on(async {
         watch_signals(ctx.cancel.clone());

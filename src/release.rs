@@ -35,6 +35,8 @@ pub struct ReleaseFile {
     pub cache_control: String,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub content_encoding: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub content_disposition: Option<String>,
     /// No longer part of the site, but possibly still in the bucket (its
     /// deletion was planned, capped by `--max-delete`, or failed). Kept so
     /// a later publish still knows cdnsync owns the key and deletes it.
@@ -55,21 +57,32 @@ pub struct Release {
     pub tool: String,
     #[serde(default)]
     pub previous: Option<String>,
+    /// Source commit, when known.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub commit: Option<String>,
+    /// `--message`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub message: Option<String>,
+    /// The release this one rolled back to, for rollbacks.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub rollback_of: Option<String>,
     /// Path relative to the prefix → what was published there.
     pub files: BTreeMap<String, ReleaseFile>,
 }
 
-/// A sortable, unique release id: `20261126T134403Z-1a2b3c4d`.
+/// A unique release id that sorts by time (to the millisecond; runs on one
+/// target are serialized by the lock): `20261126T134403.123Z-1a2b3c4d`.
 pub fn new_release_id(clock: &dyn Clock) -> String {
     let now = clock.now();
     format!(
-        "{:04}{:02}{:02}T{:02}{:02}{:02}Z-{:08x}",
+        "{:04}{:02}{:02}T{:02}{:02}{:02}.{:03}Z-{:08x}",
         now.year(),
         u8::from(now.month()),
         now.day(),
         now.hour(),
         now.minute(),
         now.second(),
+        now.millisecond(),
         clock.random_u32()
     )
 }
@@ -145,7 +158,7 @@ pub async fn read_current(store: &dyn Store, prefix: &str) -> Result<Option<Rele
         .filter(|s| {
             !s.is_empty()
                 && s.chars()
-                    .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_')
+                    .all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.'))
         })
         .ok_or_else(|| Error::Manifest {
             key: ckey.clone(),
@@ -167,6 +180,41 @@ pub async fn read_current(store: &dyn Store, prefix: &str) -> Result<Option<Rele
         });
     }
     Ok(Some(r))
+}
+
+/// Ids of every recorded release, oldest first (ids sort by time).
+pub async fn list_ids(store: &dyn Store, prefix: &str) -> Result<Vec<String>> {
+    let dir = format!("{}/releases/", meta_prefix(prefix));
+    let mut ids: Vec<String> = store
+        .list(&dir)
+        .await?
+        .into_iter()
+        .filter_map(|e| {
+            let name = e.key.strip_prefix(&dir)?;
+            let id = name.strip_suffix(".json")?;
+            (!id.ends_with(".cdnsync-manifest") && !id.contains('/')).then(|| id.to_string())
+        })
+        .collect();
+    ids.sort();
+    Ok(ids)
+}
+
+/// One release's manifest.
+pub async fn read(store: &dyn Store, prefix: &str, id: &str) -> Result<Release> {
+    let key = release_key(prefix, id);
+    let body = store.get(&key).await?.ok_or_else(|| Error::Manifest {
+        key: key.clone(),
+        reason: format!("release {id} does not exist (see `cdnsync releases`)"),
+    })?;
+    parse(&key, &body)
+}
+
+/// The id `current` names, if any.
+pub async fn current_id(store: &dyn Store, prefix: &str) -> Result<Option<String>> {
+    Ok(store
+        .get(&current_key(prefix))
+        .await?
+        .map(|b| String::from_utf8_lossy(&b).trim().to_string()))
 }
 
 /// Record a release: the manifest first, then `current`.
@@ -216,6 +264,7 @@ mod tests {
                 content_type: "text/html; charset=utf-8".into(),
                 cache_control: "public, max-age=0, must-revalidate".into(),
                 content_encoding: None,
+                content_disposition: None,
                 stale: false,
                 body: None,
             },
@@ -226,13 +275,16 @@ mod tests {
             created: created_now(&clock()),
             tool: "cdnsync test".into(),
             previous: None,
+            commit: None,
+            message: None,
+            rollback_of: None,
             files,
         }
     }
 
     #[test]
     fn ids_sort_by_time() {
-        assert_eq!(new_release_id(&clock()), "20261126T134403Z-1a2b3c4d");
+        assert_eq!(new_release_id(&clock()), "20261126T134403.000Z-1a2b3c4d");
         assert_eq!(created_now(&clock()), "2026-11-26T13:44:03Z");
     }
 
@@ -240,12 +292,12 @@ mod tests {
     async fn write_then_read_current() {
         let s = MemoryStore::new();
         assert_eq!(read_current(&s, "site").await.unwrap(), None);
-        let r = release("20261126T134403Z-1a2b3c4d");
+        let r = release("20261126T134403.000Z-1a2b3c4d");
         write(&s, "site", &r, &Sse::Aes256).await.unwrap();
         assert_eq!(read_current(&s, "site").await.unwrap(), Some(r));
         assert!(s.object("site/.cdnsync/current").is_some());
         assert!(
-            s.object("site/.cdnsync/releases/20261126T134403Z-1a2b3c4d.json")
+            s.object("site/.cdnsync/releases/20261126T134403.000Z-1a2b3c4d.json")
                 .is_some()
         );
     }

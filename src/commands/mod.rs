@@ -7,6 +7,8 @@ use crate::execute::Cancel;
 use crate::progress::ProgressMode;
 
 pub mod publish;
+pub mod releases;
+pub mod rollback;
 pub mod serve;
 
 /// What every command gets from `main`: injected clock, progress style and
@@ -16,4 +18,23 @@ pub struct Context {
     pub clock: Arc<dyn Clock>,
     pub progress: ProgressMode,
     pub cancel: Cancel,
+    /// Who holds locks taken by this run: `user@host pid N`.
+    pub holder: String,
+}
+
+impl Context {
+    pub fn lock_options(
+        &self,
+        wait: Option<std::time::Duration>,
+        ttl: std::time::Duration,
+        command: &str,
+    ) -> crate::lock::LockOptions {
+        crate::lock::LockOptions {
+            ttl,
+            wait,
+            holder: self.holder.clone(),
+            command: command.to_string(),
+            poll: std::time::Duration::from_secs(2),
+        }
+    }
 }

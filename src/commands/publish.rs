@@ -5,11 +5,14 @@ use std::collections::HashSet;
 use std::time::Instant;
 
 use crate::commands::Context;
-use crate::config::PublishConfig;
+use std::sync::Arc;
+
+use crate::config::{PublishConfig, TargetConfig};
 use crate::error::{Error, Result};
 use crate::execute::{self, ExecOptions};
 use crate::fingerprint::{self, FingerprintOptions};
 use crate::graph::{self, GraphOptions};
+use crate::lock;
 use crate::plan::{self, PlanOptions};
 use crate::release;
 use crate::remote;
@@ -22,9 +25,9 @@ use crate::store::s3::{S3Options, S3Store};
 use crate::target::Target;
 
 /// Open the target's store; returns it with the key prefix.
-pub async fn open_store(cfg: &PublishConfig) -> Result<(Box<dyn Store>, String)> {
+pub async fn open_store(cfg: &TargetConfig) -> Result<(Arc<dyn Store>, String)> {
     match &cfg.target {
-        Target::Local { path } => Ok((Box::new(LocalStore::new(path.clone())), String::new())),
+        Target::Local { path } => Ok((Arc::new(LocalStore::new(path.clone())), String::new())),
         Target::S3 { bucket, prefix } => {
             let s = S3Store::connect(S3Options {
                 bucket: bucket.clone(),
@@ -34,7 +37,7 @@ pub async fn open_store(cfg: &PublishConfig) -> Result<(Box<dyn Store>, String)>
                 ..Default::default()
             })
             .await?;
-            Ok((Box::new(s), prefix.clone()))
+            Ok((Arc::new(s), prefix.clone()))
         }
     }
 }
@@ -122,11 +125,62 @@ pub async fn run(cfg: &PublishConfig, ctx: &Context) -> Result<Report> {
     let fingerprint_ms = t_fp.elapsed().as_millis() as u64;
 
     let t1 = Instant::now();
-    let (store, prefix) = open_store(cfg).await?;
-    let store: &dyn Store = store.as_ref();
+    let (store_arc, prefix) = open_store(&cfg.target_config()).await?;
+    let store: &dyn Store = store_arc.as_ref();
     if !(cfg.dry_run && matches!(cfg.target, Target::Local { .. })) {
         store.check().await?;
     }
+    // One writer at a time: the remote state is read under the lock.
+    let held = if cfg.dry_run {
+        None
+    } else {
+        Some(
+            lock::acquire(
+                store_arc.clone(),
+                &prefix,
+                &cfg.sse,
+                ctx.clock.clone(),
+                &ctx.lock_options(cfg.wait_lock, cfg.lock_ttl, "publish"),
+            )
+            .await?,
+        )
+    };
+    let result = publish_locked(
+        cfg,
+        ctx,
+        store,
+        &prefix,
+        inv,
+        fp,
+        scan_ms,
+        fingerprint_ms,
+        t0,
+        t1,
+    )
+    .await;
+    if let Some(l) = held {
+        l.release().await;
+    }
+    result
+}
+
+#[allow(clippy::too_many_arguments)]
+async fn publish_locked(
+    cfg: &PublishConfig,
+    ctx: &Context,
+    store: &dyn Store,
+    prefix: &str,
+    inv: crate::scan::Inventory,
+    fp: Option<(
+        crate::fingerprint::Fingerprinted,
+        Vec<crate::graph::Missing>,
+    )>,
+    scan_ms: u64,
+    fingerprint_ms: u64,
+    t0: Instant,
+    t1: Instant,
+) -> Result<Report> {
+    let prefix = prefix.to_string();
     let desired = plan::desired(
         &inv,
         &cfg.rules,
@@ -161,6 +215,8 @@ pub async fn run(cfg: &PublishConfig, ctx: &Context) -> Result<Report> {
         Report::from_plan(&plan, &target)
     } else {
         let mut eopts = ExecOptions::new(&prefix, cfg.sse.clone());
+        eopts.commit = cfg.commit.clone();
+        eopts.message = cfg.message.clone();
         if let Some(m) = &manifest
             && !plan.noop
         {

@@ -8,3 +8,4 @@ mod conformance;
 mod errors;
 mod publish_local;
 mod publish_s3;
+mod releases;

@@ -321,6 +321,17 @@ impl Cdnsync {
         r.json()
     }
 
+    /// Run, expect success (any output).
+    pub fn ok_json_or_text(self) -> String {
+        let r = self.run();
+        assert_eq!(
+            r.code, 0,
+            "cdnsync failed:\nstdout:\n{}\nstderr:\n{}",
+            r.stdout, r.stderr
+        );
+        r.stdout
+    }
+
     /// Run, expect exit `code`, return stderr.
     pub fn fails(self, code: i32) -> String {
         let r = self.run();

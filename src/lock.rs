@@ -1,0 +1,332 @@
+//! The publish lock: `<prefix>/.cdnsync/lock`, created with
+//! `If-None-Match: *` so exactly one publish, rollback or gc runs against a
+//! target at a time. A lock past its TTL can be taken over; a running holder
+//! refreshes it; `cdnsync unlock --force` removes it.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use bytes::Bytes;
+use serde::{Deserialize, Serialize};
+use time::OffsetDateTime;
+use time::format_description::well_known::Rfc3339;
+
+use crate::clock::Clock;
+use crate::error::{Error, Result};
+use crate::release::meta_prefix;
+use crate::store::{PutOptions, Sse, Store, StoreError};
+
+pub fn lock_key(prefix: &str) -> String {
+    format!("{}/lock", meta_prefix(prefix))
+}
+
+/// What the lock object says.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct LockInfo {
+    /// Unique per run.
+    pub id: String,
+    /// `user@host pid N`.
+    pub holder: String,
+    pub command: String,
+    /// RFC 3339.
+    pub started: String,
+    /// RFC 3339: refreshed while the holder runs.
+    pub refreshed: String,
+    pub ttl_secs: u64,
+}
+
+impl LockInfo {
+    fn expires(&self) -> Option<OffsetDateTime> {
+        let t = OffsetDateTime::parse(&self.refreshed, &Rfc3339).ok()?;
+        Some(t + Duration::from_secs(self.ttl_secs))
+    }
+
+    pub fn describe(&self) -> String {
+        format!(
+            "{} ({}, started {})",
+            self.holder, self.command, self.started
+        )
+    }
+}
+
+#[derive(Debug, Clone)]
+pub struct LockOptions {
+    pub ttl: Duration,
+    /// Wait up to this long for a held lock instead of failing at once.
+    pub wait: Option<Duration>,
+    /// Who we are (`user@host pid N`), read at start-up.
+    pub holder: String,
+    pub command: String,
+    pub poll: Duration,
+}
+
+/// A held lock. Call [`Lock::release`] when done; a background task keeps
+/// it fresh until then.
+pub struct Lock {
+    store: Arc<dyn Store>,
+    key: String,
+    id: String,
+    heartbeat: tokio::task::JoinHandle<()>,
+}
+
+fn now_str(clock: &dyn Clock) -> String {
+    clock.now().format(&Rfc3339).expect("format time")
+}
+
+async fn read(store: &dyn Store, key: &str) -> Result<Option<LockInfo>> {
+    match store.get(key).await? {
+        None => Ok(None),
+        Some(b) => Ok(Some(serde_json::from_slice(&b).map_err(|e| {
+            Error::Manifest {
+                key: key.to_string(),
+                reason: format!(
+                    "lock is not valid JSON ({e}); remove it with `cdnsync unlock --force`"
+                ),
+            }
+        })?)),
+    }
+}
+
+/// Take the lock of `prefix`, waiting or taking over an expired one.
+pub async fn acquire(
+    store: Arc<dyn Store>,
+    prefix: &str,
+    sse: &Sse,
+    clock: Arc<dyn Clock>,
+    opts: &LockOptions,
+) -> Result<Lock> {
+    let key = lock_key(prefix);
+    let id = format!("{:08x}{:08x}", clock.random_u32(), clock.random_u32());
+    let start = tokio::time::Instant::now();
+    let popts = PutOptions {
+        if_none_match: true,
+        ..PutOptions::internal("application/json", sse)
+    };
+    loop {
+        let info = LockInfo {
+            id: id.clone(),
+            holder: opts.holder.clone(),
+            command: opts.command.clone(),
+            started: now_str(clock.as_ref()),
+            refreshed: now_str(clock.as_ref()),
+            ttl_secs: opts.ttl.as_secs(),
+        };
+        let body = Bytes::from(serde_json::to_vec_pretty(&info).expect("serialize lock"));
+        match store.put(&key, body, &popts).await {
+            Ok(()) => {
+                let heartbeat = tokio::spawn(heartbeat(
+                    store.clone(),
+                    key.clone(),
+                    info,
+                    sse.clone(),
+                    clock.clone(),
+                    opts.ttl,
+                ));
+                return Ok(Lock {
+                    store,
+                    key,
+                    id,
+                    heartbeat,
+                });
+            }
+            Err(StoreError::Precondition { .. }) => {}
+            Err(e) => return Err(e.into()),
+        }
+        let held = read(store.as_ref(), &key).await?;
+        match held {
+            // Released between our attempt and the read: try again.
+            None => continue,
+            Some(h) if h.expires().is_none_or(|t| t <= clock.now()) => {
+                tracing::warn!("taking over an expired lock held by {}", h.describe());
+                store.delete_many(std::slice::from_ref(&key)).await?;
+                continue;
+            }
+            Some(h) => {
+                let waited = start.elapsed();
+                match opts.wait {
+                    Some(w) if waited < w => {
+                        tracing::info!("waiting for the lock held by {}", h.describe());
+                        tokio::time::sleep(opts.poll.min(w - waited)).await;
+                    }
+                    _ => {
+                        return Err(Error::Locked {
+                            key: key.clone(),
+                            holder: h.describe(),
+                        });
+                    }
+                }
+            }
+        }
+    }
+}
+
+/// Refresh `refreshed` every third of the TTL, as long as the lock is ours.
+async fn heartbeat(
+    store: Arc<dyn Store>,
+    key: String,
+    mut info: LockInfo,
+    sse: Sse,
+    clock: Arc<dyn Clock>,
+    ttl: Duration,
+) {
+    let every = (ttl / 3).max(Duration::from_secs(1));
+    loop {
+        tokio::time::sleep(every).await;
+        match read(store.as_ref(), &key).await {
+            Ok(Some(h)) if h.id == info.id => {}
+            _ => return,
+        }
+        info.refreshed = now_str(clock.as_ref());
+        let body = Bytes::from(serde_json::to_vec_pretty(&info).expect("serialize lock"));
+        let _ = store
+            .put(&key, body, &PutOptions::internal("application/json", &sse))
+            .await;
+    }
+}
+
+impl Lock {
+    /// Remove the lock if it is still ours.
+    pub async fn release(self) {
+        self.heartbeat.abort();
+        match read(self.store.as_ref(), &self.key).await {
+            Ok(Some(h)) if h.id == self.id => {
+                if let Err(e) = self
+                    .store
+                    .delete_many(std::slice::from_ref(&self.key))
+                    .await
+                {
+                    tracing::warn!("could not release the lock {}: {e}", self.key);
+                }
+            }
+            _ => tracing::warn!("the lock {} was taken over before we released it", self.key),
+        }
+    }
+}
+
+/// `cdnsync unlock`: show the lock; with `force`, remove it.
+pub async fn unlock(store: &dyn Store, prefix: &str, force: bool) -> Result<Option<LockInfo>> {
+    let key = lock_key(prefix);
+    let held = read(store, &key)
+        .await
+        .or_else(|e| if force { Ok(None) } else { Err(e) })?;
+    if force {
+        store.delete_many(std::slice::from_ref(&key)).await?;
+    }
+    Ok(held)
+}
+
+/// Parse `90s`, `5m`, `1h30m`, `2d`, or plain seconds.
+pub fn parse_duration(s: &str) -> std::result::Result<Duration, String> {
+    let t = s.trim();
+    if let Ok(n) = t.parse::<u64>() {
+        return Ok(Duration::from_secs(n));
+    }
+    let mut total = 0u64;
+    let mut num = String::new();
+    for c in t.chars() {
+        if c.is_ascii_digit() {
+            num.push(c);
+            continue;
+        }
+        let n: u64 = num
+            .parse()
+            .map_err(|_| format!("invalid duration `{s}` (e.g. 30s, 10m, 1h, 7d)"))?;
+        num.clear();
+        total += n * match c {
+            's' => 1,
+            'm' => 60,
+            'h' => 3600,
+            'd' => 86400,
+            _ => return Err(format!("invalid duration `{s}` (e.g. 30s, 10m, 1h, 7d)")),
+        };
+    }
+    if !num.is_empty() {
+        return Err(format!("invalid duration `{s}`: missing unit after {num}"));
+    }
+    Ok(Duration::from_secs(total))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::clock::FixedClock;
+    use crate::store::memory::MemoryStore;
+    use time::macros::datetime;
+
+    fn opts(wait: Option<Duration>) -> LockOptions {
+        LockOptions {
+            ttl: Duration::from_secs(600),
+            wait,
+            holder: "ci@runner pid 1".into(),
+            command: "publish".into(),
+            poll: Duration::from_millis(10),
+        }
+    }
+
+    fn clock(min: u8) -> Arc<dyn Clock> {
+        Arc::new(FixedClock {
+            now: datetime!(2026-11-26 10:00:00 UTC) + Duration::from_secs(min as u64 * 60),
+            random: min as u32,
+        })
+    }
+
+    #[tokio::test]
+    async fn one_holder_at_a_time_then_release() {
+        let s: Arc<dyn Store> = Arc::new(MemoryStore::new());
+        let a = acquire(s.clone(), "p", &Sse::Aes256, clock(0), &opts(None))
+            .await
+            .unwrap();
+        let e = acquire(s.clone(), "p", &Sse::Aes256, clock(1), &opts(None))
+            .await
+            .err()
+            .unwrap();
+        assert!(matches!(e, Error::Locked { .. }));
+        assert!(e.to_string().contains("ci@runner pid 1 (publish"), "{e}");
+        // Waiting gives up after the wait too.
+        let e = acquire(
+            s.clone(),
+            "p",
+            &Sse::Aes256,
+            clock(1),
+            &opts(Some(Duration::from_millis(50))),
+        )
+        .await
+        .err()
+        .unwrap();
+        assert!(matches!(e, Error::Locked { .. }));
+        a.release().await;
+        let b = acquire(s.clone(), "p", &Sse::Aes256, clock(2), &opts(None))
+            .await
+            .unwrap();
+        b.release().await;
+        assert!(s.get("p/.cdnsync/lock").await.unwrap().is_none());
+    }
+
+    #[tokio::test]
+    async fn expired_locks_are_taken_over_and_force_unlock() {
+        let s: Arc<dyn Store> = Arc::new(MemoryStore::new());
+        let a = acquire(s.clone(), "", &Sse::Aes256, clock(0), &opts(None))
+            .await
+            .unwrap();
+        a.heartbeat.abort(); // the holder died
+        // 11 minutes later the 10-minute TTL has passed.
+        let b = acquire(s.clone(), "", &Sse::Aes256, clock(11), &opts(None))
+            .await
+            .unwrap();
+        let held = unlock(s.as_ref(), "", false).await.unwrap().unwrap();
+        assert_eq!(held.id, b.id);
+        unlock(s.as_ref(), "", true).await.unwrap();
+        assert!(s.get(".cdnsync/lock").await.unwrap().is_none());
+        b.release().await; // already gone: only a warning
+    }
+
+    #[test]
+    fn durations() {
+        assert_eq!(parse_duration("90").unwrap(), Duration::from_secs(90));
+        assert_eq!(parse_duration("30s").unwrap(), Duration::from_secs(30));
+        assert_eq!(parse_duration("1h30m").unwrap(), Duration::from_secs(5400));
+        assert_eq!(parse_duration("7d").unwrap(), Duration::from_secs(604800));
+        assert!(parse_duration("5x").is_err());
+        assert!(parse_duration("5m3").is_err());
+    }
+}
