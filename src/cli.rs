@@ -53,6 +53,11 @@ pub enum Command {
         after_help = "Examples:\n  cdnsync rollback --to s3://my-bucket/site            # to the previous release\n  cdnsync rollback --to s3://my-bucket/site 20261126T134403.123Z-1a2b3c4d"
     )]
     Rollback(RollbackArgs),
+    /// Delete content-addressed objects no kept release needs, after a grace period.
+    #[command(
+        after_help = "Examples:\n  cdnsync gc --to s3://my-bucket/site --dry-run\n  cdnsync gc --to s3://my-bucket/site --keep 10 --grace 14d"
+    )]
+    Gc(GcArgs),
     /// Show the target's publish lock; with --force, remove it.
     #[command(
         after_help = "Examples:\n  cdnsync unlock --to s3://my-bucket/site\n  cdnsync unlock --to s3://my-bucket/site --force"
@@ -69,6 +74,31 @@ pub struct RollbackArgs {
     /// Show what would change; change nothing.
     #[arg(long, env = "CDNSYNC_DRY_RUN")]
     pub dry_run: bool,
+}
+
+/// Retention settings shared by `gc` and `publish`.
+#[derive(Debug, Clone, Args)]
+pub struct RetentionArgs {
+    /// Newest releases whose objects are always kept (default 5).
+    #[arg(long, env = "CDNSYNC_KEEP", value_name = "N")]
+    pub keep: Option<usize>,
+    /// How long unreferenced objects stay, counted from the first release that dropped them (default 7d).
+    #[arg(long, env = "CDNSYNC_GRACE", value_name = "DURATION")]
+    pub grace: Option<String>,
+}
+
+#[derive(Debug, Clone, Args)]
+pub struct GcArgs {
+    #[command(flatten)]
+    pub remote: TargetArgs,
+    #[command(flatten)]
+    pub retention: RetentionArgs,
+    /// Show what would be deleted; delete nothing.
+    #[arg(long, env = "CDNSYNC_DRY_RUN")]
+    pub dry_run: bool,
+    /// Most objects one run may delete (default 256); over it, none are deleted.
+    #[arg(long, env = "CDNSYNC_MAX_DELETE", value_name = "N")]
+    pub max_delete: Option<usize>,
 }
 
 #[derive(Debug, Clone, Args)]
@@ -157,6 +187,13 @@ pub struct PublishArgs {
 
     #[command(flatten)]
     pub remote: TargetArgs,
+
+    #[command(flatten)]
+    pub retention: RetentionArgs,
+
+    /// Do not garbage-collect old assets after publishing.
+    #[arg(long, env = "CDNSYNC_NO_GC")]
+    pub no_gc: bool,
 
     /// A note recorded with the release (shown by `cdnsync releases`).
     #[arg(long, short, env = "CDNSYNC_MESSAGE")]

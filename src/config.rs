@@ -34,6 +34,10 @@ pub struct FileConfig {
     pub base_path: Option<String>,
     /// Hex characters of the hash in asset names (default 12).
     pub hash_length: Option<usize>,
+    /// Releases whose objects gc always keeps (default 5).
+    pub keep: Option<usize>,
+    /// Grace period of unreferenced objects, e.g. "7d" (default 7d).
+    pub grace: Option<String>,
     #[serde(default)]
     pub cache_control: CacheControlConfig,
     #[serde(default)]
@@ -71,6 +75,8 @@ pub struct PublishConfig {
     pub part_size: usize,
     pub wait_lock: Option<std::time::Duration>,
     pub lock_ttl: std::time::Duration,
+    /// `None` with --no-gc.
+    pub gc: Option<crate::gc::GcOptions>,
     pub message: Option<String>,
     /// Source commit (GITHUB_SHA, else `git rev-parse HEAD` in DIR).
     pub commit: Option<String>,
@@ -262,7 +268,14 @@ impl PublishConfig {
         }
 
         let (wait_lock, lock_ttl) = lock_settings(&args.remote)?;
+        let max_delete = args.max_delete.or(file.max_delete).unwrap_or(256);
+        let gc = if args.no_gc {
+            None
+        } else {
+            Some(gc_options(&args.retention, &file, max_delete)?)
+        };
         Ok(PublishConfig {
+            gc,
             wait_lock,
             lock_ttl,
             message: args.message.clone(),
@@ -334,6 +347,34 @@ fn source_commit(dir: &Path) -> Option<String> {
         .filter(|s| !s.is_empty())
 }
 
+/// `--keep` / `--grace` over the file's `keep` / `grace` over 5 / 7 days.
+pub fn gc_options(
+    r: &crate::cli::RetentionArgs,
+    file: &FileConfig,
+    max_delete: usize,
+) -> Result<crate::gc::GcOptions> {
+    let grace = match r.grace.clone().or(file.grace.clone()) {
+        Some(g) => {
+            crate::lock::parse_duration(&g).map_err(|e| Error::Usage(format!("--grace: {e}")))?
+        }
+        None => std::time::Duration::from_secs(7 * 86400),
+    };
+    Ok(crate::gc::GcOptions {
+        keep: r.keep.or(file.keep).unwrap_or(5).max(1),
+        grace,
+        max_delete,
+    })
+}
+
+/// The configuration file named by `--config`, else `./cdnsync.toml`, else empty.
+pub fn file_for(a: &TargetArgs) -> Result<FileConfig> {
+    match &a.config {
+        Some(p) => load_file(p),
+        None if Path::new(DEFAULT_CONFIG).is_file() => load_file(Path::new(DEFAULT_CONFIG)),
+        None => Ok(FileConfig::default()),
+    }
+}
+
 /// Settings of commands that act on a target without a build directory
 /// (`releases`, `rollback`, `gc`, `unlock`).
 #[derive(Debug)]
@@ -350,11 +391,7 @@ pub struct TargetConfig {
 
 impl TargetConfig {
     pub fn resolve(a: &TargetArgs) -> Result<TargetConfig> {
-        let file = match &a.config {
-            Some(p) => load_file(p)?,
-            None if Path::new(DEFAULT_CONFIG).is_file() => load_file(Path::new(DEFAULT_CONFIG))?,
-            None => FileConfig::default(),
-        };
+        let file = file_for(a)?;
         let to = a.to.clone().or(file.to.clone()).ok_or_else(|| {
             Error::Usage("no target: pass --to s3://bucket[/prefix] or a directory (or set `to` in cdnsync.toml)".into())
         })?;

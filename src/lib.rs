@@ -14,6 +14,7 @@ pub mod config;
 pub mod error;
 pub mod execute;
 pub mod fingerprint;
+pub mod gc;
 pub mod graph;
 pub mod headers;
 pub mod lock;

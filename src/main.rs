@@ -121,6 +121,36 @@ async fn run(cli: Cli, ctx: Context) -> Result<(), Error> {
             }
             Ok(())
         }
+        Command::Gc(args) => {
+            let cfg = TargetConfig::resolve(&args.remote)?;
+            let file = cdnsync::config::file_for(&args.remote)?;
+            let max_delete = args.max_delete.or(file.max_delete).unwrap_or(256);
+            let opts = cdnsync::config::gc_options(&args.retention, &file, max_delete)?;
+            let r = commands::gc::run(&cfg, &ctx, &opts, args.dry_run).await?;
+            let mut out = std::io::stdout().lock();
+            if cfg.json {
+                let _ = serde_json::to_writer_pretty(&mut out, &r);
+                let _ = writeln!(out);
+            } else if !cli.quiet {
+                let verb = if r.dry_run { "would delete" } else { "deleted" };
+                let n = if r.dry_run {
+                    r.plan.delete.len()
+                } else {
+                    r.deleted
+                };
+                let _ = writeln!(
+                    out,
+                    "gc: {verb} {n} objects and {} old release records; {} kept in their grace period; kept releases: {}",
+                    r.plan.drop_releases.len(),
+                    r.plan.in_grace,
+                    r.plan.kept_releases.join(", ")
+                );
+            }
+            for w in r.warnings.iter().chain(&r.plan.blocked) {
+                eprintln!("warning: {w}");
+            }
+            Ok(())
+        }
         Command::Unlock(args) => {
             let cfg = TargetConfig::resolve(&args.remote)?;
             let (store, prefix) = commands::publish::open_store(&cfg).await?;

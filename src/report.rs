@@ -77,6 +77,8 @@ pub struct Report {
     pub bytes_uploaded: u64,
     /// Bodies of stable-name files stored under `.cdnsync/objects/`.
     pub bodies_stored: usize,
+    /// Old content-addressed objects removed by garbage collection.
+    pub gc_deleted: usize,
     pub objects: Vec<ObjectReport>,
     pub skipped: Vec<Skipped>,
     pub delete_blocked: Option<String>,
@@ -143,6 +145,7 @@ impl Report {
             unchanged: plan.unchanged.len(),
             deleted: plan.deletes.len(),
             bytes_uploaded: plan.upload_bytes(),
+            gc_deleted: 0,
             bodies_stored: plan
                 .uploads
                 .iter()

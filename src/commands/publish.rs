@@ -230,7 +230,22 @@ async fn publish_locked(
         eopts.multipart_threshold = cfg.multipart_threshold;
         eopts.part_size = cfg.part_size;
         let out = execute::execute(&plan, store, ctx.clock.as_ref(), &eopts, &ctx.cancel).await?;
-        Report::from_outcome(&plan, &out, &target)
+        let mut r = Report::from_outcome(&plan, &out, &target);
+        // Collect what old releases no longer need, when this one changed something.
+        if let Some(g) = &cfg.gc
+            && !plan.noop
+            && !ctx.cancel.is_cancelled()
+        {
+            match crate::gc::run(store, &prefix, ctx.clock.now(), g, false).await {
+                Ok(gr) => {
+                    r.gc_deleted = gr.deleted;
+                    r.warnings.extend(gr.warnings);
+                    r.warnings.extend(gr.plan.blocked);
+                }
+                Err(e) => r.warnings.push(format!("garbage collection failed: {e}")),
+            }
+        }
+        r
     };
     if let Some((f, missing)) = &fp {
         report.fingerprint = Some(f.stats.clone());

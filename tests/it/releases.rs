@@ -184,3 +184,74 @@ fn concurrent_publishes_one_proceeds_the_other_fails_or_waits() {
     );
     cdnsync_moto(&publish_args(&dir, &to)).ok_json();
 }
+
+#[test]
+fn gc_keeps_what_kept_releases_and_grace_need() {
+    let b = Bucket::moto("gc");
+    let to = b.url("");
+    let mut css_keys = Vec::new();
+    for v in ["v1", "v2", "v3"] {
+        let s = site_v(v);
+        let r = cdnsync_moto(&publish_args(&path_str(s.path()), &to)).ok_json();
+        assert_eq!(r["gc_deleted"], 0, "default grace keeps everything");
+        let css = r["objects"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|o| o["logical"] == "css/site.css")
+            .unwrap();
+        css_keys.push(css["key"].as_str().unwrap().to_string());
+    }
+    b.put("hand-made.txt", b"not cdnsync's");
+    let keys = b.keys("");
+    assert!(css_keys.iter().all(|k| keys.contains(k)));
+
+    // Defaults (keep 5, grace 7d): all three releases are kept whole.
+    let r = cdnsync_moto(&["gc", "--to", &to, "--json"]).ok_json();
+    assert_eq!(
+        (r["deleted"].as_u64(), r["in_grace"].as_u64()),
+        (Some(0), Some(0)),
+        "{r:#}"
+    );
+    // Keep 1: v1's and v2's objects are unreferenced, but within the grace period.
+    let r = cdnsync_moto(&["gc", "--to", &to, "--json", "--keep", "1"]).ok_json();
+    assert_eq!(r["deleted"], 0, "{r:#}");
+    assert!(r["in_grace"].as_u64().unwrap() >= 2, "{r:#}");
+    // No grace, keep 2: v1's stylesheet and bodies go, v2's and v3's stay.
+    let r = cdnsync_moto(&[
+        "gc",
+        "--to",
+        &to,
+        "--json",
+        "--keep",
+        "2",
+        "--grace",
+        "0s",
+        "--dry-run",
+    ])
+    .ok_json();
+    assert!(
+        r["delete"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|k| k == css_keys[0].as_str()),
+        "{r:#}"
+    );
+    assert!(b.keys("").contains(&css_keys[0]), "dry run deletes nothing");
+    let r = cdnsync_moto(&["gc", "--to", &to, "--json", "--keep", "2", "--grace", "0s"]).ok_json();
+    assert!(r["deleted"].as_u64().unwrap() >= 1, "{r:#}");
+    let keys = b.keys("");
+    assert!(!keys.contains(&css_keys[0]));
+    assert!(keys.contains(&css_keys[1]) && keys.contains(&css_keys[2]));
+    assert!(keys.contains(&"hand-made.txt".to_string()));
+    // The collected release can no longer be rolled back to; the kept one can.
+    let list = cdnsync_moto(&["releases", "--to", &to, "--json"]).ok_json();
+    assert_eq!(
+        list.as_array().unwrap().len(),
+        2,
+        "v1's record went with its objects"
+    );
+    let r = cdnsync_moto(&["rollback", "--to", &to, "--json"]).ok_json();
+    assert_eq!(r["rolled_back_to"], list[0]["id"]);
+}
