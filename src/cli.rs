@@ -171,6 +171,36 @@ pub struct TargetArgs {
     #[arg(long, env = "CDNSYNC_ALLOW_HTTP")]
     pub allow_http: bool,
 
+    /// CloudFront distribution to invalidate after the release goes live (repeatable).
+    #[arg(
+        long = "distribution-id",
+        env = "CDNSYNC_DISTRIBUTION_ID",
+        value_name = "ID",
+        value_delimiter = ','
+    )]
+    pub distribution_ids: Vec<String>,
+
+    /// CloudFront endpoint (an emulator); default: AWS (or AWS_ENDPOINT_URL_CLOUDFRONT).
+    #[arg(
+        long,
+        env = "CDNSYNC_CDN_ENDPOINT_URL",
+        value_name = "URL",
+        hide = true
+    )]
+    pub cdn_endpoint_url: Option<String>,
+
+    /// Over this many paths, invalidations collapse into `dir/*` wildcards (default 15).
+    #[arg(long, env = "CDNSYNC_MAX_INVALIDATION_PATHS", value_name = "N")]
+    pub max_invalidation_paths: Option<usize>,
+
+    /// Wait until the invalidation has completed.
+    #[arg(long, env = "CDNSYNC_WAIT")]
+    pub wait: bool,
+
+    /// Longest --wait (default 10m).
+    #[arg(long, env = "CDNSYNC_WAIT_TIMEOUT", value_name = "DURATION")]
+    pub wait_timeout: Option<String>,
+
     /// Wait up to this long for another run's lock (e.g. 10m) instead of failing.
     #[arg(long, env = "CDNSYNC_WAIT_LOCK", value_name = "DURATION")]
     pub wait_lock: Option<String>,

@@ -34,6 +34,10 @@ pub struct FileConfig {
     pub base_path: Option<String>,
     /// Hex characters of the hash in asset names (default 12).
     pub hash_length: Option<usize>,
+    /// CloudFront distributions to invalidate.
+    #[serde(default)]
+    pub distribution_ids: Vec<String>,
+    pub max_invalidation_paths: Option<usize>,
     /// Releases whose objects gc always keeps (default 5).
     pub keep: Option<usize>,
     /// Grace period of unreferenced objects, e.g. "7d" (default 7d).
@@ -77,6 +81,8 @@ pub struct PublishConfig {
     pub lock_ttl: std::time::Duration,
     /// `None` with --no-gc.
     pub gc: Option<crate::gc::GcOptions>,
+    /// Target settings as the target-only commands see them (CDN included).
+    pub remote: TargetConfig,
     pub message: Option<String>,
     /// Source commit (GITHUB_SHA, else `git rev-parse HEAD` in DIR).
     pub commit: Option<String>,
@@ -268,6 +274,7 @@ impl PublishConfig {
         }
 
         let (wait_lock, lock_ttl) = lock_settings(&args.remote)?;
+        let remote = TargetConfig::resolve(&args.remote)?;
         let max_delete = args.max_delete.or(file.max_delete).unwrap_or(256);
         let gc = if args.no_gc {
             None
@@ -275,6 +282,7 @@ impl PublishConfig {
             Some(gc_options(&args.retention, &file, max_delete)?)
         };
         Ok(PublishConfig {
+            remote,
             gc,
             wait_lock,
             lock_ttl,
@@ -377,9 +385,14 @@ pub fn file_for(a: &TargetArgs) -> Result<FileConfig> {
 
 /// Settings of commands that act on a target without a build directory
 /// (`releases`, `rollback`, `gc`, `unlock`).
-#[derive(Debug)]
+#[derive(Debug, Clone)]
 pub struct TargetConfig {
     pub target: Target,
+    pub distribution_ids: Vec<String>,
+    pub cdn_endpoint_url: Option<String>,
+    pub max_invalidation_paths: usize,
+    /// `--wait`: how long to wait for invalidations.
+    pub cdn_wait: Option<std::time::Duration>,
     pub sse: Sse,
     pub endpoint_url: Option<String>,
     pub region: Option<String>,
@@ -410,8 +423,45 @@ impl TargetConfig {
             crate::store::s3::check_endpoint(e, a.allow_http)?;
         }
         let (wait_lock, lock_ttl) = lock_settings(a)?;
+        let distribution_ids: Vec<String> = if a.distribution_ids.is_empty() {
+            file.distribution_ids.clone()
+        } else {
+            a.distribution_ids.clone()
+        }
+        .into_iter()
+        .map(|d| d.trim().to_string())
+        .filter(|d| !d.is_empty())
+        .collect();
+        if !distribution_ids.is_empty() && matches!(target, Target::Local { .. }) {
+            return Err(Error::Usage(
+                "--distribution-id needs an s3:// target (a local directory has no CDN)".into(),
+            ));
+        }
+        if let Some(d) = distribution_ids
+            .iter()
+            .find(|d| !d.chars().all(|c| c.is_ascii_alphanumeric()))
+        {
+            return Err(Error::Usage(format!("invalid distribution id `{d}`")));
+        }
+        let cdn_wait = if a.wait {
+            Some(match &a.wait_timeout {
+                Some(t) => crate::lock::parse_duration(t)
+                    .map_err(|e| Error::Usage(format!("--wait-timeout: {e}")))?,
+                None => std::time::Duration::from_secs(600),
+            })
+        } else {
+            None
+        };
         Ok(TargetConfig {
             target,
+            distribution_ids,
+            cdn_endpoint_url: a.cdn_endpoint_url.clone(),
+            max_invalidation_paths: a
+                .max_invalidation_paths
+                .or(file.max_invalidation_paths)
+                .unwrap_or(15)
+                .clamp(1, 3000),
+            cdn_wait,
             sse,
             endpoint_url,
             region: a.region.clone().or(file.region.clone()),
@@ -425,17 +475,8 @@ impl TargetConfig {
 
 impl PublishConfig {
     /// The target part of the settings.
-    pub fn target_config(&self) -> TargetConfig {
-        TargetConfig {
-            target: self.target.clone(),
-            sse: self.sse.clone(),
-            endpoint_url: self.endpoint_url.clone(),
-            region: self.region.clone(),
-            allow_http: self.allow_http,
-            json: self.json,
-            wait_lock: self.wait_lock,
-            lock_ttl: self.lock_ttl,
-        }
+    pub fn target_config(&self) -> &TargetConfig {
+        &self.remote
     }
 }
 

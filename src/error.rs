@@ -30,6 +30,9 @@ pub enum ExitCode {
     Transfer = 6,
     /// Another publish, rollback or gc holds the target's lock.
     Locked = 7,
+    /// The release is live, but a CDN invalidation failed (rerun, or
+    /// invalidate by hand).
+    CdnIncomplete = 8,
     /// Interrupted by Ctrl-C / SIGTERM; no manifest written, nothing deleted.
     Interrupted = 130,
 }
@@ -95,6 +98,9 @@ pub enum Error {
     #[error("interrupted; no release was recorded and nothing was deleted")]
     Interrupted,
 
+    #[error("release {release} is live, but CDN invalidation failed: {reason}")]
+    CdnIncomplete { release: String, reason: String },
+
     #[error(
         "`{key}` is held by {holder}; retry later, pass --wait-lock DURATION, or remove a stale lock with `cdnsync unlock --force`"
     )]
@@ -129,6 +135,7 @@ impl Error {
             Error::Transfer { .. } => ExitCode::Transfer,
             Error::Interrupted => ExitCode::Interrupted,
             Error::Locked { .. } => ExitCode::Locked,
+            Error::CdnIncomplete { .. } => ExitCode::CdnIncomplete,
         }
     }
 }

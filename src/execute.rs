@@ -60,6 +60,8 @@ pub struct ExecOptions {
     /// Recorded in the release manifest.
     pub commit: Option<String>,
     pub message: Option<String>,
+    /// Phase 4: CDN invalidation of changed stable-name paths.
+    pub cdn: Option<crate::cdn::CdnOptions>,
 }
 
 impl ExecOptions {
@@ -77,6 +79,7 @@ impl ExecOptions {
             extra_objects: Vec::new(),
             commit: None,
             message: None,
+            cdn: None,
         }
     }
 }
@@ -103,7 +106,11 @@ pub struct Outcome {
     /// First to last live copy of the switch phase.
     pub switch_window_ms: u64,
     pub record_ms: u64,
+    pub invalidate_ms: u64,
     pub delete_ms: u64,
+    pub invalidations: Vec<crate::cdn::Invalidation>,
+    /// Invalidations that failed (the release is live regardless).
+    pub cdn_failures: Vec<String>,
 }
 
 /// One unit of work of a phase.
@@ -238,6 +245,23 @@ pub async fn execute(
     }
     release::write(store, &opts.prefix, &release, &opts.sse).await?;
     out.record_ms = t2.elapsed().as_millis() as u64;
+
+    // Phase 4: invalidate what changed or went away under a stable name —
+    // never new keys, never content-addressed ones.
+    if let Some(cdn) = &opts.cdn {
+        let t = Instant::now();
+        let mut keys: Vec<String> = plan
+            .uploads
+            .iter()
+            .filter(|u| u.body.is_some() && u.reason != crate::plan::Reason::New)
+            .map(|u| u.object.key.clone())
+            .collect();
+        keys.extend(plan.deletes.iter().map(|d| d.key.clone()));
+        let (inv, failed) = crate::cdn::invalidate_all(cdn, &keys, &plan.release).await;
+        out.invalidations = inv;
+        out.cdn_failures = failed;
+        out.invalidate_ms = t.elapsed().as_millis() as u64;
+    }
 
     // Deletes: only now, and only what the plan allowed.
     let t3 = Instant::now();

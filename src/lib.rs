@@ -6,6 +6,7 @@
 //! planning is a pure function over their results, and the executor applies
 //! the plan to a [`store::Store`]. See `DESIGN.md` for the full architecture.
 
+pub mod cdn;
 pub mod cli;
 pub mod clock;
 pub mod commands;

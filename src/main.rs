@@ -78,6 +78,12 @@ async fn run(cli: Cli, ctx: Context) -> Result<(), Error> {
             for w in &report.warnings {
                 eprintln!("warning: {w}");
             }
+            if !report.cdn_failures.is_empty() {
+                return Err(Error::CdnIncomplete {
+                    release: report.release.clone(),
+                    reason: report.cdn_failures.join("; "),
+                });
+            }
             Ok(())
         }
         Command::Releases(args) => {
@@ -118,6 +124,12 @@ async fn run(cli: Cli, ctx: Context) -> Result<(), Error> {
             }
             for w in &r.warnings {
                 eprintln!("warning: {w}");
+            }
+            if !r.cdn_failures.is_empty() {
+                return Err(Error::CdnIncomplete {
+                    release: r.release.clone(),
+                    reason: r.cdn_failures.join("; "),
+                });
             }
             Ok(())
         }

@@ -58,6 +58,8 @@ pub struct Timings {
     pub switch_window_ms: u64,
     /// Phase 3: asset manifest, release record, `current`.
     pub record_ms: u64,
+    /// Phase 4: CDN invalidation (and --wait).
+    pub invalidate_ms: u64,
     pub delete_ms: u64,
     pub total_ms: u64,
 }
@@ -79,6 +81,9 @@ pub struct Report {
     pub bodies_stored: usize,
     /// Old content-addressed objects removed by garbage collection.
     pub gc_deleted: usize,
+    pub invalidations: Vec<crate::cdn::Invalidation>,
+    /// Failed invalidations: the release is live, the CDN may serve old pages.
+    pub cdn_failures: Vec<String>,
     pub objects: Vec<ObjectReport>,
     pub skipped: Vec<Skipped>,
     pub delete_blocked: Option<String>,
@@ -146,6 +151,8 @@ impl Report {
             deleted: plan.deletes.len(),
             bytes_uploaded: plan.upload_bytes(),
             gc_deleted: 0,
+            invalidations: Vec::new(),
+            cdn_failures: Vec::new(),
             bodies_stored: plan
                 .uploads
                 .iter()
@@ -170,6 +177,9 @@ impl Report {
         r.deleted = out.deleted;
         r.bytes_uploaded = out.bytes_sent;
         r.bodies_stored = out.bodies_stored;
+        r.invalidations = out.invalidations.clone();
+        r.cdn_failures = out.cdn_failures.clone();
+        r.timings.invalidate_ms = out.invalidate_ms;
         for o in r.objects.iter_mut().filter(|o| o.action == Action::Upload) {
             if let Some(u) = out.uploaded.values().find(|u| u.key == o.key) {
                 o.content_encoding = u.content_encoding.clone();
@@ -296,6 +306,16 @@ impl Report {
             let _ = write!(s, " in {:.2} s", self.timings.total_ms as f64 / 1000.0);
         }
         s.push('\n');
+        for i in &self.invalidations {
+            let _ = writeln!(
+                s,
+                "invalidated on {}: {} ({}) {}",
+                i.distribution,
+                i.id,
+                i.status,
+                i.paths.join(" ")
+            );
+        }
         s
     }
 }

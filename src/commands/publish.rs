@@ -125,7 +125,7 @@ pub async fn run(cfg: &PublishConfig, ctx: &Context) -> Result<Report> {
     let fingerprint_ms = t_fp.elapsed().as_millis() as u64;
 
     let t1 = Instant::now();
-    let (store_arc, prefix) = open_store(&cfg.target_config()).await?;
+    let (store_arc, prefix) = open_store(cfg.target_config()).await?;
     let store: &dyn Store = store_arc.as_ref();
     if !(cfg.dry_run && matches!(cfg.target, Target::Local { .. })) {
         store.check().await?;
@@ -216,6 +216,7 @@ async fn publish_locked(
     } else {
         let mut eopts = ExecOptions::new(&prefix, cfg.sse.clone());
         eopts.commit = cfg.commit.clone();
+        eopts.cdn = crate::cdn::options_for(cfg.target_config()).await?;
         eopts.message = cfg.message.clone();
         if let Some(m) = &manifest
             && !plan.noop

@@ -32,6 +32,8 @@ pub struct RollbackReport {
     pub deleted: Vec<String>,
     pub unchanged: usize,
     pub warnings: Vec<String>,
+    pub invalidations: Vec<crate::cdn::Invalidation>,
+    pub cdn_failures: Vec<String>,
 }
 
 fn is_stable(f: &ReleaseFile) -> bool {
@@ -191,6 +193,8 @@ async fn rollback_locked(
         deleted: remove.iter().map(|r| join_key(prefix, r)).collect(),
         unchanged,
         warnings: Vec::new(),
+        invalidations: Vec::new(),
+        cdn_failures: Vec::new(),
     };
     if dry_run {
         return Ok(report);
@@ -245,6 +249,18 @@ async fn rollback_locked(
         for (k, e) in store.delete_many(&keys).await? {
             report.warnings.push(format!("could not delete {k}: {e}"));
         }
+    }
+    // Exactly the paths that changed.
+    if let Some(cdn) = crate::cdn::options_for(cfg).await? {
+        let changed: Vec<String> = report
+            .restored
+            .iter()
+            .chain(&report.deleted)
+            .cloned()
+            .collect();
+        let (inv, failed) = crate::cdn::invalidate_all(&cdn, &changed, &report.release).await;
+        report.invalidations = inv;
+        report.cdn_failures = failed;
     }
     Ok(report)
 }

@@ -4,6 +4,7 @@
 mod util;
 
 mod browser;
+mod cloudfront;
 mod conformance;
 mod errors;
 mod publish_local;

@@ -1,0 +1,184 @@
+//! Amazon CloudFront through aws-sdk-cloudfront: origin path from
+//! GetDistribution, CreateInvalidation with retries on
+//! TooManyInvalidationsInProgress, and a poller for `--wait` that accepts
+//! any casing of "Completed" (emulators differ).
+
+use std::time::Duration;
+
+use async_trait::async_trait;
+use aws_config::BehaviorVersion;
+use aws_sdk_cloudfront::Client;
+use aws_sdk_cloudfront::error::{ProvideErrorMetadata, SdkError};
+use aws_sdk_cloudfront::types::{InvalidationBatch, Paths};
+
+use super::{Cdn, CdnError, Invalidation, retry_too_many};
+use crate::error::Error;
+
+pub struct CloudFront {
+    client: Client,
+    id: String,
+    poll: Duration,
+    retry_base: Duration,
+}
+
+impl CloudFront {
+    /// `endpoint_url`: an emulator; else the AWS chain (`AWS_ENDPOINT_URL_CLOUDFRONT`…).
+    pub async fn connect(
+        id: &str,
+        endpoint_url: Option<&str>,
+        allow_http: bool,
+    ) -> Result<CloudFront, Error> {
+        let mut loader = aws_config::defaults(BehaviorVersion::latest())
+            .region(aws_config::Region::new("us-east-1"));
+        if let Some(e) = endpoint_url {
+            crate::store::s3::check_endpoint(e, allow_http)?;
+            loader = loader.endpoint_url(e);
+        }
+        let sdk = loader.load().await;
+        if let Some(e) = sdk.endpoint_url() {
+            crate::store::s3::check_endpoint(e, allow_http)?;
+        }
+        Ok(CloudFront {
+            client: Client::new(&sdk),
+            id: id.to_string(),
+            poll: Duration::from_secs(5),
+            retry_base: Duration::from_secs(2),
+        })
+    }
+
+    pub fn with_poll(mut self, poll: Duration) -> Self {
+        self.poll = poll;
+        self
+    }
+
+    fn err<E: ProvideErrorMetadata + std::error::Error>(
+        &self,
+        e: SdkError<E, aws_sdk_cloudfront::config::http::HttpResponse>,
+    ) -> CdnError {
+        let (code, msg) = match &e {
+            SdkError::ServiceError(se) => (
+                se.err().code().unwrap_or("").to_string(),
+                se.err().message().unwrap_or("").to_string(),
+            ),
+            _ => (String::new(), e.to_string()),
+        };
+        match code.as_str() {
+            "TooManyInvalidationsInProgress" => CdnError::TooMany(self.id.clone()),
+            "NoSuchDistribution" => CdnError::NotFound(self.id.clone()),
+            "AccessDenied" | "InvalidClientTokenId" | "SignatureDoesNotMatch" => {
+                CdnError::Denied(self.id.clone(), format!("{code}: {msg}"))
+            }
+            _ if code.is_empty() => CdnError::Other(self.id.clone(), msg),
+            _ => CdnError::Other(self.id.clone(), format!("{code}: {msg}")),
+        }
+    }
+}
+
+#[async_trait]
+impl Cdn for CloudFront {
+    fn name(&self) -> &str {
+        &self.id
+    }
+
+    async fn origin_path(&self, bucket: &str) -> Result<String, CdnError> {
+        let out = self
+            .client
+            .get_distribution()
+            .id(&self.id)
+            .send()
+            .await
+            .map_err(|e| self.err(e))?;
+        let origins: Vec<(String, String)> = out
+            .distribution()
+            .and_then(|d| d.distribution_config())
+            .and_then(|c| c.origins())
+            .map(|o| {
+                o.items()
+                    .iter()
+                    .map(|o| {
+                        (
+                            o.domain_name().to_string(),
+                            o.origin_path().unwrap_or("").to_string(),
+                        )
+                    })
+                    .collect()
+            })
+            .unwrap_or_default();
+        // The origin that serves this bucket; a lone origin is assumed to.
+        let ours = origins
+            .iter()
+            .find(|(d, _)| d.starts_with(&format!("{bucket}.")) || d == bucket)
+            .or(if origins.len() == 1 {
+                origins.first()
+            } else {
+                None
+            });
+        Ok(ours
+            .map(|(_, p)| p.trim_matches('/').to_string())
+            .unwrap_or_default())
+    }
+
+    async fn invalidate(
+        &self,
+        paths: &[String],
+        caller_reference: &str,
+    ) -> Result<Invalidation, CdnError> {
+        let batch = InvalidationBatch::builder()
+            .paths(
+                Paths::builder()
+                    .quantity(paths.len() as i32)
+                    .set_items(Some(paths.to_vec()))
+                    .build()
+                    .map_err(|e| CdnError::Other(self.id.clone(), e.to_string()))?,
+            )
+            .caller_reference(caller_reference)
+            .build()
+            .map_err(|e| CdnError::Other(self.id.clone(), e.to_string()))?;
+        let out = retry_too_many(6, self.retry_base, || async {
+            self.client
+                .create_invalidation()
+                .distribution_id(&self.id)
+                .invalidation_batch(batch.clone())
+                .send()
+                .await
+                .map_err(|e| self.err(e))
+        })
+        .await?;
+        let inv = out.invalidation().ok_or_else(|| {
+            CdnError::Other(self.id.clone(), "no invalidation in the response".into())
+        })?;
+        Ok(Invalidation {
+            distribution: self.id.clone(),
+            id: inv.id().to_string(),
+            paths: paths.to_vec(),
+            caller_reference: caller_reference.to_string(),
+            status: inv.status().to_string(),
+        })
+    }
+
+    async fn wait(&self, id: &str, timeout: Duration) -> Result<String, CdnError> {
+        let start = tokio::time::Instant::now();
+        loop {
+            let out = self
+                .client
+                .get_invalidation()
+                .distribution_id(&self.id)
+                .id(id)
+                .send()
+                .await
+                .map_err(|e| self.err(e))?;
+            let status = out
+                .invalidation()
+                .map(|i| i.status().to_string())
+                .unwrap_or_default();
+            if status.eq_ignore_ascii_case("completed") {
+                return Ok(status);
+            }
+            let waited = start.elapsed();
+            if waited >= timeout {
+                return Err(CdnError::Timeout(self.id.clone(), timeout, id.to_string()));
+            }
+            tokio::time::sleep(self.poll.min(timeout - waited)).await;
+        }
+    }
+}
