@@ -6,6 +6,7 @@ mod util;
 mod browser;
 mod cloudfront;
 mod conformance;
+mod consistency;
 mod errors;
 mod publish_local;
 mod publish_s3;

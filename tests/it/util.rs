@@ -376,3 +376,63 @@ pub fn tmp_target() -> (tempfile::TempDir, PathBuf) {
     let p = d.path().join("out");
     (d, p)
 }
+
+/// A TCP proxy on 127.0.0.1 in front of `upstream` (`http://host:port`)
+/// that delays every request by `delay` and counts requests: a slowed
+/// server, and a clock to kill a run by.
+pub struct SlowProxy {
+    pub endpoint: String,
+    pub requests: std::sync::Arc<std::sync::atomic::AtomicUsize>,
+}
+
+impl SlowProxy {
+    pub fn start(upstream: &str, delay: std::time::Duration) -> SlowProxy {
+        use std::io::{Read, Write};
+        use std::sync::atomic::Ordering;
+        let up = upstream.trim_start_matches("http://").to_string();
+        let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let endpoint = format!("http://{}", l.local_addr().unwrap());
+        let requests = std::sync::Arc::new(std::sync::atomic::AtomicUsize::new(0));
+        let count = requests.clone();
+        std::thread::spawn(move || {
+            for c in l.incoming() {
+                let Ok(mut client) = c else { continue };
+                let Ok(mut server) = std::net::TcpStream::connect(&up) else {
+                    continue;
+                };
+                let (mut c2, mut s2) = (client.try_clone().unwrap(), server.try_clone().unwrap());
+                let count = count.clone();
+                std::thread::spawn(move || {
+                    let mut buf = vec![0u8; 64 * 1024];
+                    loop {
+                        let n = match client.read(&mut buf) {
+                            Ok(0) | Err(_) => break,
+                            Ok(n) => n,
+                        };
+                        let head = &buf[..n.min(8)];
+                        if [&b"GET "[..], b"PUT ", b"HEAD ", b"POST ", b"DELETE "]
+                            .iter()
+                            .any(|m| head.starts_with(m))
+                        {
+                            count.fetch_add(1, Ordering::SeqCst);
+                            std::thread::sleep(delay);
+                        }
+                        if server.write_all(&buf[..n]).is_err() {
+                            break;
+                        }
+                    }
+                    let _ = server.shutdown(std::net::Shutdown::Write);
+                });
+                std::thread::spawn(move || {
+                    let _ = std::io::copy(&mut s2, &mut c2);
+                    let _ = c2.shutdown(std::net::Shutdown::Write);
+                });
+            }
+        });
+        SlowProxy { endpoint, requests }
+    }
+
+    pub fn count(&self) -> usize {
+        self.requests.load(std::sync::atomic::Ordering::SeqCst)
+    }
+}
