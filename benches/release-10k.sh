@@ -18,8 +18,8 @@ export AWS_ACCESS_KEY_ID=test AWS_SECRET_ACCESS_KEY=test AWS_REGION=us-east-1
 DIST=$("$PY" - "$CDNSYNC_TEST_MOTO_ENDPOINT" <<'PY'
 import boto3, sys
 e = sys.argv[1]
-boto3.client("s3", endpoint_url=e).create_bucket(Bucket="rel")
-cf = boto3.client("cloudfront", endpoint_url=e)
+boto3.client("s3", endpoint_url=e, region_name="us-east-1").create_bucket(Bucket="rel")
+cf = boto3.client("cloudfront", endpoint_url=e, region_name="us-east-1")
 d = cf.create_distribution(DistributionConfig={
     "CallerReference": "bench", "Comment": "bench", "Enabled": True,
     "Origins": {"Quantity": 1, "Items": [{"Id": "s3", "DomainName": "rel.s3.us-east-1.amazonaws.com",
@@ -39,12 +39,13 @@ report() {
   python3 -c '
 import json, sys
 r = json.load(sys.stdin); t = r["timings"]
-inv = r["invalidations"]
-print(f"{sys.argv[1]:8} uploaded {r[\"uploaded\"]:5}  bodies {r[\"bodies_stored\"]:5}  unchanged {r[\"unchanged\"]:5}  "
-      f"invalidation paths {sum(len(i[\"paths\"]) for i in inv)} {[p for i in inv for p in i[\"paths\"]][:8]}")
-print(f"         scan {t[\"scan_ms\"]} ms, graph+rewrite {t[\"fingerprint_ms\"]} ms, remote {t[\"remote_ms\"]} ms, "
-      f"phase 1 upload {t[\"upload_ms\"]} ms, phase 2 switch {t[\"switch_ms\"]} ms (window {t[\"switch_window_ms\"]} ms), "
-      f"phase 3 record {t[\"record_ms\"]} ms, phase 4 invalidate {t[\"invalidate_ms\"]} ms, delete {t[\"delete_ms\"]} ms, total {t[\"total_ms\"]} ms")
+paths = [p for i in r["invalidations"] for p in i["paths"]]
+print("%-8s uploaded %5d  bodies %5d  unchanged %5d  invalidation paths %d %s" % (
+    sys.argv[1], r["uploaded"], r["bodies_stored"], r["unchanged"], len(paths), paths[:10]))
+print("         scan %d ms, graph+rewrite %d ms, remote %d ms, phase 1 upload %d ms, phase 2 switch %d ms "
+      "(window %d ms), phase 3 record %d ms, phase 4 invalidate %d ms, delete %d ms, gc %d ms, total %d ms" % (
+    t["scan_ms"], t["fingerprint_ms"], t["remote_ms"], t["upload_ms"], t["switch_ms"], t["switch_window_ms"],
+    t["record_ms"], t["invalidate_ms"], t["delete_ms"], t["gc_ms"], t["total_ms"]))
 ' "$1"
 }
 pub | report cold

@@ -60,6 +60,8 @@ pub struct Timings {
     pub record_ms: u64,
     /// Phase 4: CDN invalidation (and --wait).
     pub invalidate_ms: u64,
+    /// Garbage collection after the publish (reads every release record and lists the prefix).
+    pub gc_ms: u64,
     pub delete_ms: u64,
     pub total_ms: u64,
 }

@@ -237,7 +237,10 @@ async fn publish_locked(
             && !plan.noop
             && !ctx.cancel.is_cancelled()
         {
-            match crate::gc::run(store, &prefix, ctx.clock.now(), g, false).await {
+            let t_gc = Instant::now();
+            let gr = crate::gc::run(store, &prefix, ctx.clock.now(), g, false).await;
+            r.timings.gc_ms = t_gc.elapsed().as_millis() as u64;
+            match gr {
                 Ok(gr) => {
                     r.gc_deleted = gr.deleted;
                     r.warnings.extend(gr.warnings);
