@@ -167,24 +167,17 @@ pub async fn execute(
     let bytes: u64 = phase1.iter().map(|j| j.object().size).sum();
     let phase = Phase::new(opts.progress, "upload", phase1.len() as u64, bytes);
     let mut encodings: BTreeMap<String, (u64, Option<String>)> = BTreeMap::new();
-    let failures = run_jobs(
-        phase1,
+    let runner = Runner {
         store,
         opts,
         cancel,
-        &mem,
-        &phase,
-        &mut out,
-        &mut encodings,
-    )
-    .await;
+        mem: &mem,
+    };
+    let r = runner
+        .run(phase1, &phase, &mut out, &mut encodings, plan.uploads.len())
+        .await;
     phase.finish();
-    if let Some(e) = summarize(failures, plan.uploads.len()) {
-        return Err(e);
-    }
-    if cancel.is_cancelled() {
-        return Err(Error::Interrupted);
-    }
+    r?;
     out.upload_ms = t0.elapsed().as_millis() as u64;
 
     // Phase 2: the switch. Non-entry stable files first, pages last.
@@ -203,24 +196,12 @@ pub async fn execute(
         }
         first_copy.get_or_insert_with(Instant::now);
         let jobs = wave.into_iter().map(Job::Switch).collect();
-        let failures = run_jobs(
-            jobs,
-            store,
-            opts,
-            cancel,
-            &mem,
-            &phase,
-            &mut out,
-            &mut encodings,
-        )
-        .await;
-        if let Some(e) = summarize(failures, n_switch) {
+        if let Err(e) = runner
+            .run(jobs, &phase, &mut out, &mut encodings, n_switch)
+            .await
+        {
             phase.finish();
             return Err(e);
-        }
-        if cancel.is_cancelled() {
-            phase.finish();
-            return Err(Error::Interrupted);
         }
     }
     phase.finish();
@@ -293,17 +274,49 @@ enum Done {
     },
 }
 
-#[allow(clippy::too_many_arguments)]
+/// What every job of a run shares.
+struct Runner<'a> {
+    store: &'a dyn Store,
+    opts: &'a ExecOptions,
+    cancel: &'a Cancel,
+    mem: &'a Semaphore,
+}
+
+impl Runner<'_> {
+    /// Run one phase's jobs with bounded concurrency; one error for the
+    /// phase if any job failed or the run was interrupted.
+    async fn run(
+        &self,
+        jobs: Vec<Job<'_>>,
+        phase: &Phase,
+        out: &mut Outcome,
+        encodings: &mut BTreeMap<String, (u64, Option<String>)>,
+        total: usize,
+    ) -> Result<()> {
+        let failures = run_jobs(jobs, self, phase, out, encodings).await;
+        if let Some(e) = summarize(failures, total) {
+            return Err(e);
+        }
+        if self.cancel.is_cancelled() {
+            return Err(Error::Interrupted);
+        }
+        Ok(())
+    }
+}
+
 async fn run_jobs(
     jobs: Vec<Job<'_>>,
-    store: &dyn Store,
-    opts: &ExecOptions,
-    cancel: &Cancel,
-    mem: &Semaphore,
+    rn: &Runner<'_>,
     phase: &Phase,
     out: &mut Outcome,
     encodings: &mut BTreeMap<String, (u64, Option<String>)>,
 ) -> Vec<Error> {
+    let Runner {
+        store,
+        opts,
+        cancel,
+        mem,
+    } = *rn;
     let mut failures = Vec::new();
     let known = &*encodings;
     let mut done_bodies: Vec<(String, u64, Option<String>)> = Vec::new();

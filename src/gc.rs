@@ -15,7 +15,6 @@ use time::format_description::well_known::Rfc3339;
 
 use crate::error::Result;
 use crate::release::{self, META_DIR, Release};
-use crate::remote::list_prefix;
 use crate::rules::FileClass;
 use crate::store::{Store, join_key};
 
@@ -150,13 +149,7 @@ pub async fn run(
         releases.push(release::read(store, prefix, id).await?);
     }
     let live = release::current_id(store, prefix).await?;
-    let lp = list_prefix(prefix);
-    let listed: HashSet<String> = store
-        .list(&lp)
-        .await?
-        .into_iter()
-        .map(|e| e.key[lp.len()..].to_string())
-        .collect();
+    let listed: HashSet<String> = crate::remote::list_relative(store, prefix).await?;
     let p = plan(&releases, live.as_deref(), &listed, now, opts);
     let mut report = GcReport {
         plan: p,

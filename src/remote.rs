@@ -47,6 +47,20 @@ pub fn list_prefix(prefix: &str) -> String {
     }
 }
 
+/// Every key under the prefix, relative to it.
+pub async fn list_relative(
+    store: &dyn Store,
+    prefix: &str,
+) -> Result<std::collections::HashSet<String>> {
+    let lp = list_prefix(prefix);
+    Ok(store
+        .list(&lp)
+        .await?
+        .into_iter()
+        .map(|e| e.key[lp.len()..].to_string())
+        .collect())
+}
+
 /// Load the remote state. `local` is the set of relative paths about to be
 /// published: only those can need a HEAD.
 pub async fn load(

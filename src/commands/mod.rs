@@ -24,6 +24,33 @@ pub struct Context {
 }
 
 impl Context {
+    /// Run `f` holding the target's lock (no lock for dry runs); the lock is
+    /// released afterwards, on success and on handled errors alike.
+    pub async fn locked<T>(
+        &self,
+        store: &Arc<dyn crate::store::Store>,
+        prefix: &str,
+        cfg: &crate::config::TargetConfig,
+        command: &str,
+        dry_run: bool,
+        f: impl AsyncFnOnce() -> crate::error::Result<T>,
+    ) -> crate::error::Result<T> {
+        let held = if dry_run {
+            None
+        } else {
+            let opts = self.lock_options(cfg.wait_lock, cfg.lock_ttl, command);
+            Some(
+                crate::lock::acquire(store.clone(), prefix, &cfg.sse, self.clock.clone(), &opts)
+                    .await?,
+            )
+        };
+        let r = f().await;
+        if let Some(l) = held {
+            l.release().await;
+        }
+        r
+    }
+
     pub fn lock_options(
         &self,
         wait: Option<std::time::Duration>,

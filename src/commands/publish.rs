@@ -12,7 +12,6 @@ use crate::error::{Error, Result};
 use crate::execute::{self, ExecOptions};
 use crate::fingerprint::{self, FingerprintOptions};
 use crate::graph::{self, GraphOptions};
-use crate::lock;
 use crate::plan::{self, PlanOptions};
 use crate::release;
 use crate::remote;
@@ -131,37 +130,29 @@ pub async fn run(cfg: &PublishConfig, ctx: &Context) -> Result<Report> {
         store.check().await?;
     }
     // One writer at a time: the remote state is read under the lock.
-    let held = if cfg.dry_run {
-        None
-    } else {
-        Some(
-            lock::acquire(
-                store_arc.clone(),
-                &prefix,
-                &cfg.sse,
-                ctx.clock.clone(),
-                &ctx.lock_options(cfg.wait_lock, cfg.lock_ttl, "publish"),
-            )
-            .await?,
-        )
-    };
-    let result = publish_locked(
-        cfg,
-        ctx,
-        store,
+    ctx.locked(
+        &store_arc,
         &prefix,
-        inv,
-        fp,
-        scan_ms,
-        fingerprint_ms,
-        t0,
-        t1,
+        cfg.target_config(),
+        "publish",
+        cfg.dry_run,
+        async || {
+            publish_locked(
+                cfg,
+                ctx,
+                store,
+                &prefix,
+                inv,
+                fp,
+                scan_ms,
+                fingerprint_ms,
+                t0,
+                t1,
+            )
+            .await
+        },
     )
-    .await;
-    if let Some(l) = held {
-        l.release().await;
-    }
-    result
+    .await
 }
 
 #[allow(clippy::too_many_arguments)]

@@ -13,9 +13,7 @@ use crate::commands::publish::open_store;
 use crate::config::TargetConfig;
 use crate::error::{Error, Result};
 use crate::headers::{META_HASH, META_HEADERS};
-use crate::lock;
 use crate::release::{self, FORMAT, Release, ReleaseFile};
-use crate::remote::list_prefix;
 use crate::rules::FileClass;
 use crate::store::{PutOptions, Sse, Store, join_key};
 
@@ -61,27 +59,12 @@ pub async fn run(
     id: Option<&str>,
     dry_run: bool,
 ) -> Result<RollbackReport> {
-    let (store_arc, prefix) = open_store(cfg).await?;
-    store_arc.check().await?;
-    let held = if dry_run {
-        None
-    } else {
-        Some(
-            lock::acquire(
-                store_arc.clone(),
-                &prefix,
-                &cfg.sse,
-                ctx.clock.clone(),
-                &ctx.lock_options(cfg.wait_lock, cfg.lock_ttl, "rollback"),
-            )
-            .await?,
-        )
-    };
-    let r = rollback_locked(cfg, ctx, store_arc.as_ref(), &prefix, id, dry_run).await;
-    if let Some(l) = held {
-        l.release().await;
-    }
-    r
+    let (store, prefix) = open_store(cfg).await?;
+    store.check().await?;
+    ctx.locked(&store, &prefix, cfg, "rollback", dry_run, async || {
+        rollback_locked(cfg, ctx, store.as_ref(), &prefix, id, dry_run).await
+    })
+    .await
 }
 
 async fn rollback_locked(
@@ -125,13 +108,7 @@ async fn rollback_locked(
 
     // Everything the target release needs must still be in the bucket
     // before anything live changes.
-    let lp = list_prefix(prefix);
-    let listed: HashSet<String> = store
-        .list(&lp)
-        .await?
-        .into_iter()
-        .map(|e| e.key[lp.len()..].to_string())
-        .collect();
+    let listed: HashSet<String> = crate::remote::list_relative(store, prefix).await?;
     let meta = format!("{}/", release::META_DIR);
     let mut missing = Vec::new();
     for (rel, f) in target.files.iter().filter(|(_, f)| !f.stale) {

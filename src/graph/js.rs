@@ -9,7 +9,7 @@ use oxc_ast_visit::{Visit, walk};
 use oxc_parser::Parser;
 use oxc_span::SourceType;
 
-use super::{Extracted, RawRef, RefKind, strip_bom};
+use super::{Extracted, RawRef, RefKind, with_text};
 
 /// Span strictly inside the quotes of a string literal at `s..e`.
 fn inner(text: &str, s: usize, e: usize) -> Option<(usize, usize)> {
@@ -46,19 +46,7 @@ impl<'a> Visit<'a> for NewUrls<'_> {
 
 /// References in a JS file (module or classic script).
 pub fn extract(bytes: &[u8]) -> Extracted {
-    let body = strip_bom(bytes);
-    let off = bytes.len() - body.len();
-    let Ok(text) = std::str::from_utf8(body) else {
-        return Extracted {
-            refs: vec![],
-            error: Some("not valid UTF-8".into()),
-        };
-    };
-    let mut ex = extract_str(text);
-    for r in &mut ex.refs {
-        r.span = (r.span.0 + off, r.span.1 + off);
-    }
-    ex
+    with_text(bytes, extract_str)
 }
 
 /// References in JS source text (also inline `<script type=module>`).

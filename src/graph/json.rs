@@ -3,7 +3,7 @@
 //! and import maps (`imports`, `scopes`). A small span-keeping scanner, so a
 //! rewrite changes only the string it renames.
 
-use super::{Extracted, RawRef, RefKind, strip_bom};
+use super::{Extracted, RawRef, RefKind, with_text};
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Seg {
@@ -195,20 +195,12 @@ pub fn extract_importmap(text: &str, off: usize) -> Vec<RawRef> {
 }
 
 fn extract_with(bytes: &[u8], pick: fn(&[Seg]) -> bool) -> Extracted {
-    let body = strip_bom(bytes);
-    let off = bytes.len() - body.len();
-    let Ok(text) = std::str::from_utf8(body) else {
-        return Extracted {
-            refs: vec![],
-            error: Some("not valid UTF-8".into()),
-        };
-    };
-    match strings(text) {
+    with_text(bytes, |text| match strings(text) {
         Ok(v) => Extracted {
             refs: v
                 .into_iter()
                 .filter(|(p, _, _)| pick(p))
-                .map(|(_, s, url)| RawRef::new(url, (s.0 + off, s.1 + off), RefKind::Asset))
+                .map(|(_, s, url)| RawRef::new(url, s, RefKind::Asset))
                 .collect(),
             error: None,
         },
@@ -216,7 +208,7 @@ fn extract_with(bytes: &[u8], pick: fn(&[Seg]) -> bool) -> Extracted {
             refs: vec![],
             error: Some(e),
         },
-    }
+    })
 }
 
 #[cfg(test)]

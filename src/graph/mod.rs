@@ -145,22 +145,31 @@ pub fn extract(lang: Lang, bytes: &[u8]) -> Extracted {
     match lang {
         Lang::Html => html::extract(bytes, false),
         Lang::Svg => html::extract(bytes, true),
-        Lang::Css => match std::str::from_utf8(strip_bom(bytes)) {
-            Ok(t) => {
-                let off = bytes.len() - strip_bom(bytes).len();
-                Extracted {
-                    refs: css::extract(t, off, RefKind::Asset),
-                    error: None,
-                }
-            }
-            Err(_) => Extracted {
-                refs: vec![],
-                error: Some("not valid UTF-8".into()),
-            },
-        },
+        Lang::Css => with_text(bytes, |t| Extracted {
+            refs: css::extract(t, 0, RefKind::Asset),
+            error: None,
+        }),
         Lang::Js => js::extract(bytes),
         Lang::Manifest => json::extract_manifest(bytes),
     }
+}
+
+/// Parse a text file: `f` sees the UTF-8 text after an optional BOM, and
+/// its spans are shifted past the BOM. Not UTF-8: a parse error.
+pub fn with_text(bytes: &[u8], f: impl FnOnce(&str) -> Extracted) -> Extracted {
+    let body = strip_bom(bytes);
+    let off = bytes.len() - body.len();
+    let Ok(text) = std::str::from_utf8(body) else {
+        return Extracted {
+            refs: vec![],
+            error: Some("not valid UTF-8".into()),
+        };
+    };
+    let mut ex = f(text);
+    for r in &mut ex.refs {
+        r.span = (r.span.0 + off, r.span.1 + off);
+    }
+    ex
 }
 
 pub fn strip_bom(b: &[u8]) -> &[u8] {
