@@ -25,6 +25,14 @@ pub struct ObjectReport {
     #[serde(skip_serializing_if = "Option::is_none")]
     pub logical: Option<String>,
     pub action: Action,
+    /// When it happens: 1 upload (content-addressed key, or the stored body
+    /// of a stable-name file), 2 switch (live copy from the stored body),
+    /// 5 prune. Unchanged objects have none.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub phase: Option<u8>,
+    /// A stable-name file whose body must be stored in phase 1 first.
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    pub store_body: bool,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub reason: Option<Reason>,
     /// Uncompressed size of the file (for deletes: the stored size).
@@ -66,6 +74,23 @@ pub struct Timings {
     pub total_ms: u64,
 }
 
+/// What each phase of the plan does (see DESIGN.md, "Plan and execution order").
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct Phases {
+    /// Phase 1: content-addressed objects PUT to their keys.
+    pub upload: usize,
+    /// Phase 1: bodies of stable-name files stored under `.cdnsync/objects/`.
+    pub store_bodies: usize,
+    /// Phase 2: stable-name files copied live from their bodies.
+    pub switch: usize,
+    /// Phase 3: release manifest and `current` written.
+    pub record: bool,
+    /// Phase 4: keys whose paths are invalidated (changed or deleted stable names).
+    pub invalidate_keys: usize,
+    /// Phase 5: keys deleted.
+    pub prune: usize,
+}
+
 #[derive(Debug, Clone, Serialize)]
 pub struct Report {
     pub release: String,
@@ -81,6 +106,7 @@ pub struct Report {
     pub bytes_uploaded: u64,
     /// Bodies of stable-name files stored under `.cdnsync/objects/`.
     pub bodies_stored: usize,
+    pub phases: Phases,
     /// Old content-addressed objects removed by garbage collection.
     pub gc_deleted: usize,
     pub invalidations: Vec<crate::cdn::Invalidation>,
@@ -106,6 +132,8 @@ impl Report {
                 key: o.key.clone(),
                 logical: (o.logical != o.rel).then(|| o.logical.clone()),
                 action: Action::Upload,
+                phase: Some(if u.body.is_some() { 2 } else { 1 }),
+                store_body: u.body.as_ref().is_some_and(|b| !b.exists),
                 reason: Some(u.reason),
                 size: o.size,
                 content_type: Some(o.headers.content_type.clone()),
@@ -120,6 +148,8 @@ impl Report {
                 key: o.key.clone(),
                 logical: (o.logical != o.rel).then(|| o.logical.clone()),
                 action: Action::Unchanged,
+                phase: None,
+                store_body: false,
                 reason: None,
                 size: o.size,
                 content_type: Some(o.headers.content_type.clone()),
@@ -133,6 +163,8 @@ impl Report {
                 key: d.key.clone(),
                 logical: None,
                 action: Action::Delete,
+                phase: Some(5),
+                store_body: false,
                 reason: None,
                 size: d.size,
                 content_type: None,
@@ -152,6 +184,24 @@ impl Report {
             unchanged: plan.unchanged.len(),
             deleted: plan.deletes.len(),
             bytes_uploaded: plan.upload_bytes(),
+            phases: Phases {
+                upload: plan.uploads.iter().filter(|u| u.body.is_none()).count(),
+                store_bodies: plan
+                    .uploads
+                    .iter()
+                    .filter(|u| u.body.as_ref().is_some_and(|b| !b.exists))
+                    .count()
+                    + plan.bodies_missing.len(),
+                switch: plan.uploads.iter().filter(|u| u.body.is_some()).count(),
+                record: !plan.noop,
+                invalidate_keys: plan
+                    .uploads
+                    .iter()
+                    .filter(|u| u.body.is_some() && u.reason != Reason::New)
+                    .count()
+                    + plan.deletes.len(),
+                prune: plan.deletes.len(),
+            },
             gc_deleted: 0,
             invalidations: Vec::new(),
             cdn_failures: Vec::new(),
@@ -237,9 +287,14 @@ impl Report {
                         1 => ", 1 reference rewritten".into(),
                         n => format!(", {n} references rewritten"),
                     };
+                    let verb = if o.phase == Some(2) {
+                        "switch"
+                    } else {
+                        "upload"
+                    };
                     let _ = writeln!(
                         s,
-                        "  upload  {}{from}  {}  {}{refs}  [{}; {}{}]",
+                        "  {verb}  {}{from}  {}  {}{refs}  [{}; {}{}]",
                         o.key,
                         human_bytes(o.size),
                         reason,
@@ -286,6 +341,14 @@ impl Report {
                 } else {
                     format!(", {} missing references", self.missing_references.len())
                 }
+            );
+        }
+        if self.dry_run && !self.noop {
+            let p = &self.phases;
+            let _ = writeln!(
+                s,
+                "phases: 1) upload {} + store {} bodies  2) switch {}  3) record  4) invalidate {} changed keys  5) prune {}",
+                p.upload, p.store_bodies, p.switch, p.invalidate_keys, p.prune
             );
         }
         let (up, del) = if self.dry_run {

@@ -186,6 +186,28 @@ fn dry_run_writes_nothing_and_reports_the_plan() {
     let r = cdnsync_moto(&args).ok_json();
     assert_eq!(r["dry_run"], true);
     assert_eq!(r["uploaded"], 9);
+    // The plan shows its phases: content-addressed objects are PUT in phase 1,
+    // stable-name files are stored then switched in phase 2.
+    let p = &r["phases"];
+    assert_eq!(
+        p["upload"].as_u64().unwrap() + p["switch"].as_u64().unwrap(),
+        9,
+        "{p}"
+    );
+    assert_eq!(p["store_bodies"], p["switch"]);
+    assert_eq!(p["record"], true);
+    let obj = |k: &str| {
+        r["objects"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|o| o["key"] == k)
+            .unwrap()
+            .clone()
+    };
+    assert_eq!(obj("index.html")["phase"], 2);
+    assert_eq!(obj("index.html")["store_body"], true);
+    assert_eq!(obj("assets/index-B4x9Tz2k.js")["phase"], 1);
     assert!(r["bytes_uploaded"].as_u64().unwrap() > 0);
     assert!(b.keys("").is_empty(), "dry run wrote {:?}", b.keys(""));
 
@@ -193,7 +215,8 @@ fn dry_run_writes_nothing_and_reports_the_plan() {
     let out = cdnsync_moto(&["plan", &dir, "--to", &b.url("")]).run();
     assert_eq!(out.code, 0, "{}", out.stderr);
     assert!(out.stdout.contains("Plan for"), "{}", out.stdout);
-    assert!(out.stdout.contains("upload  index.html"), "{}", out.stdout);
+    assert!(out.stdout.contains("switch  index.html"), "{}", out.stdout);
+    assert!(out.stdout.contains("phases: 1) upload"), "{}", out.stdout);
     assert!(out.stdout.contains("skip    .env"), "{}", out.stdout);
     assert!(b.keys("").is_empty());
 }

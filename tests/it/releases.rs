@@ -255,3 +255,36 @@ fn gc_keeps_what_kept_releases_and_grace_need() {
     let r = cdnsync_moto(&["rollback", "--to", &to, "--json"]).ok_json();
     assert_eq!(r["rolled_back_to"], list[0]["id"]);
 }
+
+#[test]
+fn gc_on_a_local_target() {
+    let (_t, out) = tmp_target();
+    let to = path_str(&out);
+    let mut css = Vec::new();
+    for v in ["v1", "v2"] {
+        let s = site_v(v);
+        let r = cdnsync(&publish_args(&path_str(s.path()), &to)).ok_json();
+        css.push(
+            r["objects"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .find(|o| o["logical"] == "css/site.css")
+                .unwrap()["key"]
+                .as_str()
+                .unwrap()
+                .to_string(),
+        );
+    }
+    assert!(out.join(&css[0]).is_file() && out.join(&css[1]).is_file());
+    let r = cdnsync(&["gc", "--to", &to, "--json", "--keep", "1", "--grace", "0s"]).ok_json();
+    assert!(r["deleted"].as_u64().unwrap() >= 1, "{r:#}");
+    assert!(!out.join(&css[0]).exists(), "v1's stylesheet collected");
+    assert!(out.join(&css[1]).is_file(), "the live stylesheet kept");
+    assert!(
+        !out.join(".cdnsync-store/meta")
+            .join(format!("{}.json", css[0]))
+            .exists(),
+        "its sidecar too"
+    );
+}
