@@ -292,7 +292,10 @@ pub fn plan(
                 // Content-addressed assets of earlier releases stay: cached
                 // pages and open tabs still load them (garbage collection
                 // with a grace period removes them).
-                .filter(|(rel, f)| !local.contains(rel.as_str()) && f.class != FileClass::Asset)
+                .filter(|(rel, f)| {
+                    !local.contains(rel.as_str())
+                        && !matches!(f.class, FileClass::Asset | FileClass::Hashed)
+                })
                 .filter_map(|(rel, f)| {
                     remote.objects.get(rel).map(|o| Delete {
                         rel: rel.clone(),

@@ -288,3 +288,44 @@ fn gc_on_a_local_target() {
         "its sidecar too"
     );
 }
+
+#[test]
+fn old_bundler_chunks_outlive_the_publish_that_drops_them() {
+    let (_t, out) = tmp_target();
+    let to = path_str(&out);
+    let v1 = Site::new(&[
+        (
+            "index.html",
+            b"<script type=module src=\"/assets/index-B4x9Tz2k.js\"></script>",
+        ),
+        ("assets/index-B4x9Tz2k.js", b"import('./lazy-C1a2b3c4.js')"),
+        ("assets/lazy-C1a2b3c4.js", b"export default 1"),
+        ("assets/other-D9z8y7x6.js", b"export default 2"),
+    ]);
+    cdnsync(&publish_args(&path_str(v1.path()), &to)).ok_json();
+    // The next build has new chunk names; an open tab still runs the old index
+    // and will import the old lazy chunk.
+    let v2 = Site::new(&[
+        (
+            "index.html",
+            b"<script type=module src=\"/assets/index-E5f6g7h8.js\"></script>",
+        ),
+        ("assets/index-E5f6g7h8.js", b"import('./lazy-F1f2f3f4.js')"),
+        ("assets/lazy-F1f2f3f4.js", b"export default 3"),
+        ("assets/other-D9z8y7x6.js", b"export default 2"),
+    ]);
+    let r = cdnsync(&publish_args(&path_str(v2.path()), &to)).ok_json();
+    assert_eq!(r["deleted"], 0, "{r:#}");
+    assert!(
+        out.join("assets/lazy-C1a2b3c4.js").is_file(),
+        "old chunk kept for the grace period"
+    );
+    // Once the grace period is over, gc removes them.
+    cdnsync(&["gc", "--to", &to, "--keep", "1", "--grace", "0s"]).ok_json_or_text();
+    assert!(!out.join("assets/lazy-C1a2b3c4.js").exists());
+    assert!(!out.join("assets/index-B4x9Tz2k.js").exists());
+    assert!(
+        out.join("assets/lazy-F1f2f3f4.js").is_file()
+            && out.join("assets/other-D9z8y7x6.js").is_file()
+    );
+}
