@@ -66,21 +66,16 @@ pub async fn run(cfg: &PublishConfig, ctx: &Context) -> Result<Report> {
     let t0 = Instant::now();
     check_local_target(cfg)?;
 
-    let dir = cfg.dir.clone();
-    let rules_dir = dir.clone();
-    // Scanning is blocking, CPU-heavy work (rayon); keep it off the runtime.
-    let inv = {
-        let cfg_rules = &cfg.rules;
-        // Rules are not 'static; scan on this thread inside block_in_place.
-        tokio::task::block_in_place(|| scan::scan(&rules_dir, cfg_rules))?
-    };
+    // Scanning is blocking, CPU-heavy work (rayon): run it on this worker
+    // thread, with the runtime told so.
+    let inv = tokio::task::block_in_place(|| scan::scan(&cfg.dir, &cfg.rules))?;
     let scan_ms = t0.elapsed().as_millis() as u64;
     tracing::info!(
         files = inv.files.len(),
         bytes = inv.total_bytes(),
         scan_ms,
         "scanned {}",
-        dir.display()
+        cfg.dir.display()
     );
 
     // References and content-addressed names (CPU-bound, parallel).
