@@ -58,6 +58,11 @@ pub enum Command {
         after_help = "Examples:\n  cdnsync gc --to s3://my-bucket/site --dry-run\n  cdnsync gc --to s3://my-bucket/site --keep 10 --grace 14d"
     )]
     Gc(GcArgs),
+    /// Move existing user uploads (a directory tree) into S3: verified, resumable, shardable.
+    #[command(
+        after_help = "Examples:\n  cdnsync migrate /var/www/uploads --to s3://media/uploads --base-url https://example.com/uploads/ --cdn-url https://cdn.example.com/uploads/\n  cdnsync migrate /var/www/uploads --to s3://media/uploads --shard 2/4   # machine 3 of 4"
+    )]
+    Migrate(MigrateArgs),
     /// Show the target's publish lock; with --force, remove it.
     #[command(
         after_help = "Examples:\n  cdnsync unlock --to s3://my-bucket/site\n  cdnsync unlock --to s3://my-bucket/site --force"
@@ -99,6 +104,51 @@ pub struct GcArgs {
     /// Most objects one run may delete (default 256); over it, none are deleted.
     #[arg(long, env = "CDNSYNC_MAX_DELETE", value_name = "N")]
     pub max_delete: Option<usize>,
+}
+
+#[derive(Debug, Clone, Args)]
+pub struct MigrateArgs {
+    /// The directory of existing uploads.
+    pub src: PathBuf,
+    #[command(flatten)]
+    pub remote: TargetArgs,
+    /// Where the files are served today (for url-map.csv and the nginx redirects).
+    #[arg(long, env = "CDNSYNC_BASE_URL", value_name = "URL")]
+    pub base_url: Option<String>,
+    /// Where they will be served from (the CDN).
+    #[arg(long, env = "CDNSYNC_CDN_URL", value_name = "URL")]
+    pub cdn_url: Option<String>,
+    /// Directory for url-map.csv and nginx-redirects.conf (default: current directory).
+    #[arg(long, env = "CDNSYNC_MAP_DIR", value_name = "DIR")]
+    pub map_dir: Option<PathBuf>,
+    /// Parallel requests (default 32).
+    #[arg(long, env = "CDNSYNC_CONCURRENCY", value_name = "N")]
+    pub concurrency: Option<usize>,
+    /// Migrate only shard I of N (by key hash), e.g. 2/4; many machines, no coordinator.
+    #[arg(long, env = "CDNSYNC_SHARD", value_name = "I/N")]
+    pub shard: Option<String>,
+    /// Cache-Control of migrated objects.
+    #[arg(
+        long,
+        env = "CDNSYNC_CACHE_CONTROL",
+        default_value = "public, max-age=86400"
+    )]
+    pub cache_control: String,
+    /// Show what would be uploaded; write nothing.
+    #[arg(long, env = "CDNSYNC_DRY_RUN")]
+    pub dry_run: bool,
+    /// Where to write the per-file failure report (default cdnsync-migrate-report.json, written only on failures).
+    #[arg(long, env = "CDNSYNC_REPORT", value_name = "FILE")]
+    pub report: Option<PathBuf>,
+    #[arg(
+        long,
+        env = "CDNSYNC_MULTIPART_THRESHOLD",
+        value_name = "BYTES",
+        hide = true
+    )]
+    pub multipart_threshold: Option<u64>,
+    #[arg(long, env = "CDNSYNC_PART_SIZE", value_name = "BYTES", hide = true)]
+    pub part_size: Option<usize>,
 }
 
 #[derive(Debug, Clone, Args)]

@@ -33,6 +33,8 @@ pub enum ExitCode {
     /// The release is live, but a CDN invalidation failed (rerun, or
     /// invalidate by hand).
     CdnIncomplete = 8,
+    /// A migration finished, but some files failed (see its report file).
+    CompletedWithFailures = 9,
     /// Interrupted by Ctrl-C / SIGTERM; no manifest written, nothing deleted.
     Interrupted = 130,
 }
@@ -98,6 +100,9 @@ pub enum Error {
     #[error("interrupted; no release was recorded and nothing was deleted")]
     Interrupted,
 
+    #[error("{failed} file(s) could not be migrated; details in {report} (rerun to retry them)")]
+    MigrateIncomplete { failed: usize, report: String },
+
     #[error("release {release} is live, but CDN invalidation failed: {reason}")]
     CdnIncomplete { release: String, reason: String },
 
@@ -136,6 +141,7 @@ impl Error {
             Error::Interrupted => ExitCode::Interrupted,
             Error::Locked { .. } => ExitCode::Locked,
             Error::CdnIncomplete { .. } => ExitCode::CdnIncomplete,
+            Error::MigrateIncomplete { .. } => ExitCode::CompletedWithFailures,
         }
     }
 }

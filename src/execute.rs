@@ -504,7 +504,7 @@ where
     }
 }
 
-async fn upload_with_retry(
+pub(crate) async fn upload_with_retry(
     u: &Upload,
     store: &dyn Store,
     opts: &ExecOptions,

@@ -19,6 +19,7 @@ pub mod gc;
 pub mod graph;
 pub mod headers;
 pub mod lock;
+pub mod migrate;
 pub mod mime;
 pub mod plan;
 pub mod progress;

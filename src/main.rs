@@ -163,6 +163,70 @@ async fn run(cli: Cli, ctx: Context) -> Result<(), Error> {
             }
             Ok(())
         }
+        Command::Migrate(args) => {
+            let cfg = TargetConfig::resolve(&args.remote)?;
+            if args.base_url.is_some() != args.cdn_url.is_some() {
+                return Err(Error::Usage("--base-url and --cdn-url go together".into()));
+            }
+            for u in [&args.base_url, &args.cdn_url].into_iter().flatten() {
+                url::Url::parse(u).map_err(|e| Error::Usage(format!("invalid URL `{u}`: {e}")))?;
+            }
+            let shard = args
+                .shard
+                .as_deref()
+                .map(cdnsync::migrate::parse_shard)
+                .transpose()
+                .map_err(Error::Usage)?;
+            let concurrency = args.concurrency.unwrap_or(32);
+            if concurrency == 0 || concurrency > 1024 {
+                return Err(Error::Usage(format!(
+                    "concurrency must be between 1 and 1024, got {concurrency}"
+                )));
+            }
+            let (store, prefix) = commands::publish::open_store(&cfg).await?;
+            store.check().await?;
+            let opts = cdnsync::migrate::MigrateOptions {
+                prefix,
+                sse: cfg.sse.clone(),
+                concurrency,
+                cache_control: args.cache_control.clone(),
+                shard,
+                dry_run: args.dry_run,
+                base_url: args.base_url.clone(),
+                cdn_url: args.cdn_url.clone(),
+                map_dir: args.map_dir.clone().unwrap_or_else(|| ".".into()),
+                progress: ctx.progress,
+                multipart_threshold: args
+                    .multipart_threshold
+                    .unwrap_or(64 * 1024 * 1024)
+                    .max(5 * 1024 * 1024),
+                part_size: args
+                    .part_size
+                    .unwrap_or(16 * 1024 * 1024)
+                    .max(5 * 1024 * 1024),
+            };
+            let r = cdnsync::migrate::run(&args.src, store.as_ref(), &opts, &ctx.cancel).await?;
+            let mut out = std::io::stdout().lock();
+            if cfg.json {
+                let _ = serde_json::to_writer_pretty(&mut out, &r);
+                let _ = writeln!(out);
+            } else if !cli.quiet {
+                let _ = write!(out, "{}", cdnsync::migrate::summary(&r));
+            }
+            if !r.failed.is_empty() {
+                let path = args
+                    .report
+                    .clone()
+                    .unwrap_or_else(|| "cdnsync-migrate-report.json".into());
+                let body = serde_json::to_vec_pretty(&r).expect("serialize report");
+                std::fs::write(&path, body).map_err(|e| Error::io(&path, e))?;
+                return Err(Error::MigrateIncomplete {
+                    failed: r.failed.len(),
+                    report: path.display().to_string(),
+                });
+            }
+            Ok(())
+        }
         Command::Unlock(args) => {
             let cfg = TargetConfig::resolve(&args.remote)?;
             let (store, prefix) = commands::publish::open_store(&cfg).await?;

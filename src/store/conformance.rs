@@ -272,6 +272,23 @@ pub async fn run(store: &dyn Store, prefix: &str) {
         7,
         "{name}: paginated list"
     );
+    // Paged walk with start-after.
+    let mut seen = Vec::new();
+    let mut after: Option<String> = None;
+    loop {
+        let page = store
+            .list_page(&k("many/"), after.as_deref(), 3)
+            .await
+            .unwrap();
+        if page.is_empty() {
+            break;
+        }
+        assert!(page.len() <= 3, "{name}: page size");
+        after = Some(page.last().unwrap().key.clone());
+        seen.extend(page.into_iter().map(|e| e.key));
+    }
+    let want: Vec<String> = (0..7).map(|i| k(&format!("many/{i:02}"))).collect();
+    assert_eq!(seen, want, "{name}: list_page walk");
 
     // Delete many, including an absent key.
     let mut del: Vec<String> = (0..7).map(|i| k(&format!("many/{i:02}"))).collect();

@@ -173,6 +173,23 @@ pub trait Store: Send + Sync {
     /// Every object under `prefix` (all pages), sorted by key.
     async fn list(&self, prefix: &str) -> StoreResult<Vec<ListEntry>>;
 
+    /// One page of the listing: at most `max` keys under `prefix` sorted
+    /// after `start_after` — for walking huge prefixes in bounded memory.
+    async fn list_page(
+        &self,
+        prefix: &str,
+        start_after: Option<&str>,
+        max: usize,
+    ) -> StoreResult<Vec<ListEntry>> {
+        Ok(self
+            .list(prefix)
+            .await?
+            .into_iter()
+            .filter(|e| start_after.is_none_or(|s| e.key.as_str() > s))
+            .take(max)
+            .collect())
+    }
+
     /// Metadata of one object, `None` if absent.
     async fn head(&self, key: &str) -> StoreResult<Option<ObjectMeta>>;
 

@@ -386,6 +386,37 @@ impl Store for S3Store {
         Ok(out)
     }
 
+    async fn list_page(
+        &self,
+        prefix: &str,
+        start_after: Option<&str>,
+        max: usize,
+    ) -> StoreResult<Vec<ListEntry>> {
+        let mut req = self
+            .client
+            .list_objects_v2()
+            .bucket(&self.bucket)
+            .prefix(prefix)
+            .max_keys(max.clamp(1, 1000) as i32)
+            .set_start_after(start_after.map(str::to_string));
+        if let Some(n) = self.page_size {
+            req = req.max_keys(n.min(max as i32));
+        }
+        let page = req.send().await.map_err(|e| self.map_err(prefix, e))?;
+        let mut out: Vec<ListEntry> = page
+            .contents()
+            .iter()
+            .filter_map(|o| {
+                o.key().map(|k| ListEntry {
+                    key: k.to_string(),
+                    size: o.size().unwrap_or(0).max(0) as u64,
+                })
+            })
+            .collect();
+        out.sort_by(|a, b| a.key.cmp(&b.key));
+        Ok(out)
+    }
+
     async fn head(&self, key: &str) -> StoreResult<Option<ObjectMeta>> {
         match self
             .client

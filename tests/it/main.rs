@@ -8,6 +8,7 @@ mod cloudfront;
 mod conformance;
 mod consistency;
 mod errors;
+mod migrate;
 mod publish_local;
 mod publish_s3;
 mod releases;

@@ -1,0 +1,550 @@
+//! `cdnsync migrate`: move user uploads off a web server into encrypted S3.
+//! Keys keep the relative path (NFC-normalised); the local walk and the
+//! remote listing are merged as two key-sorted streams, in bounded batches,
+//! so memory does not grow with the number of files; each upload is
+//! verified; reruns upload only what is missing or changed; `--shard I/N`
+//! splits a tree across machines with no coordinator.
+
+use std::collections::{BTreeMap, VecDeque};
+use std::io::Write;
+use std::path::{Path, PathBuf};
+use std::time::Instant;
+
+use futures::StreamExt;
+use serde::Serialize;
+use tokio::sync::Semaphore;
+use unicode_normalization::UnicodeNormalization;
+
+use crate::error::{Error, Result};
+use crate::execute::{Cancel, ExecOptions, upload_with_retry};
+use crate::headers::{HeaderSettings, META_HASH, META_HEADERS};
+use crate::mime;
+use crate::plan::{Desired, Reason, Upload};
+use crate::progress::{Phase, ProgressMode};
+use crate::remote::list_prefix;
+use crate::rules::FileClass;
+use crate::store::{ListEntry, Sse, Store, join_key};
+
+/// Files walked and decided per batch (bounds memory).
+const BATCH: usize = 1000;
+
+#[derive(Debug, Clone)]
+pub struct MigrateOptions {
+    pub prefix: String,
+    pub sse: Sse,
+    pub concurrency: usize,
+    pub cache_control: String,
+    /// `I/N`: only files whose key hash falls in shard I of N.
+    pub shard: Option<(u64, u64)>,
+    pub dry_run: bool,
+    /// Old and new URL bases for the URL map (both or neither).
+    pub base_url: Option<String>,
+    pub cdn_url: Option<String>,
+    /// Where `url-map.csv` and `nginx-redirects.conf` are written.
+    pub map_dir: PathBuf,
+    pub progress: ProgressMode,
+    pub multipart_threshold: u64,
+    pub part_size: usize,
+}
+
+/// A file that was not migrated, and why.
+#[derive(Debug, Clone, Serialize)]
+pub struct Problem {
+    pub path: String,
+    pub reason: String,
+}
+
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct MigrateReport {
+    pub target: String,
+    pub dry_run: bool,
+    /// Files in this shard.
+    pub files: usize,
+    pub uploaded: usize,
+    pub unchanged: usize,
+    pub bytes_uploaded: u64,
+    /// Names S3 or CloudFront handle badly, special files: reported, not migrated.
+    pub skipped: Vec<Problem>,
+    /// Files that failed (unreadable, changed while read, upload or verify errors).
+    pub failed: Vec<Problem>,
+    pub url_map: Option<String>,
+    pub nginx_map: Option<String>,
+    pub elapsed_ms: u64,
+}
+
+/// Which shard a key belongs to: blake3 of the key, first 8 bytes, mod N.
+pub fn shard_of(key: &str, n: u64) -> u64 {
+    let h = blake3::hash(key.as_bytes());
+    u64::from_le_bytes(h.as_bytes()[..8].try_into().expect("8 bytes")) % n.max(1)
+}
+
+/// Parse `I/N`.
+pub fn parse_shard(s: &str) -> std::result::Result<(u64, u64), String> {
+    let (i, n) = s
+        .split_once('/')
+        .ok_or_else(|| format!("invalid shard `{s}`: expected I/N, e.g. 0/4"))?;
+    let i: u64 = i
+        .trim()
+        .parse()
+        .map_err(|_| format!("invalid shard index in `{s}`"))?;
+    let n: u64 = n
+        .trim()
+        .parse()
+        .map_err(|_| format!("invalid shard count in `{s}`"))?;
+    if n == 0 || i >= n {
+        return Err(format!("invalid shard `{s}`: need 0 <= I < N"));
+    }
+    Ok((i, n))
+}
+
+/// Why a relative path cannot be a key (reported, never silently changed).
+pub fn bad_name(rel: &str) -> Option<&'static str> {
+    if rel.chars().any(|c| c.is_control()) {
+        Some("control character in the name")
+    } else if rel.contains('\\') {
+        Some("backslash in the name")
+    } else if rel.len() > crate::plan::MAX_KEY_BYTES {
+        Some("name longer than S3's 1,024-byte key limit")
+    } else {
+        None
+    }
+}
+
+/// Headers of a migrated file: the web type table, `attachment` for types
+/// a browser would execute (HTML, SVG, XML), no precompression.
+pub fn headers_for(rel: &str, cache_control: &str) -> HeaderSettings {
+    let content_type = mime::content_type(rel);
+    let essence = content_type.split(';').next().unwrap_or("").trim();
+    let executable = matches!(
+        essence,
+        "text/html" | "application/xhtml+xml" | "image/svg+xml" | "application/xml" | "text/xml"
+    );
+    HeaderSettings {
+        content_type,
+        cache_control: cache_control.to_string(),
+        content_disposition: executable.then(|| "attachment".to_string()),
+        compress: false,
+    }
+}
+
+/// One walked file.
+struct Local {
+    key_rel: String,
+    path: PathBuf,
+    size: u64,
+}
+
+/// Walk `src` in key order (names compared as keys: a directory sorts as
+/// `name/`), streaming; bad names and special files go to `skipped`.
+fn walk(src: &Path) -> impl Iterator<Item = std::result::Result<Local, Problem>> + '_ {
+    let key_name = |e: &walkdir::DirEntry| {
+        let mut n: String = e.file_name().to_string_lossy().nfc().collect();
+        if e.file_type().is_dir() {
+            n.push('/');
+        }
+        n
+    };
+    let canon = src.canonicalize().unwrap_or_else(|_| src.to_path_buf());
+    walkdir::WalkDir::new(src)
+        .follow_links(true)
+        .sort_by(move |a, b| key_name(a).cmp(&key_name(b)))
+        .into_iter()
+        .filter_entry(move |e| {
+            // Never follow a link out of the source tree.
+            !e.path_is_symlink() || e.path().canonicalize().is_ok_and(|t| t.starts_with(&canon))
+        })
+        .filter_map(move |e| {
+            let e = match e {
+                Ok(e) => e,
+                Err(err) => {
+                    let path = err
+                        .path()
+                        .map(|p| p.display().to_string())
+                        .unwrap_or_default();
+                    return Some(Err(Problem {
+                        path,
+                        reason: format!("cannot read: {err}"),
+                    }));
+                }
+            };
+            if e.depth() == 0 || e.file_type().is_dir() {
+                return None;
+            }
+            let rel_path = e.path().strip_prefix(src).ok()?;
+            let shown = rel_path.display().to_string();
+            if !e.file_type().is_file() {
+                return Some(Err(Problem {
+                    path: shown,
+                    reason: "not a regular file (socket, FIFO or device)".into(),
+                }));
+            }
+            let Some(rel) = rel_path.to_str() else {
+                return Some(Err(Problem {
+                    path: shown,
+                    reason: "name is not valid UTF-8".into(),
+                }));
+            };
+            let rel: String = rel.replace(std::path::MAIN_SEPARATOR, "/").nfc().collect();
+            if let Some(why) = bad_name(&rel) {
+                return Some(Err(Problem {
+                    path: shown,
+                    reason: why.into(),
+                }));
+            }
+            let size = match e.metadata() {
+                Ok(m) => m.len(),
+                Err(err) => {
+                    return Some(Err(Problem {
+                        path: shown,
+                        reason: format!("cannot read: {err}"),
+                    }));
+                }
+            };
+            Some(Ok(Local {
+                key_rel: rel,
+                path: e.path().to_path_buf(),
+                size,
+            }))
+        })
+}
+
+/// The remote side of the march: listing pages consumed in key order.
+struct RemoteCursor<'a> {
+    store: &'a dyn Store,
+    prefix: String,
+    page: VecDeque<ListEntry>,
+    after: Option<String>,
+    done: bool,
+}
+
+impl RemoteCursor<'_> {
+    /// The listed size of `key`, advancing past smaller keys.
+    async fn size_of(&mut self, key: &str) -> Result<Option<u64>> {
+        loop {
+            if self.page.is_empty() && !self.done {
+                let p = self
+                    .store
+                    .list_page(&self.prefix, self.after.as_deref(), BATCH)
+                    .await?;
+                self.done = p.len() < BATCH;
+                self.after = p.last().map(|e| e.key.clone()).or(self.after.take());
+                self.page.extend(p);
+            }
+            match self.page.front() {
+                None => return Ok(None),
+                Some(e) if e.key.as_str() < key => {
+                    self.page.pop_front();
+                }
+                Some(e) if e.key == key => return Ok(self.page.pop_front().map(|e| e.size)),
+                Some(_) => return Ok(None),
+            }
+        }
+    }
+}
+
+enum Done {
+    Uploaded(u64),
+    Unchanged,
+}
+
+/// A file's outcome: done (with its hash) or a failure message.
+type FileResult = std::result::Result<(Done, String), String>;
+
+/// Percent-encode a key for a URL path (segments kept).
+fn url_path(key: &str) -> String {
+    const SET: &percent_encoding::AsciiSet = &percent_encoding::NON_ALPHANUMERIC
+        .remove(b'-')
+        .remove(b'_')
+        .remove(b'.')
+        .remove(b'~')
+        .remove(b'/');
+    percent_encoding::utf8_percent_encode(key, SET).to_string()
+}
+
+fn csv_field(s: &str) -> String {
+    if s.contains([',', '"', '\n']) {
+        format!("\"{}\"", s.replace('"', "\"\""))
+    } else {
+        s.to_string()
+    }
+}
+
+/// Migrate `src` into `store` under `opts.prefix`.
+pub async fn run(
+    src: &Path,
+    store: &dyn Store,
+    opts: &MigrateOptions,
+    cancel: &Cancel,
+) -> Result<MigrateReport> {
+    let t0 = Instant::now();
+    let md = std::fs::metadata(src).map_err(|e| match e.kind() {
+        std::io::ErrorKind::NotFound => Error::input(src, "directory not found"),
+        _ => Error::io(src, e),
+    })?;
+    if !md.is_dir() {
+        return Err(Error::input(src, "not a directory"));
+    }
+    let mut report = MigrateReport {
+        dry_run: opts.dry_run,
+        ..Default::default()
+    };
+    let mut exec = ExecOptions::new(&opts.prefix, opts.sse.clone());
+    exec.concurrency = opts.concurrency;
+    exec.multipart_threshold = opts.multipart_threshold;
+    exec.part_size = opts.part_size;
+    let mem = Semaphore::new(exec.memory_budget.div_ceil(1024));
+    let phase = Phase::new(opts.progress, "migrate", 0, 0);
+    let mut cursor = RemoteCursor {
+        store,
+        prefix: list_prefix(&opts.prefix),
+        page: VecDeque::new(),
+        after: None,
+        done: false,
+    };
+    let mut map = match (&opts.base_url, &opts.cdn_url) {
+        (Some(_), Some(_)) if !opts.dry_run => {
+            std::fs::create_dir_all(&opts.map_dir).map_err(|e| Error::io(&opts.map_dir, e))?;
+            let csv = opts.map_dir.join("url-map.csv");
+            let nginx = opts.map_dir.join("nginx-redirects.conf");
+            let mut c = std::fs::File::create(&csv).map_err(|e| Error::io(&csv, e))?;
+            let mut n = std::fs::File::create(&nginx).map_err(|e| Error::io(&nginx, e))?;
+            writeln!(c, "old_url,new_url,size,blake3").map_err(|e| Error::io(&csv, e))?;
+            writeln!(n, "# cdnsync migrate: old upload URLs -> CDN (include in the http block; see README)\nmap $request_uri $cdnsync_new_url {{\n    default \"\";")
+                .map_err(|e| Error::io(&nginx, e))?;
+            report.url_map = Some(csv.display().to_string());
+            report.nginx_map = Some(nginx.display().to_string());
+            Some((c, n))
+        }
+        _ => None,
+    };
+    let base_url = opts
+        .base_url
+        .as_deref()
+        .unwrap_or("")
+        .trim_end_matches('/')
+        .to_string();
+    let cdn_url = opts
+        .cdn_url
+        .as_deref()
+        .unwrap_or("")
+        .trim_end_matches('/')
+        .to_string();
+    let old_path_prefix = url::Url::parse(&format!("{base_url}/"))
+        .map(|u| u.path().to_string())
+        .unwrap_or_else(|_| "/".into());
+
+    let mut files = walk(src).peekable();
+    while files.peek().is_some() && !cancel.is_cancelled() {
+        // One batch: decide against the listing, then work concurrently.
+        let mut batch: Vec<(Local, Option<u64>)> = Vec::new();
+        while batch.len() < BATCH {
+            let Some(f) = files.next() else { break };
+            match f {
+                Err(p) => report.skipped.push(p),
+                Ok(f) => {
+                    if let Some((i, n)) = opts.shard
+                        && shard_of(&f.key_rel, n) != i
+                    {
+                        continue;
+                    }
+                    let remote = cursor.size_of(&join_key(&opts.prefix, &f.key_rel)).await?;
+                    batch.push((f, remote));
+                }
+            }
+        }
+        report.files += batch.len();
+        let results: Vec<(String, u64, FileResult)> =
+            futures::stream::iter(batch.into_iter().map(|(f, remote)| {
+                let exec = &exec;
+                let mem = &mem;
+                let phase = &phase;
+                async move {
+                    let r = migrate_one(&f, remote, store, opts, exec, cancel, mem, phase).await;
+                    (f.key_rel, f.size, r)
+                }
+            }))
+            .buffered(opts.concurrency.max(1))
+            .collect()
+            .await;
+        for (rel, size, r) in results {
+            match r {
+                Ok((done, hash)) => {
+                    match done {
+                        Done::Uploaded(n) => {
+                            report.uploaded += 1;
+                            report.bytes_uploaded += n;
+                        }
+                        Done::Unchanged => report.unchanged += 1,
+                    }
+                    if let Some((c, n)) = map.as_mut() {
+                        let old = format!("{base_url}/{}", url_path(&rel));
+                        let new = format!("{cdn_url}/{}", url_path(&join_key(&opts.prefix, &rel)));
+                        let _ =
+                            writeln!(c, "{},{},{size},{hash}", csv_field(&old), csv_field(&new));
+                        let _ = writeln!(
+                            n,
+                            "    \"{}{}\" \"{}\";",
+                            old_path_prefix,
+                            url_path(&rel),
+                            new
+                        );
+                    }
+                }
+                Err(reason) => report.failed.push(Problem { path: rel, reason }),
+            }
+        }
+    }
+    if let Some((_, n)) = map.as_mut() {
+        let _ = writeln!(
+            n,
+            "}}\n# in the server block serving the old uploads:\n# if ($cdnsync_new_url) {{ return 301 $cdnsync_new_url; }}"
+        );
+    }
+    phase.finish();
+    report.target = store.describe();
+    report.elapsed_ms = t0.elapsed().as_millis() as u64;
+    if cancel.is_cancelled() {
+        return Err(Error::Interrupted);
+    }
+    Ok(report)
+}
+
+/// Decide, upload and verify one file. `Err` is a per-file failure message.
+#[allow(clippy::too_many_arguments)]
+async fn migrate_one(
+    f: &Local,
+    remote_size: Option<u64>,
+    store: &dyn Store,
+    opts: &MigrateOptions,
+    exec: &ExecOptions,
+    cancel: &Cancel,
+    mem: &Semaphore,
+    phase: &Phase,
+) -> FileResult {
+    let path = f.path.clone();
+    let (size, hash) = tokio::task::spawn_blocking(move || crate::scan::hash_file(&path))
+        .await
+        .map_err(|e| e.to_string())?
+        .map_err(|e| format!("cannot read: {e}"))?;
+    let hash = hash.to_hex().to_string();
+    let headers = headers_for(&f.key_rel, &opts.cache_control);
+    let digest = headers.digest(&opts.sse);
+    let key = join_key(&opts.prefix, &f.key_rel);
+    if remote_size == Some(size)
+        && let Some(m) = store.head(&key).await.map_err(|e| e.to_string())?
+        && m.metadata.get(META_HASH) == Some(&hash)
+        && m.metadata.get(META_HEADERS) == Some(&digest)
+    {
+        return Ok((Done::Unchanged, hash));
+    }
+    if opts.dry_run {
+        return Ok((Done::Uploaded(size), hash));
+    }
+    let up = Upload {
+        object: Desired {
+            rel: f.key_rel.clone(),
+            logical: f.key_rel.clone(),
+            key: key.clone(),
+            path: f.path.clone(),
+            class: FileClass::Plain,
+            size,
+            hash: hash.clone(),
+            source_hash: hash.clone(),
+            splices: Default::default(),
+            headers,
+            digest,
+        },
+        reason: Reason::New,
+        body: None,
+    };
+    let done = upload_with_retry(&up, store, exec, cancel, mem, phase)
+        .await
+        .map_err(|e| e.to_string())?;
+    // Verify what the server holds: size and content hash.
+    let m = store
+        .head(&key)
+        .await
+        .map_err(|e| format!("verify: {e}"))?
+        .ok_or_else(|| "verify: object missing after upload".to_string())?;
+    if m.size != size || m.metadata.get(META_HASH) != Some(&hash) {
+        return Err(format!(
+            "verify: server holds {} bytes / hash {:?}, expected {size} / {hash}",
+            m.size,
+            m.metadata.get(META_HASH)
+        ));
+    }
+    phase.object_done();
+    Ok((Done::Uploaded(done.stored_size), hash))
+}
+
+/// Counts of a report by reason, for the summary.
+pub fn summary(r: &MigrateReport) -> String {
+    let mut reasons: BTreeMap<&str, usize> = BTreeMap::new();
+    for p in &r.skipped {
+        *reasons.entry(p.reason.as_str()).or_default() += 1;
+    }
+    let verb = if r.dry_run {
+        "would upload"
+    } else {
+        "uploaded"
+    };
+    let mut s = format!(
+        "migrate to {}: {} files, {verb} {} ({}), {} unchanged, {} skipped, {} failed in {:.2} s\n",
+        r.target,
+        r.files,
+        r.uploaded,
+        crate::progress::human_bytes(r.bytes_uploaded),
+        r.unchanged,
+        r.skipped.len(),
+        r.failed.len(),
+        r.elapsed_ms as f64 / 1000.0
+    );
+    for (why, n) in reasons {
+        s.push_str(&format!("  skipped {n}: {why}\n"));
+    }
+    if let Some(m) = &r.url_map {
+        s.push_str(&format!("  URL map: {m}\n"));
+    }
+    s
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn shards_partition_keys() {
+        let keys: Vec<String> = (0..1000).map(|i| format!("u/{i}.jpg")).collect();
+        let mut counts = [0; 4];
+        for k in &keys {
+            counts[shard_of(k, 4) as usize] += 1;
+        }
+        assert_eq!(counts.iter().sum::<usize>(), 1000);
+        assert!(counts.iter().all(|&c| c > 150), "{counts:?}");
+        assert_eq!(parse_shard("2/4"), Ok((2, 4)));
+        assert!(
+            parse_shard("4/4").is_err() && parse_shard("x").is_err() && parse_shard("1/0").is_err()
+        );
+    }
+
+    #[test]
+    fn names_and_headers() {
+        assert!(bad_name("a\u{7}b.jpg").is_some());
+        assert!(bad_name("a\\b.jpg").is_some());
+        assert!(bad_name("a b+c%.jpg").is_none());
+        let h = headers_for("x/page.html", "public, max-age=86400");
+        assert_eq!(h.content_disposition.as_deref(), Some("attachment"));
+        assert!(!h.compress);
+        assert_eq!(
+            headers_for("x/a.svg", "c").content_disposition.as_deref(),
+            Some("attachment")
+        );
+        assert_eq!(headers_for("x/a.jpg", "c").content_disposition, None);
+    }
+
+    #[test]
+    fn urls_are_encoded() {
+        assert_eq!(url_path("2024/a b+c%é.jpg"), "2024/a%20b%2Bc%25%C3%A9.jpg");
+        assert_eq!(csv_field("a,b"), "\"a,b\"");
+    }
+}
