@@ -137,6 +137,15 @@ pub struct MigrateArgs {
     /// Show what would be uploaded; write nothing.
     #[arg(long, env = "CDNSYNC_DRY_RUN")]
     pub dry_run: bool,
+    /// Upload nothing: re-check every file against its remote copy (size, content hash) and report mismatches.
+    #[arg(long, conflicts_with = "delete_source")]
+    pub verify: bool,
+    /// Upload nothing: delete each local file whose remote copy is verified identical (a separate, explicit step).
+    #[arg(long)]
+    pub delete_source: bool,
+    /// At most this many files per second.
+    #[arg(long, env = "CDNSYNC_RATE", value_name = "OPS")]
+    pub rate: Option<f64>,
     /// Where to write the per-file failure report (default cdnsync-migrate-report.json, written only on failures).
     #[arg(long, env = "CDNSYNC_REPORT", value_name = "FILE")]
     pub report: Option<PathBuf>,

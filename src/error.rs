@@ -100,7 +100,7 @@ pub enum Error {
     #[error("interrupted; no release was recorded and nothing was deleted")]
     Interrupted,
 
-    #[error("{failed} file(s) could not be migrated; details in {report} (rerun to retry them)")]
+    #[error("{failed} file(s) failed or did not verify; details in {report}")]
     MigrateIncomplete { failed: usize, report: String },
 
     #[error("release {release} is live, but CDN invalidation failed: {reason}")]

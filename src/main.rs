@@ -185,7 +185,16 @@ async fn run(cli: Cli, ctx: Context) -> Result<(), Error> {
             }
             let (store, prefix) = commands::publish::open_store(&cfg).await?;
             store.check().await?;
+            let mode = if args.verify {
+                cdnsync::migrate::Mode::Verify
+            } else if args.delete_source {
+                cdnsync::migrate::Mode::DeleteSource
+            } else {
+                cdnsync::migrate::Mode::Migrate
+            };
             let opts = cdnsync::migrate::MigrateOptions {
+                mode,
+                rate: args.rate,
                 prefix,
                 sse: cfg.sse.clone(),
                 concurrency,
@@ -213,7 +222,7 @@ async fn run(cli: Cli, ctx: Context) -> Result<(), Error> {
             } else if !cli.quiet {
                 let _ = write!(out, "{}", cdnsync::migrate::summary(&r));
             }
-            if !r.failed.is_empty() {
+            if !r.failed.is_empty() || !r.mismatches.is_empty() {
                 let path = args
                     .report
                     .clone()
@@ -221,7 +230,7 @@ async fn run(cli: Cli, ctx: Context) -> Result<(), Error> {
                 let body = serde_json::to_vec_pretty(&r).expect("serialize report");
                 std::fs::write(&path, body).map_err(|e| Error::io(&path, e))?;
                 return Err(Error::MigrateIncomplete {
-                    failed: r.failed.len(),
+                    failed: r.failed.len() + r.mismatches.len(),
                     report: path.display().to_string(),
                 });
             }

@@ -28,8 +28,24 @@ use crate::store::{ListEntry, Sse, Store, join_key};
 /// Files walked and decided per batch (bounds memory).
 const BATCH: usize = 1000;
 
+/// What a run does with each file.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Mode {
+    /// Upload what is missing or changed, verify each upload.
+    Migrate,
+    /// Upload nothing: re-check every file against its remote copy.
+    Verify,
+    /// Upload nothing: delete each local file whose remote copy is verified
+    /// identical (and that did not change while being checked).
+    DeleteSource,
+}
+
 #[derive(Debug, Clone)]
 pub struct MigrateOptions {
+    pub mode: Mode,
+    /// At most this many files per second (`--rate`).
+    pub rate: Option<f64>,
     pub prefix: String,
     pub sse: Sse,
     pub concurrency: usize,
@@ -67,6 +83,13 @@ pub struct MigrateReport {
     pub skipped: Vec<Problem>,
     /// Files that failed (unreadable, changed while read, upload or verify errors).
     pub failed: Vec<Problem>,
+    pub mode: Option<Mode>,
+    /// `--verify`: files whose remote copy matches.
+    pub verified: usize,
+    /// `--verify` / `--delete-source`: missing or different remote copies.
+    pub mismatches: Vec<Problem>,
+    /// `--delete-source`: local files deleted.
+    pub deleted_local: usize,
     pub url_map: Option<String>,
     pub nginx_map: Option<String>,
     pub elapsed_ms: u64,
@@ -245,6 +268,28 @@ impl RemoteCursor<'_> {
 enum Done {
     Uploaded(u64),
     Unchanged,
+    Verified,
+    Mismatch(String),
+    DeletedLocal,
+}
+
+/// Spaces file operations `1/rate` seconds apart (`--rate`).
+struct Pace {
+    every: std::time::Duration,
+    next: tokio::sync::Mutex<tokio::time::Instant>,
+}
+
+impl Pace {
+    async fn wait(&self) {
+        let slot = {
+            let mut n = self.next.lock().await;
+            let now = tokio::time::Instant::now();
+            let slot = (*n).max(now);
+            *n = slot + self.every;
+            slot
+        };
+        tokio::time::sleep_until(slot).await;
+    }
 }
 
 /// A file's outcome: done (with its hash) or a failure message.
@@ -286,8 +331,13 @@ pub async fn run(
     }
     let mut report = MigrateReport {
         dry_run: opts.dry_run,
+        mode: Some(opts.mode),
         ..Default::default()
     };
+    let pace = opts.rate.filter(|r| *r > 0.0).map(|r| Pace {
+        every: std::time::Duration::from_secs_f64(1.0 / r),
+        next: tokio::sync::Mutex::new(tokio::time::Instant::now()),
+    });
     let mut exec = ExecOptions::new(&opts.prefix, opts.sse.clone());
     exec.concurrency = opts.concurrency;
     exec.multipart_threshold = opts.multipart_threshold;
@@ -302,7 +352,7 @@ pub async fn run(
         done: false,
     };
     let mut map = match (&opts.base_url, &opts.cdn_url) {
-        (Some(_), Some(_)) if !opts.dry_run => {
+        (Some(_), Some(_)) if !opts.dry_run && opts.mode == Mode::Migrate => {
             std::fs::create_dir_all(&opts.map_dir).map_err(|e| Error::io(&opts.map_dir, e))?;
             let csv = opts.map_dir.join("url-map.csv");
             let nginx = opts.map_dir.join("nginx-redirects.conf");
@@ -358,7 +408,11 @@ pub async fn run(
                 let exec = &exec;
                 let mem = &mem;
                 let phase = &phase;
+                let pace = &pace;
                 async move {
+                    if let Some(p) = pace {
+                        p.wait().await;
+                    }
                     let r = migrate_one(&f, remote, store, opts, exec, cancel, mem, phase).await;
                     (f.key_rel, f.size, r)
                 }
@@ -375,6 +429,15 @@ pub async fn run(
                             report.bytes_uploaded += n;
                         }
                         Done::Unchanged => report.unchanged += 1,
+                        Done::Verified => report.verified += 1,
+                        Done::DeletedLocal => report.deleted_local += 1,
+                        Done::Mismatch(why) => {
+                            report.mismatches.push(Problem {
+                                path: rel.clone(),
+                                reason: why,
+                            });
+                            continue;
+                        }
                     }
                     if let Some((c, n)) = map.as_mut() {
                         let old = format!("{base_url}/{}", url_path(&rel));
@@ -422,6 +485,7 @@ async fn migrate_one(
     phase: &Phase,
 ) -> FileResult {
     let path = f.path.clone();
+    let before = std::fs::metadata(&f.path).and_then(|m| m.modified()).ok();
     let (size, hash) = tokio::task::spawn_blocking(move || crate::scan::hash_file(&path))
         .await
         .map_err(|e| e.to_string())?
@@ -430,6 +494,34 @@ async fn migrate_one(
     let headers = headers_for(&f.key_rel, &opts.cache_control);
     let digest = headers.digest(&opts.sse);
     let key = join_key(&opts.prefix, &f.key_rel);
+    if opts.mode != Mode::Migrate {
+        // Check the remote copy: size and content hash.
+        let m = store.head(&key).await.map_err(|e| e.to_string())?;
+        let why = match &m {
+            None => Some("missing in the bucket".to_string()),
+            Some(m) if m.size != size => Some(format!(
+                "size differs (remote {} bytes, local {size})",
+                m.size
+            )),
+            Some(m) if m.metadata.get(META_HASH) != Some(&hash) => {
+                Some("content differs (blake3)".to_string())
+            }
+            Some(_) => None,
+        };
+        if let Some(why) = why {
+            return Ok((Done::Mismatch(why), hash));
+        }
+        if opts.mode == Mode::Verify || opts.dry_run {
+            return Ok((Done::Verified, hash));
+        }
+        // Delete only a file that is still exactly what was verified.
+        let after = std::fs::metadata(&f.path).map_err(|e| format!("cannot stat: {e}"))?;
+        if after.len() != size || after.modified().ok() != before {
+            return Err("changed while being checked; not deleted".into());
+        }
+        std::fs::remove_file(&f.path).map_err(|e| format!("cannot delete: {e}"))?;
+        return Ok((Done::DeletedLocal, hash));
+    }
     if remote_size == Some(size)
         && let Some(m) = store.head(&key).await.map_err(|e| e.to_string())?
         && m.metadata.get(META_HASH) == Some(&hash)
@@ -482,6 +574,27 @@ pub fn summary(r: &MigrateReport) -> String {
     let mut reasons: BTreeMap<&str, usize> = BTreeMap::new();
     for p in &r.skipped {
         *reasons.entry(p.reason.as_str()).or_default() += 1;
+    }
+    if r.mode == Some(Mode::Verify) || r.mode == Some(Mode::DeleteSource) {
+        let mut s = format!(
+            "{} {}: {} files, {} verified identical, {} deleted locally, {} mismatched, {} failed in {:.2} s\n",
+            if r.mode == Some(Mode::Verify) {
+                "verify"
+            } else {
+                "delete-source"
+            },
+            r.target,
+            r.files,
+            r.verified + r.deleted_local,
+            r.deleted_local,
+            r.mismatches.len(),
+            r.failed.len(),
+            r.elapsed_ms as f64 / 1000.0
+        );
+        for m in r.mismatches.iter().take(20) {
+            s.push_str(&format!("  mismatch: {}: {}\n", m.path, m.reason));
+        }
+        return s;
     }
     let verb = if r.dry_run {
         "would upload"

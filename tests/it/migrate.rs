@@ -241,3 +241,68 @@ fn killed_migration_reruns_to_every_file_once() {
     assert_eq!(r["unchanged"], 400, "every file present once and verified");
     assert_eq!(b.keys("f/").len(), 400);
 }
+
+#[test]
+fn verify_reports_mismatches_and_delete_source_removes_only_verified_files() {
+    let b = Bucket::moto("migverify");
+    let files: Vec<(String, Vec<u8>)> = (0..10)
+        .map(|i| (format!("u/{i}.jpg"), format!("img {i}").into_bytes()))
+        .collect();
+    let refs: Vec<(&str, &[u8])> = files
+        .iter()
+        .map(|(a, b)| (a.as_str(), b.as_slice()))
+        .collect();
+    let site = Site::new(&refs);
+    let src = path_str(site.path());
+    let to = b.url("");
+    cdnsync_moto(&["migrate", &src, "--to", &to, "--json", "--rate", "200"]).ok_json();
+    let r = cdnsync_moto(&["migrate", &src, "--to", &to, "--json", "--verify"]).ok_json();
+    assert_eq!(r["verified"], 10, "{r:#}");
+
+    // Someone overwrote one object; one file changed locally; one is new locally.
+    b.put("u/3.jpg", b"tampered");
+    site.write("u/5.jpg", b"img 5 edited");
+    site.write("u/new.jpg", b"not migrated yet");
+    let report = tempfile::tempdir().unwrap();
+    let rp = path_str(&report.path().join("r.json"));
+    let e = cdnsync_moto(&["migrate", &src, "--to", &to, "--verify", "--report", &rp]).fails(9);
+    assert!(e.contains("3 file(s) failed or did not verify"), "{e}");
+    let rep: serde_json::Value = serde_json::from_slice(&std::fs::read(&rp).unwrap()).unwrap();
+    let bad: BTreeSet<&str> = rep["mismatches"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|m| m["path"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        bad,
+        ["u/3.jpg", "u/5.jpg", "u/new.jpg"].into_iter().collect()
+    );
+
+    // Delete-source: only files whose remote copy is identical go.
+    let e = cdnsync_moto(&[
+        "migrate",
+        &src,
+        "--to",
+        &to,
+        "--delete-source",
+        "--report",
+        &rp,
+    ])
+    .fails(9);
+    assert!(e.contains("did not verify"), "{e}");
+    let left: BTreeSet<String> = std::fs::read_dir(site.path().join("u"))
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .collect();
+    assert_eq!(
+        left,
+        ["3.jpg", "5.jpg", "new.jpg"]
+            .iter()
+            .map(|s| s.to_string())
+            .collect()
+    );
+    // The bucket was not touched by either step.
+    assert_eq!(b.body("u/3.jpg"), b"tampered");
+    assert_eq!(b.keys("u/").len(), 10);
+}
