@@ -146,6 +146,12 @@ pub struct MigrateArgs {
     /// At most this many files per second.
     #[arg(long, env = "CDNSYNC_RATE", value_name = "OPS")]
     pub rate: Option<f64>,
+    /// State journal of migrated files, for fast reruns (default: in the user's cache dir).
+    #[arg(long, env = "CDNSYNC_STATE", value_name = "FILE")]
+    pub state: Option<PathBuf>,
+    /// Keep no state journal: every rerun lists the bucket.
+    #[arg(long, conflicts_with = "state")]
+    pub no_state: bool,
     /// Where to write the per-file failure report (default cdnsync-migrate-report.json, written only on failures).
     #[arg(long, env = "CDNSYNC_REPORT", value_name = "FILE")]
     pub report: Option<PathBuf>,

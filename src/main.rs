@@ -192,7 +192,15 @@ async fn run(cli: Cli, ctx: Context) -> Result<(), Error> {
             } else {
                 cdnsync::migrate::Mode::Migrate
             };
+            let state = if args.no_state {
+                None
+            } else {
+                args.state.clone().or_else(|| {
+                    cdnsync::migrate::default_state_path(&args.src, &cfg.target.display())
+                })
+            };
             let opts = cdnsync::migrate::MigrateOptions {
+                state,
                 mode,
                 rate: args.rate,
                 prefix,

@@ -44,6 +44,10 @@ pub enum Mode {
 #[derive(Debug, Clone)]
 pub struct MigrateOptions {
     pub mode: Mode,
+    /// The state journal (`--state`): files already migrated, by key,
+    /// size and mtime. With a journal the listing is skipped: unknown
+    /// files are checked with HEAD.
+    pub state: Option<PathBuf>,
     /// At most this many files per second (`--rate`).
     pub rate: Option<f64>,
     pub prefix: String,
@@ -155,6 +159,7 @@ struct Local {
     key_rel: String,
     path: PathBuf,
     size: u64,
+    mtime: i128,
 }
 
 /// Walk `src` in key order (names compared as keys: a directory sorts as
@@ -214,8 +219,8 @@ fn walk(src: &Path) -> impl Iterator<Item = std::result::Result<Local, Problem>>
                     reason: why.into(),
                 }));
             }
-            let size = match e.metadata() {
-                Ok(m) => m.len(),
+            let (size, mtime) = match e.metadata() {
+                Ok(m) => (m.len(), mtime_ns(&m)),
                 Err(err) => {
                     return Some(Err(Problem {
                         path: shown,
@@ -227,6 +232,7 @@ fn walk(src: &Path) -> impl Iterator<Item = std::result::Result<Local, Problem>>
                 key_rel: rel,
                 path: e.path().to_path_buf(),
                 size,
+                mtime,
             }))
         })
 }
@@ -271,6 +277,104 @@ enum Done {
     Verified,
     Mismatch(String),
     DeletedLocal,
+}
+
+/// The state journal: one line per migrated file,
+/// `key-hash size mtime-ns content-hash`, appended as files finish.
+/// Keys are stored as 64-bit hashes so a million entries stay small.
+struct Journal {
+    done: std::collections::HashMap<u64, (u64, i128)>,
+    out: Option<std::io::BufWriter<std::fs::File>>,
+    pending: usize,
+}
+
+fn key_id(key: &str) -> u64 {
+    u64::from_le_bytes(
+        blake3::hash(key.as_bytes()).as_bytes()[..8]
+            .try_into()
+            .expect("8 bytes"),
+    )
+}
+
+fn mtime_ns(m: &std::fs::Metadata) -> i128 {
+    m.modified()
+        .ok()
+        .and_then(|t| t.duration_since(std::time::UNIX_EPOCH).ok())
+        .map(|d| d.as_nanos() as i128)
+        .unwrap_or(-1)
+}
+
+impl Journal {
+    fn open(path: &Path) -> Result<Journal> {
+        let mut done = std::collections::HashMap::new();
+        if let Ok(text) = std::fs::read_to_string(path) {
+            for line in text.lines() {
+                let mut f = line.split(' ');
+                if let (Some(k), Some(s), Some(m)) = (f.next(), f.next(), f.next())
+                    && let (Ok(k), Ok(s), Ok(m)) =
+                        (u64::from_str_radix(k, 16), s.parse(), m.parse())
+                {
+                    done.insert(k, (s, m));
+                }
+            }
+        }
+        if let Some(parent) = path.parent() {
+            std::fs::create_dir_all(parent).map_err(|e| Error::io(parent, e))?;
+        }
+        let f = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(path)
+            .map_err(|e| Error::io(path, e))?;
+        Ok(Journal {
+            done,
+            out: Some(std::io::BufWriter::new(f)),
+            pending: 0,
+        })
+    }
+
+    /// Already migrated, and the file is as it was then.
+    fn is_done(&self, key: &str, size: u64, mtime: i128) -> bool {
+        self.done.get(&key_id(key)) == Some(&(size, mtime))
+    }
+
+    fn record(&mut self, key: &str, size: u64, mtime: i128, hash: &str) {
+        if let Some(w) = self.out.as_mut() {
+            let _ = writeln!(
+                w,
+                "{:016x} {size} {mtime} {}",
+                key_id(key),
+                &hash[..hash.len().min(16)]
+            );
+            self.pending += 1;
+            if self.pending >= 256 {
+                let _ = w.flush();
+                self.pending = 0;
+            }
+        }
+    }
+}
+
+impl Drop for Journal {
+    fn drop(&mut self) {
+        if let Some(w) = self.out.as_mut() {
+            let _ = w.flush();
+        }
+    }
+}
+
+/// Default journal location: the user's cache dir, one file per source + target.
+pub fn default_state_path(src: &Path, target: &str) -> Option<PathBuf> {
+    let base = std::env::var_os("XDG_CACHE_HOME")
+        .map(PathBuf::from)
+        .or_else(|| std::env::var_os("HOME").map(|h| PathBuf::from(h).join(".cache")))?;
+    let abs = std::path::absolute(src).unwrap_or_else(|_| src.to_path_buf());
+    let id = blake3::hash(format!("{}\n{target}", abs.display()).as_bytes()).to_hex();
+    Some(
+        base.join("cdnsync")
+            .join("migrate")
+            .join(format!("{}.journal", &id[..24])),
+    )
 }
 
 /// Spaces file operations `1/rate` seconds apart (`--rate`).
@@ -334,6 +438,10 @@ pub async fn run(
         mode: Some(opts.mode),
         ..Default::default()
     };
+    let mut journal = match (&opts.state, opts.mode, opts.dry_run) {
+        (Some(p), Mode::Migrate, false) => Some(Journal::open(p)?),
+        _ => None,
+    };
     let pace = opts.rate.filter(|r| *r > 0.0).map(|r| Pace {
         every: std::time::Duration::from_secs_f64(1.0 / r),
         next: tokio::sync::Mutex::new(tokio::time::Instant::now()),
@@ -386,7 +494,7 @@ pub async fn run(
     let mut files = walk(src).peekable();
     while files.peek().is_some() && !cancel.is_cancelled() {
         // One batch: decide against the listing, then work concurrently.
-        let mut batch: Vec<(Local, Option<u64>)> = Vec::new();
+        let mut batch: Vec<(Local, Option<Option<u64>>)> = Vec::new();
         while batch.len() < BATCH {
             let Some(f) = files.next() else { break };
             match f {
@@ -397,13 +505,28 @@ pub async fn run(
                     {
                         continue;
                     }
-                    let remote = cursor.size_of(&join_key(&opts.prefix, &f.key_rel)).await?;
+                    let key = join_key(&opts.prefix, &f.key_rel);
+                    if opts.mode == Mode::Migrate
+                        && let Some(j) = &journal
+                        && j.is_done(&key, f.size, f.mtime)
+                    {
+                        // Migrated before and unchanged since: no request at all.
+                        report.files += 1;
+                        report.unchanged += 1;
+                        continue;
+                    }
+                    // With a journal the listing is skipped: HEAD tells.
+                    let remote = if journal.is_some() {
+                        None
+                    } else {
+                        Some(cursor.size_of(&key).await?)
+                    };
                     batch.push((f, remote));
                 }
             }
         }
         report.files += batch.len();
-        let results: Vec<(String, u64, FileResult)> =
+        let results: Vec<(String, u64, i128, FileResult)> =
             futures::stream::iter(batch.into_iter().map(|(f, remote)| {
                 let exec = &exec;
                 let mem = &mem;
@@ -414,15 +537,20 @@ pub async fn run(
                         p.wait().await;
                     }
                     let r = migrate_one(&f, remote, store, opts, exec, cancel, mem, phase).await;
-                    (f.key_rel, f.size, r)
+                    (f.key_rel, f.size, f.mtime, r)
                 }
             }))
             .buffered(opts.concurrency.max(1))
             .collect()
             .await;
-        for (rel, size, r) in results {
+        for (rel, size, mtime, r) in results {
             match r {
                 Ok((done, hash)) => {
+                    if matches!(done, Done::Uploaded(_) | Done::Unchanged)
+                        && let Some(j) = journal.as_mut()
+                    {
+                        j.record(&join_key(&opts.prefix, &rel), size, mtime, &hash);
+                    }
                     match done {
                         Done::Uploaded(n) => {
                             report.uploaded += 1;
@@ -476,7 +604,8 @@ pub async fn run(
 #[allow(clippy::too_many_arguments)]
 async fn migrate_one(
     f: &Local,
-    remote_size: Option<u64>,
+    // `None`: not listed (journal mode), ask with HEAD; `Some(None)`: absent.
+    remote_size: Option<Option<u64>>,
     store: &dyn Store,
     opts: &MigrateOptions,
     exec: &ExecOptions,
@@ -522,7 +651,7 @@ async fn migrate_one(
         std::fs::remove_file(&f.path).map_err(|e| format!("cannot delete: {e}"))?;
         return Ok((Done::DeletedLocal, hash));
     }
-    if remote_size == Some(size)
+    if remote_size.is_none_or(|r| r == Some(size))
         && let Some(m) = store.head(&key).await.map_err(|e| e.to_string())?
         && m.metadata.get(META_HASH) == Some(&hash)
         && m.metadata.get(META_HEADERS) == Some(&digest)

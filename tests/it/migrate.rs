@@ -306,3 +306,59 @@ fn verify_reports_mismatches_and_delete_source_removes_only_verified_files() {
     assert_eq!(b.body("u/3.jpg"), b"tampered");
     assert_eq!(b.keys("u/").len(), 10);
 }
+
+#[test]
+fn state_journal_makes_reruns_skip_the_listing() {
+    let b = Bucket::moto("migstate");
+    let files: Vec<(String, Vec<u8>)> = (0..50)
+        .map(|i| (format!("s/{i}.jpg"), format!("img {i}").into_bytes()))
+        .collect();
+    let refs: Vec<(&str, &[u8])> = files
+        .iter()
+        .map(|(a, b)| (a.as_str(), b.as_slice()))
+        .collect();
+    let site = Site::new(&refs);
+    let src = path_str(site.path());
+    let to = b.url("");
+    let st = tempfile::tempdir().unwrap();
+    let state = path_str(&st.path().join("m.journal"));
+    let proxy = SlowProxy::start(&moto_endpoint(), std::time::Duration::ZERO);
+    let run = |extra: &[&str]| {
+        let mut args = vec![
+            "migrate",
+            src.as_str(),
+            "--to",
+            to.as_str(),
+            "--json",
+            "--state",
+            state.as_str(),
+        ];
+        args.extend(extra);
+        cdnsync(&args)
+            .env("AWS_ACCESS_KEY_ID", "test")
+            .env("AWS_SECRET_ACCESS_KEY", "test")
+            .env("AWS_REGION", "us-east-1")
+            .env("CDNSYNC_ENDPOINT_URL", &proxy.endpoint)
+            .ok_json()
+    };
+    let r = run(&[]);
+    assert_eq!(r["uploaded"], 50, "{r:#}");
+    // Rerun: only the bucket check, no listing, no HEAD, nothing uploaded.
+    let before = proxy.count();
+    let r = run(&[]);
+    assert_eq!(
+        (r["uploaded"].as_u64(), r["unchanged"].as_u64()),
+        (Some(0), Some(50)),
+        "{r:#}"
+    );
+    assert!(
+        proxy.count() - before <= 1,
+        "rerun made {} requests",
+        proxy.count() - before
+    );
+    // A changed file is seen (size/mtime differ) and only it is uploaded.
+    site.write("s/7.jpg", b"img 7 v2");
+    let r = run(&[]);
+    assert_eq!(r["uploaded"], 1, "{r:#}");
+    assert_eq!(b.body("s/7.jpg"), b"img 7 v2");
+}
