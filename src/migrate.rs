@@ -451,7 +451,16 @@ pub async fn run(
     exec.multipart_threshold = opts.multipart_threshold;
     exec.part_size = opts.part_size;
     let mem = Semaphore::new(exec.memory_budget.div_ceil(1024));
-    let phase = Phase::new(opts.progress, "migrate", 0, 0);
+    // Totals for progress (rate, ETA): a metadata-only pass over the tree.
+    let (total_files, total_bytes) = if opts.progress == ProgressMode::Quiet {
+        (0, 0)
+    } else {
+        walk(src)
+            .filter_map(|f| f.ok())
+            .filter(|f| opts.shard.is_none_or(|(i, n)| shard_of(&f.key_rel, n) == i))
+            .fold((0u64, 0u64), |(n, b), f| (n + 1, b + f.size))
+    };
+    let phase = Phase::new(opts.progress, "migrate", total_files, total_bytes);
     let mut cursor = RemoteCursor {
         store,
         prefix: list_prefix(&opts.prefix),
@@ -511,6 +520,7 @@ pub async fn run(
                         && j.is_done(&key, f.size, f.mtime)
                     {
                         // Migrated before and unchanged since: no request at all.
+                        phase.object_done();
                         report.files += 1;
                         report.unchanged += 1;
                         continue;
@@ -544,6 +554,7 @@ pub async fn run(
             .collect()
             .await;
         for (rel, size, mtime, r) in results {
+            phase.object_done();
             match r {
                 Ok((done, hash)) => {
                     if matches!(done, Done::Uploaded(_) | Done::Unchanged)
@@ -694,7 +705,6 @@ async fn migrate_one(
             m.metadata.get(META_HASH)
         ));
     }
-    phase.object_done();
     Ok((Done::Uploaded(done.stored_size), hash))
 }
 

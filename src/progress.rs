@@ -98,10 +98,20 @@ impl Phase {
         let done = self.objects.load(Ordering::Relaxed);
         let bytes = self.bytes.load(Ordering::Relaxed);
         let secs = self.start.elapsed().as_secs_f64().max(0.001);
+        let rate = done as f64 / secs;
+        let eta = if rate > 0.0 && self.total_objects > done {
+            format!(
+                ", eta {}s",
+                ((self.total_objects - done) as f64 / rate).ceil() as u64
+            )
+        } else {
+            String::new()
+        };
         format!(
-            "{}: {done}/{} objects, {}/{} ({}/s)",
+            "{}: {done}/{} objects ({:.0}/s), {}/{} ({}/s){eta}",
             self.label,
             self.total_objects,
+            rate,
             human_bytes(bytes),
             human_bytes(self.total_bytes),
             human_bytes((bytes as f64 / secs) as u64)
