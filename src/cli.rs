@@ -127,6 +127,9 @@ pub struct MigrateArgs {
     /// Migrate only shard I of N (by key hash), e.g. 2/4; many machines, no coordinator.
     #[arg(long, env = "CDNSYNC_SHARD", value_name = "I/N")]
     pub shard: Option<String>,
+    /// Serve HTML, SVG and XML inline instead of as attachments (only if their origin is trusted).
+    #[arg(long, env = "CDNSYNC_INLINE")]
+    pub inline: bool,
     /// Cache-Control of migrated objects.
     #[arg(
         long,

@@ -207,6 +207,7 @@ async fn run(cli: Cli, ctx: Context) -> Result<(), Error> {
                 sse: cfg.sse.clone(),
                 concurrency,
                 cache_control: args.cache_control.clone(),
+                inline: args.inline,
                 shard,
                 dry_run: args.dry_run,
                 base_url: args.base_url.clone(),

@@ -54,6 +54,8 @@ pub struct MigrateOptions {
     pub sse: Sse,
     pub concurrency: usize,
     pub cache_control: String,
+    /// Do not force `attachment` on HTML/SVG/XML (`--inline`).
+    pub inline: bool,
     /// `I/N`: only files whose key hash falls in shard I of N.
     pub shard: Option<(u64, u64)>,
     pub dry_run: bool,
@@ -139,7 +141,7 @@ pub fn bad_name(rel: &str) -> Option<&'static str> {
 
 /// Headers of a migrated file: the web type table, `attachment` for types
 /// a browser would execute (HTML, SVG, XML), no precompression.
-pub fn headers_for(rel: &str, cache_control: &str) -> HeaderSettings {
+pub fn headers_for(rel: &str, cache_control: &str, inline: bool) -> HeaderSettings {
     let content_type = mime::content_type(rel);
     let essence = content_type.split(';').next().unwrap_or("").trim();
     let executable = matches!(
@@ -149,7 +151,7 @@ pub fn headers_for(rel: &str, cache_control: &str) -> HeaderSettings {
     HeaderSettings {
         content_type,
         cache_control: cache_control.to_string(),
-        content_disposition: executable.then(|| "attachment".to_string()),
+        content_disposition: (executable && !inline).then(|| "attachment".to_string()),
         compress: false,
     }
 }
@@ -631,7 +633,7 @@ async fn migrate_one(
         .map_err(|e| e.to_string())?
         .map_err(|e| format!("cannot read: {e}"))?;
     let hash = hash.to_hex().to_string();
-    let headers = headers_for(&f.key_rel, &opts.cache_control);
+    let headers = headers_for(&f.key_rel, &opts.cache_control, opts.inline);
     let digest = headers.digest(&opts.sse);
     let key = join_key(&opts.prefix, &f.key_rel);
     if opts.mode != Mode::Migrate {
@@ -784,14 +786,21 @@ mod tests {
         assert!(bad_name("a\u{7}b.jpg").is_some());
         assert!(bad_name("a\\b.jpg").is_some());
         assert!(bad_name("a b+c%.jpg").is_none());
-        let h = headers_for("x/page.html", "public, max-age=86400");
+        let h = headers_for("x/page.html", "public, max-age=86400", false);
         assert_eq!(h.content_disposition.as_deref(), Some("attachment"));
         assert!(!h.compress);
         assert_eq!(
-            headers_for("x/a.svg", "c").content_disposition.as_deref(),
+            headers_for("x/a.svg", "c", false)
+                .content_disposition
+                .as_deref(),
             Some("attachment")
         );
-        assert_eq!(headers_for("x/a.jpg", "c").content_disposition, None);
+        assert_eq!(headers_for("x/a.jpg", "c", false).content_disposition, None);
+        assert_eq!(
+            headers_for("x/page.html", "c", true).content_disposition,
+            None,
+            "--inline"
+        );
     }
 
     #[test]
