@@ -309,8 +309,13 @@ fn mtime_ns(m: &std::fs::Metadata) -> i128 {
 impl Journal {
     fn open(path: &Path) -> Result<Journal> {
         let mut done = std::collections::HashMap::new();
-        if let Ok(text) = std::fs::read_to_string(path) {
-            for line in text.lines() {
+        // Line by line: a million-entry journal is never held as one string.
+        if let Ok(f) = std::fs::File::open(path) {
+            use std::io::BufRead;
+            for line in std::io::BufReader::new(f)
+                .lines()
+                .map_while(std::result::Result::ok)
+            {
                 let mut f = line.split(' ');
                 if let (Some(k), Some(s), Some(m)) = (f.next(), f.next(), f.next())
                     && let (Ok(k), Ok(s), Ok(m)) =
