@@ -274,6 +274,8 @@ impl PublishConfig {
         }
 
         let (wait_lock, lock_ttl) = lock_settings(&args.remote)?;
+        let (multipart_threshold, part_size) =
+            crate::execute::transfer_sizes(args.multipart_threshold, args.part_size);
         let remote = TargetConfig::resolve(&args.remote)?;
         let max_delete = args.max_delete.or(file.max_delete).unwrap_or(256);
         let gc = if args.no_gc {
@@ -306,14 +308,8 @@ impl PublishConfig {
             allow_empty: args.allow_empty,
             rules,
             config_path,
-            multipart_threshold: args
-                .multipart_threshold
-                .unwrap_or(64 * 1024 * 1024)
-                .max(5 * 1024 * 1024),
-            part_size: args
-                .part_size
-                .unwrap_or(16 * 1024 * 1024)
-                .max(5 * 1024 * 1024),
+            multipart_threshold,
+            part_size,
         })
     }
 }

@@ -64,14 +64,30 @@ pub struct ExecOptions {
     pub cdn: Option<crate::cdn::CdnOptions>,
 }
 
+/// Multipart defaults and S3's minimum part size.
+pub const MULTIPART_THRESHOLD: u64 = 64 * 1024 * 1024;
+pub const PART_SIZE: usize = 16 * 1024 * 1024;
+pub const MIN_PART_SIZE: usize = 5 * 1024 * 1024;
+
+/// `--multipart-threshold` / `--part-size` with their defaults, never below
+/// S3's 5 MiB minimum part.
+pub fn transfer_sizes(threshold: Option<u64>, part: Option<usize>) -> (u64, usize) {
+    (
+        threshold
+            .unwrap_or(MULTIPART_THRESHOLD)
+            .max(MIN_PART_SIZE as u64),
+        part.unwrap_or(PART_SIZE).max(MIN_PART_SIZE),
+    )
+}
+
 impl ExecOptions {
     pub fn new(prefix: &str, sse: Sse) -> Self {
         ExecOptions {
             prefix: prefix.to_string(),
             sse,
             concurrency: 32,
-            multipart_threshold: 64 * 1024 * 1024,
-            part_size: 16 * 1024 * 1024,
+            multipart_threshold: MULTIPART_THRESHOLD,
+            part_size: PART_SIZE,
             memory_budget: 512 * 1024 * 1024,
             attempts: 3,
             retry_base: Duration::from_millis(500),
@@ -646,7 +662,7 @@ async fn multipart_body(
     phase: &Phase,
     upload_id: &str,
 ) -> Result<Vec<CompletedPart>> {
-    let part_size = opts.part_size.max(5 * 1024 * 1024);
+    let part_size = opts.part_size.max(MIN_PART_SIZE);
     let path = o.path.clone();
     let file = std::fs::File::open(&path).map_err(|e| read_error(&path, e))?;
     let file = Arc::new(file);

@@ -140,6 +140,23 @@ impl Fingerprinted {
     }
 }
 
+/// The whole stage for a scanned site: reference graph, asset selection
+/// (classes from `rules`), names and splices. Returns the graph too, for
+/// its missing references.
+pub fn fingerprint_site(
+    inv: &Inventory,
+    rules: &crate::rules::Rules,
+    gopts: &crate::graph::GraphOptions,
+    opts: &FingerprintOptions,
+) -> Result<(Fingerprinted, Graph)> {
+    let g = crate::graph::build(inv, gopts)?;
+    let hashed = crate::rules::detect_hashed(inv.files.iter().map(|f| f.rel.as_str()));
+    let class_of = |r: &str| rules.settings(r, hashed.contains(r)).0;
+    let (assets, _) = select_assets(inv, &g, &class_of)?;
+    let fp = fingerprint(inv, &g, &assets, &class_of, opts)?;
+    Ok((fp, g))
+}
+
 /// Which files are assets (renamed). `class_of` gives the class rules
 /// assign (entry / bundler-hashed / plain).
 pub fn select_assets(
@@ -555,8 +572,8 @@ pub fn fingerprint(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::graph::{self, GraphOptions};
-    use crate::rules::{Defaults, Rules, detect_hashed};
+    use crate::graph::GraphOptions;
+    use crate::rules::{Defaults, Rules};
     use crate::scan;
 
     struct Run {
@@ -584,11 +601,13 @@ mod tests {
         }
         let rules = Rules::new(&[], Defaults::default()).unwrap();
         let inv = scan::scan(d.path(), &rules).unwrap();
-        let hashed = detect_hashed(inv.files.iter().map(|f| f.rel.as_str()));
-        let class_of = |r: &str| rules.settings(r, hashed.contains(r)).0;
-        let g = graph::build(&inv, &GraphOptions::default()).unwrap();
-        let (assets, _) = select_assets(&inv, &g, &class_of).unwrap();
-        let fp = fingerprint(&inv, &g, &assets, &class_of, &FingerprintOptions::default()).unwrap();
+        let (fp, _) = fingerprint_site(
+            &inv,
+            &rules,
+            &GraphOptions::default(),
+            &FingerprintOptions::default(),
+        )
+        .unwrap();
         Run { fp, dir: d }
     }
 
@@ -796,7 +815,7 @@ mod proptests {
 
     use super::*;
     use crate::graph::{self, GraphOptions, lang_of, resolve_refs};
-    use crate::rules::{Defaults, Rules, detect_hashed};
+    use crate::rules::{Defaults, Rules};
     use crate::scan;
 
     /// A random small site: pages, stylesheets, modules and images, with
@@ -843,12 +862,14 @@ mod proptests {
         }
         let rules = Rules::new(&[], Defaults::default()).unwrap();
         let inv = scan::scan(d.path(), &rules).unwrap();
-        let hashed = detect_hashed(inv.files.iter().map(|f| f.rel.as_str()));
-        let class_of = |r: &str| rules.settings(r, hashed.contains(r)).0;
-        let g = graph::build(&inv, &GraphOptions::default()).unwrap();
+        let (fp, g) = fingerprint_site(
+            &inv,
+            &rules,
+            &GraphOptions::default(),
+            &FingerprintOptions::default(),
+        )
+        .unwrap();
         assert!(g.missing.is_empty());
-        let (assets, _) = select_assets(&inv, &g, &class_of).unwrap();
-        let fp = fingerprint(&inv, &g, &assets, &class_of, &FingerprintOptions::default()).unwrap();
         fp.outputs
             .values()
             .map(|o| {

@@ -199,6 +199,8 @@ async fn run(cli: Cli, ctx: Context) -> Result<(), Error> {
                     cdnsync::migrate::default_state_path(&args.src, &cfg.target.display())
                 })
             };
+            let (multipart_threshold, part_size) =
+                cdnsync::execute::transfer_sizes(args.multipart_threshold, args.part_size);
             let opts = cdnsync::migrate::MigrateOptions {
                 state,
                 mode,
@@ -214,14 +216,8 @@ async fn run(cli: Cli, ctx: Context) -> Result<(), Error> {
                 cdn_url: args.cdn_url.clone(),
                 map_dir: args.map_dir.clone().unwrap_or_else(|| ".".into()),
                 progress: ctx.progress,
-                multipart_threshold: args
-                    .multipart_threshold
-                    .unwrap_or(64 * 1024 * 1024)
-                    .max(5 * 1024 * 1024),
-                part_size: args
-                    .part_size
-                    .unwrap_or(16 * 1024 * 1024)
-                    .max(5 * 1024 * 1024),
+                multipart_threshold,
+                part_size,
             };
             let r = cdnsync::migrate::run(&args.src, store.as_ref(), &opts, &ctx.cancel).await?;
             let mut out = std::io::stdout().lock();

@@ -11,12 +11,11 @@ use crate::config::{PublishConfig, TargetConfig};
 use crate::error::{Error, Result};
 use crate::execute::{self, ExecOptions};
 use crate::fingerprint::{self, FingerprintOptions};
-use crate::graph::{self, GraphOptions};
+use crate::graph::GraphOptions;
 use crate::plan::{self, PlanOptions};
 use crate::release;
 use crate::remote;
 use crate::report::Report;
-use crate::rules::detect_hashed;
 use crate::scan;
 use crate::store::Store;
 use crate::store::local::LocalStore;
@@ -84,7 +83,13 @@ pub async fn run(cfg: &PublishConfig, ctx: &Context) -> Result<Report> {
         let gopts = GraphOptions {
             base_path: cfg.base_path.clone(),
         };
-        let g = tokio::task::block_in_place(|| graph::build(&inv, &gopts))?;
+        let fopts = FingerprintOptions {
+            hash_length: cfg.hash_length,
+        };
+        let (fp, g) = tokio::task::block_in_place(|| {
+            fingerprint::fingerprint_site(&inv, &cfg.rules, &gopts, &fopts)
+        })?;
+        // --strict: fail before anything is written.
         if cfg.strict
             && let Some(m) = g.missing.first()
         {
@@ -98,20 +103,6 @@ pub async fn run(cfg: &PublishConfig, ctx: &Context) -> Result<Report> {
                 ),
             ));
         }
-        let hashed = detect_hashed(inv.files.iter().map(|f| f.rel.as_str()));
-        let class_of = |r: &str| cfg.rules.settings(r, hashed.contains(r)).0;
-        let fp = tokio::task::block_in_place(|| -> Result<_> {
-            let (assets, _) = fingerprint::select_assets(&inv, &g, &class_of)?;
-            fingerprint::fingerprint(
-                &inv,
-                &g,
-                &assets,
-                &class_of,
-                &FingerprintOptions {
-                    hash_length: cfg.hash_length,
-                },
-            )
-        })?;
         Some((fp, g.missing))
     } else {
         None
