@@ -50,11 +50,14 @@ _te_wait_port() { # port, pid, name
 _te_install_moto() {
   local venv="$_te_dir/venv"
   if [ -x "$venv/bin/moto_server" ] && "$venv/bin/python" -c "import moto,sys; sys.exit(moto.__version__!='$_te_moto_version')" 2>/dev/null; then
-    return 0
+    # moto's CloudFront model drops the origin access settings doctor reads.
+    "$venv/bin/python" "$_te_repo/scripts/patch-moto.py"
+    return
   fi
   _te_log "installing moto[server]==$_te_moto_version into $venv"
   python3 -m venv "$venv" || return 1
   "$venv/bin/pip" install -q --disable-pip-version-check "moto[server]==$_te_moto_version" || return 1
+  "$venv/bin/python" "$_te_repo/scripts/patch-moto.py"
 }
 
 _te_install_s3s() {

@@ -35,7 +35,7 @@ pub enum Command {
     Publish(PublishArgs),
     /// Show what `publish` would do (same as `publish --dry-run`).
     #[command(
-        after_help = "Examples:\n  cdnsync plan ./dist --to s3://my-bucket/site\n  cdnsync plan ./dist --to s3://my-bucket/site --json"
+        after_help = "Examples:\n  cdnsync plan ./dist --to s3://my-bucket/site\n  cdnsync plan ./dist --to s3://my-bucket/site --json\n  cdnsync plan ./dist --to s3://my-bucket/site --format markdown > plan.md   # for a PR comment"
     )]
     Plan(PublishArgs),
     /// Preview a local-directory target with the headers S3 + CloudFront would send.
@@ -68,6 +68,46 @@ pub enum Command {
         after_help = "Examples:\n  cdnsync unlock --to s3://my-bucket/site\n  cdnsync unlock --to s3://my-bucket/site --force"
     )]
     Unlock(UnlockArgs),
+    /// Check the bucket (and distribution) behind a target: private, encrypted, TLS-only, OAC, HTTPS.
+    #[command(
+        after_help = "Exit codes: 0 all good, 10 warnings, 11 failures (see --help of each finding's fix).\n\nExamples:\n  cdnsync doctor --to s3://my-bucket/site\n  cdnsync doctor --to s3://my-bucket/site --distribution-id E2EXAMPLE --json"
+    )]
+    Doctor(TargetArgs),
+    /// Print a shell completion script (bash, zsh, fish, elvish, powershell).
+    #[command(
+        after_help = "Examples:\n  cdnsync completions bash > /etc/bash_completion.d/cdnsync\n  cdnsync completions zsh > \"${fpath[1]}/_cdnsync\"\n  cdnsync completions fish > ~/.config/fish/completions/cdnsync.fish"
+    )]
+    Completions(CompletionsArgs),
+    /// Print the man page, or write one page per subcommand into a directory.
+    #[command(
+        after_help = "Examples:\n  cdnsync man | man -l -\n  cdnsync man --dir /usr/local/share/man/man1"
+    )]
+    Man(ManArgs),
+}
+
+#[derive(Debug, Clone, Args)]
+pub struct CompletionsArgs {
+    /// The shell to generate completions for.
+    #[arg(value_enum)]
+    pub shell: clap_complete::Shell,
+}
+
+#[derive(Debug, Clone, Args)]
+pub struct ManArgs {
+    /// Write cdnsync.1 and cdnsync-<command>.1 into this directory instead of printing cdnsync.1.
+    #[arg(long, value_name = "DIR")]
+    pub dir: Option<PathBuf>,
+}
+
+/// How `publish` and `plan` print their report.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum OutputFormat {
+    /// A short summary for people (the default).
+    Human,
+    /// One JSON document (same as --json).
+    Json,
+    /// A Markdown table, fit for a pull-request comment.
+    Markdown,
 }
 
 #[derive(Debug, Clone, Args)]
@@ -300,6 +340,10 @@ pub struct PublishArgs {
     /// Compute and print the plan; write nothing.
     #[arg(long, env = "CDNSYNC_DRY_RUN")]
     pub dry_run: bool,
+
+    /// Report format: human, json (same as --json) or markdown.
+    #[arg(long, env = "CDNSYNC_FORMAT", value_enum, value_name = "FORMAT")]
+    pub format: Option<OutputFormat>,
 
     /// Parallel requests (default 32).
     #[arg(long, env = "CDNSYNC_CONCURRENCY", value_name = "N")]

@@ -35,6 +35,10 @@ pub enum ExitCode {
     CdnIncomplete = 8,
     /// A migration finished, but some files failed (see its report file).
     CompletedWithFailures = 9,
+    /// `doctor` found warnings (and no failures).
+    DoctorWarnings = 10,
+    /// `doctor` found failures.
+    DoctorFailures = 11,
     /// Interrupted by Ctrl-C / SIGTERM; no manifest written, nothing deleted.
     Interrupted = 130,
 }
@@ -106,6 +110,9 @@ pub enum Error {
     #[error("release {release} is live, but CDN invalidation failed: {reason}")]
     CdnIncomplete { release: String, reason: String },
 
+    #[error("doctor: {failures} failure(s), {warnings} warning(s)")]
+    DoctorFindings { warnings: usize, failures: usize },
+
     #[error(
         "`{key}` is held by {holder}; retry later, pass --wait-lock DURATION, or remove a stale lock with `cdnsync unlock --force`"
     )]
@@ -142,6 +149,8 @@ impl Error {
             Error::Locked { .. } => ExitCode::Locked,
             Error::CdnIncomplete { .. } => ExitCode::CdnIncomplete,
             Error::MigrateIncomplete { .. } => ExitCode::CompletedWithFailures,
+            Error::DoctorFindings { failures: 0, .. } => ExitCode::DoctorWarnings,
+            Error::DoctorFindings { .. } => ExitCode::DoctorFailures,
         }
     }
 }

@@ -6,11 +6,12 @@ use std::sync::Arc;
 
 use clap::Parser;
 
-use cdnsync::cli::{Cli, Command};
+use cdnsync::cli::{Cli, Command, OutputFormat};
 use cdnsync::clock::SystemClock;
 use cdnsync::commands::{self, Context};
 use cdnsync::config::{PublishConfig, TargetConfig};
 use cdnsync::execute::Cancel;
+use cdnsync::github::GithubEnv;
 use cdnsync::progress::ProgressMode;
 use cdnsync::{Error, ExitCode};
 
@@ -23,8 +24,12 @@ fn init_tracing(verbose: u8, quiet: bool) {
     };
     let filter = tracing_subscriber::EnvFilter::try_from_default_env()
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(default));
+    // Colour only for a person at a terminal, and never with NO_COLOR set.
+    let ansi = std::env::var_os("NO_COLOR").is_none_or(|v| v.is_empty())
+        && std::io::IsTerminal::is_terminal(&std::io::stderr());
     let _ = tracing_subscriber::fmt()
         .with_env_filter(filter)
+        .with_ansi(ansi)
         .with_writer(std::io::stderr)
         .with_target(false)
         .try_init();
@@ -60,29 +65,154 @@ fn watch_signals(cancel: Cancel) {
     });
 }
 
-async fn run(cli: Cli, ctx: Context) -> Result<(), Error> {
+async fn run(cli: Cli, ctx: Context, gh: Option<GithubEnv>) -> Result<(), Error> {
     match &cli.command {
         Command::Publish(args) | Command::Plan(args) => {
             let dry = matches!(cli.command, Command::Plan(_));
             let cfg = PublishConfig::resolve(args, dry)?;
-            let report = commands::publish::run(&cfg, &ctx).await?;
+            let format = match (args.format, cfg.json) {
+                (Some(f), true) if f != OutputFormat::Json => {
+                    return Err(Error::Usage(
+                        "--json and --format disagree; pass one of them".into(),
+                    ));
+                }
+                (Some(f), _) => f,
+                (None, true) => OutputFormat::Json,
+                (None, false) => OutputFormat::Human,
+            };
+            let report = match commands::publish::run(&cfg, &ctx).await {
+                Ok(r) => r,
+                Err(e) => {
+                    if let Some(g) = &gh {
+                        let verb = if cfg.dry_run { "plan" } else { "publish" };
+                        let _ = g.write_summary(&format!(
+                            "### cdnsync {verb} failed\n\n| | |\n|---|---|\n| Target | `{}` |\n| Error | {} |\n| Exit code | {} |\n\nNothing was deleted; the live site is unchanged unless the error says the release is live.\n",
+                            cfg.target.display(),
+                            e.to_string().replace('|', "\\|").replace('\n', " "),
+                            e.exit_code().code()
+                        ));
+                    }
+                    return Err(e);
+                }
+            };
             let mut out = std::io::stdout().lock();
-            if cfg.json {
-                // A closed pipe (`| head`) is not an error of the publish.
-                let _ = serde_json::to_writer_pretty(&mut out, &report);
-                let _ = writeln!(out);
-            } else if !cli.quiet {
-                let lines = if cli.verbose > 0 { usize::MAX } else { 40 };
-                let _ = write!(out, "{}", report.human(lines));
+            match format {
+                OutputFormat::Json => {
+                    // A closed pipe (`| head`) is not an error of the publish.
+                    let _ = serde_json::to_writer_pretty(&mut out, &report);
+                    let _ = writeln!(out);
+                }
+                OutputFormat::Markdown => {
+                    let _ = write!(out, "{}", report.markdown(200));
+                }
+                OutputFormat::Human if !cli.quiet => {
+                    let lines = if cli.verbose > 0 { usize::MAX } else { 40 };
+                    let text = if gh.is_some() {
+                        report.human_grouped(lines)
+                    } else {
+                        report.human(lines)
+                    };
+                    let _ = write!(out, "{text}");
+                }
+                OutputFormat::Human => {}
             }
-            for w in &report.warnings {
-                eprintln!("warning: {w}");
+            let _ = out.flush();
+            drop(out);
+            match &gh {
+                Some(g) => github_report(g, &cfg, &report),
+                None => {
+                    for w in &report.warnings {
+                        eprintln!("warning: {w}");
+                    }
+                }
             }
             if !report.cdn_failures.is_empty() {
                 return Err(Error::CdnIncomplete {
                     release: report.release.clone(),
                     reason: report.cdn_failures.join("; "),
                 });
+            }
+            Ok(())
+        }
+        Command::Doctor(args) => {
+            let cfg = TargetConfig::resolve(args)?;
+            let file = cdnsync::config::file_for(args)?;
+            let compress = file.compress.as_deref() != Some("none");
+            let r = commands::doctor::run(&cfg, compress).await?;
+            let mut out = std::io::stdout().lock();
+            if cfg.json {
+                let _ = serde_json::to_writer_pretty(&mut out, &r);
+                let _ = writeln!(out);
+            } else if !cli.quiet {
+                let d = (!cfg.distribution_ids.is_empty()).then(|| cfg.distribution_ids.join(", "));
+                let _ = write!(
+                    out,
+                    "{}",
+                    cdnsync::doctor::human(&r.target, d.as_deref(), &r.findings)
+                );
+            }
+            if gh.is_some() {
+                use cdnsync::doctor::Severity;
+                for f in &r.findings {
+                    let msg = format!(
+                        "doctor {}: {}{}",
+                        f.check,
+                        f.summary,
+                        f.fix
+                            .as_deref()
+                            .map(|x| format!(" (fix: {x})"))
+                            .unwrap_or_default()
+                    );
+                    match f.severity {
+                        Severity::Failure => {
+                            let _ = writeln!(out, "{}", cdnsync::github::error(&msg));
+                        }
+                        Severity::Warning => {
+                            let _ = writeln!(out, "{}", cdnsync::github::warning(None, None, &msg));
+                        }
+                        _ => {}
+                    }
+                }
+            }
+            if r.warnings + r.failures > 0 {
+                return Err(Error::DoctorFindings {
+                    warnings: r.warnings,
+                    failures: r.failures,
+                });
+            }
+            Ok(())
+        }
+        Command::Completions(args) => {
+            let mut cmd = <Cli as clap::CommandFactory>::command();
+            clap_complete::generate(args.shell, &mut cmd, "cdnsync", &mut std::io::stdout());
+            Ok(())
+        }
+        Command::Man(args) => {
+            let cmd = <Cli as clap::CommandFactory>::command();
+            let render = |c: clap::Command| {
+                let mut buf = Vec::new();
+                clap_mangen::Man::new(c)
+                    .render(&mut buf)
+                    .map(|_| buf)
+                    .map_err(|e| Error::Usage(format!("cannot render the man page: {e}")))
+            };
+            match &args.dir {
+                None => {
+                    let _ = std::io::stdout().write_all(&render(cmd)?);
+                }
+                Some(dir) => {
+                    std::fs::create_dir_all(dir).map_err(|e| Error::io(dir, e))?;
+                    let mut pages = vec![("cdnsync".to_string(), cmd.clone())];
+                    for sub in cmd.get_subcommands() {
+                        let name = format!("cdnsync-{}", sub.get_name());
+                        pages.push((name.clone(), sub.clone().name(name)));
+                    }
+                    for (name, c) in pages {
+                        let path = dir.join(format!("{name}.1"));
+                        std::fs::write(&path, render(c)?).map_err(|e| Error::io(&path, e))?;
+                        println!("{}", path.display());
+                    }
+                }
             }
             Ok(())
         }
@@ -267,6 +397,86 @@ async fn run(cli: Cli, ctx: Context) -> Result<(), Error> {
     }
 }
 
+/// GitHub Actions: annotations for warnings (file and line for missing
+/// references), the job summary and the step outputs.
+fn github_report(g: &GithubEnv, cfg: &PublishConfig, report: &cdnsync::report::Report) {
+    use cdnsync::github;
+    const MAX_ANNOTATIONS: usize = 50;
+    let mut out = std::io::stdout().lock();
+    let missing: std::collections::HashSet<String> = report
+        .missing_references
+        .iter()
+        .map(|m| {
+            format!(
+                "{}:{}: reference to missing file `{}`",
+                m.file, m.line, m.url
+            )
+        })
+        .collect();
+    let mut n = 0;
+    for m in &report.missing_references {
+        if n < MAX_ANNOTATIONS {
+            let file = github::annotation_path(&cfg.dir, &m.file);
+            let _ = writeln!(
+                out,
+                "{}",
+                github::warning(
+                    Some(&file),
+                    Some(m.line),
+                    &format!("reference to missing file `{}`", m.url)
+                )
+            );
+        }
+        n += 1;
+    }
+    for w in report.warnings.iter().filter(|w| !missing.contains(*w)) {
+        if n < MAX_ANNOTATIONS {
+            let _ = writeln!(out, "{}", github::warning(None, None, w));
+        }
+        n += 1;
+    }
+    if n > MAX_ANNOTATIONS {
+        let _ = writeln!(
+            out,
+            "{}",
+            github::warning(
+                None,
+                None,
+                &format!(
+                    "… and {} more warnings (see the job summary or --json)",
+                    n - MAX_ANNOTATIONS
+                )
+            )
+        );
+    }
+    if let Err(e) = g.write_summary(&report.markdown(50)) {
+        eprintln!("warning: cannot write the job summary: {e}");
+    }
+    let outputs = [
+        ("release", report.release.clone()),
+        (
+            "previous-release",
+            report.previous_release.clone().unwrap_or_default(),
+        ),
+        ("uploaded", report.uploaded.to_string()),
+        ("deleted", report.deleted.to_string()),
+        ("noop", report.noop.to_string()),
+        (
+            "invalidation-id",
+            report
+                .invalidations
+                .iter()
+                .map(|i| i.id.as_str())
+                .collect::<Vec<_>>()
+                .join(","),
+        ),
+        ("url", report.url.clone().unwrap_or_default()),
+    ];
+    if let Err(e) = g.write_outputs(&outputs) {
+        eprintln!("warning: cannot write the step outputs: {e}");
+    }
+}
+
 /// `user@host pid N`, for the lock (read once, at start-up).
 fn holder() -> String {
     let user = std::env::var("GITHUB_ACTOR")
@@ -288,6 +498,7 @@ fn holder() -> String {
 
 fn main() -> std::process::ExitCode {
     let cli = Cli::parse();
+    let gh = GithubEnv::from_env();
     init_tracing(cli.verbose, cli.quiet);
     let rt = match tokio::runtime::Builder::new_multi_thread()
         .enable_all()
@@ -307,11 +518,14 @@ fn main() -> std::process::ExitCode {
     };
     let result = rt.block_on(async {
         watch_signals(ctx.cancel.clone());
-        run(cli, ctx).await
+        run(cli, ctx, gh.clone()).await
     });
     match result {
         Ok(()) => std::process::ExitCode::SUCCESS,
         Err(e) => {
+            if gh.is_some() {
+                println!("{}", cdnsync::github::error(&e.to_string()));
+            }
             eprintln!("error: {e}");
             std::process::ExitCode::from(e.exit_code().code())
         }

@@ -96,6 +96,10 @@ pub struct Report {
     pub release: String,
     pub previous_release: Option<String>,
     pub target: String,
+    /// Where the site is served: the CDN's URL when a distribution is
+    /// configured, else the target's URL (`s3://…`, `file://…`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub url: Option<String>,
     pub dry_run: bool,
     /// Nothing changed: no release recorded, `release` is the live one.
     pub noop: bool,
@@ -178,6 +182,7 @@ impl Report {
             release: plan.release.clone(),
             previous_release: plan.previous_release.clone(),
             target: target.to_string(),
+            url: None,
             dry_run: true,
             noop: plan.noop,
             uploaded: plan.uploads.len(),
@@ -248,6 +253,24 @@ impl Report {
 
     /// Human summary: the changes (at most `max_lines`), then totals.
     pub fn human(&self, max_lines: usize) -> String {
+        let (head, body, tail) = self.human_parts(max_lines);
+        format!("{head}{body}{tail}")
+    }
+
+    /// The human summary with the per-object lines in a collapsible
+    /// GitHub Actions log group.
+    pub fn human_grouped(&self, max_lines: usize) -> String {
+        let (head, body, tail) = self.human_parts(max_lines);
+        if body.is_empty() {
+            return format!("{head}{tail}");
+        }
+        format!(
+            "{head}::group::Details ({} changes)\n{body}::endgroup::\n{tail}",
+            self.uploaded + self.deleted
+        )
+    }
+
+    fn human_parts(&self, max_lines: usize) -> (String, String, String) {
         let mut s = String::new();
         let verb = match (self.dry_run, self.noop) {
             (true, _) => "Plan for",
@@ -262,6 +285,7 @@ impl Report {
             _ => {}
         }
         s.push('\n');
+        let head = std::mem::take(&mut s);
         let changes: Vec<&ObjectReport> = self
             .objects
             .iter()
@@ -351,6 +375,7 @@ impl Report {
                 p.upload, p.store_bodies, p.switch, p.invalidate_keys, p.prune
             );
         }
+        let body = std::mem::take(&mut s);
         let (up, del) = if self.dry_run {
             ("to upload", "to delete")
         } else {
@@ -381,6 +406,197 @@ impl Report {
                 i.paths.join(" ")
             );
         }
+        (head, body, s)
+    }
+
+    /// Markdown for a pull-request comment (`plan --format markdown`) or
+    /// the GitHub job summary: totals, a table of at most `max_rows`
+    /// changes (entry pages first), invalidations and warnings.
+    pub fn markdown(&self, max_rows: usize) -> String {
+        let mut s = String::new();
+        let title = match (self.dry_run, self.noop) {
+            (true, true) => "cdnsync plan: no changes",
+            (true, false) => "cdnsync plan",
+            (false, true) => "cdnsync publish: up to date",
+            (false, false) => "cdnsync publish",
+        };
+        let _ = writeln!(s, "### {title}\n");
+        let _ = writeln!(s, "| | |\n|---|---|");
+        let _ = writeln!(s, "| Target | {} |", code(&self.target));
+        if let Some(u) = &self.url {
+            let _ = writeln!(s, "| URL | {} |", md_escape(u));
+        }
+        let _ = writeln!(s, "| Release | {} |", code(&self.release));
+        if let Some(p) = self
+            .previous_release
+            .as_ref()
+            .filter(|p| **p != self.release)
+        {
+            let _ = writeln!(s, "| Previous | {} |", code(p));
+        }
+        let (up, del) = if self.dry_run {
+            ("To upload", "To delete")
+        } else {
+            ("Uploaded", "Deleted")
+        };
+        let _ = writeln!(
+            s,
+            "| {up} | **{}** ({}) |",
+            self.uploaded,
+            human_bytes(self.bytes_uploaded)
+        );
+        let _ = writeln!(s, "| Unchanged | {} |", self.unchanged);
+        let _ = writeln!(s, "| {del} | **{}** |", self.deleted);
+        if !self.skipped.is_empty() {
+            let _ = writeln!(s, "| Skipped | {} |", self.skipped.len());
+        }
+        if let Some(f) = &self.fingerprint {
+            let _ = writeln!(
+                s,
+                "| Fingerprinted | {} assets renamed, {} references rewritten |",
+                f.assets_renamed, f.references_rewritten
+            );
+        }
+        if !self.dry_run {
+            let _ = writeln!(
+                s,
+                "| Time | {:.2} s |",
+                self.timings.total_ms as f64 / 1000.0
+            );
+        }
+        for i in &self.invalidations {
+            let _ = writeln!(
+                s,
+                "| Invalidation | {} on {} ({}), {} |",
+                code(&i.id),
+                code(&i.distribution),
+                md_escape(&i.status),
+                i.paths
+                    .iter()
+                    .map(|p| code(p))
+                    .collect::<Vec<_>>()
+                    .join(" ")
+            );
+        }
+        for f in &self.cdn_failures {
+            let _ = writeln!(s, "| CDN failure | {} |", md_escape(f));
+        }
+
+        let mut changes: Vec<&ObjectReport> = self
+            .objects
+            .iter()
+            .filter(|o| o.action != Action::Unchanged)
+            .collect();
+        // Pages and other stable names first: they are what viewers see change.
+        changes.sort_by_key(|o| {
+            (
+                o.phase != Some(2),
+                o.action == Action::Delete,
+                o.key.as_str(),
+            )
+        });
+        if !changes.is_empty() {
+            let _ = writeln!(s, "\n| Change | Path | Size | Why |\n|---|---|---:|---|");
+            for o in changes.iter().take(max_rows) {
+                let (what, why) = match o.action {
+                    Action::Delete => ("delete", String::new()),
+                    _ => (
+                        if o.phase == Some(2) {
+                            "switch"
+                        } else {
+                            "upload"
+                        },
+                        match o.reason {
+                            Some(Reason::New) => "new",
+                            Some(Reason::Content) => "changed",
+                            Some(Reason::Headers) => "headers",
+                            Some(Reason::Unknown) => "no cdnsync metadata",
+                            None => "",
+                        }
+                        .to_string(),
+                    ),
+                };
+                let from = o
+                    .logical
+                    .as_deref()
+                    .map(|l| format!(" ← {}", code(l)))
+                    .unwrap_or_default();
+                let size = if o.action == Action::Delete {
+                    String::new()
+                } else {
+                    human_bytes(o.size)
+                };
+                let _ = writeln!(s, "| {what} | {}{from} | {size} | {why} |", code(&o.key));
+            }
+            if changes.len() > max_rows {
+                let _ = writeln!(
+                    s,
+                    "\n_… and {} more changes (`--json` lists all)._",
+                    changes.len() - max_rows
+                );
+            }
+        }
+        if let Some(b) = &self.delete_blocked {
+            let _ = writeln!(s, "\n> **Deletes held back:** {}", md_escape(b));
+        }
+        if !self.warnings.is_empty() {
+            let _ = writeln!(
+                s,
+                "\n<details><summary>{} warning(s)</summary>\n",
+                self.warnings.len()
+            );
+            for w in self.warnings.iter().take(max_rows) {
+                let _ = writeln!(s, "- {}", md_escape(w));
+            }
+            if self.warnings.len() > max_rows {
+                let _ = writeln!(s, "- … and {} more", self.warnings.len() - max_rows);
+            }
+            let _ = writeln!(s, "\n</details>");
+        }
         s
+    }
+}
+
+/// Escape text for a Markdown table cell.
+fn md_escape(s: &str) -> String {
+    let mut o = String::with_capacity(s.len());
+    for c in s.chars() {
+        match c {
+            '|' | '*' | '_' | '`' | '[' | ']' | '<' | '>' | '#' | '\\' => {
+                o.push('\\');
+                o.push(c);
+            }
+            '\n' | '\r' => o.push(' '),
+            _ => o.push(c),
+        }
+    }
+    o
+}
+
+/// A path as inline code, safe in a table cell whatever it contains.
+fn code(s: &str) -> String {
+    let esc: String = s
+        .chars()
+        .map(|c| match c {
+            '&' => "&amp;".to_string(),
+            '<' => "&lt;".to_string(),
+            '>' => "&gt;".to_string(),
+            '|' => "&#124;".to_string(),
+            '`' => "&#96;".to_string(),
+            '\n' | '\r' => " ".to_string(),
+            c => c.to_string(),
+        })
+        .collect();
+    format!("<code>{esc}</code>")
+}
+
+#[cfg(test)]
+mod markdown_tests {
+    use super::*;
+
+    #[test]
+    fn cells_cannot_break_the_table() {
+        assert_eq!(code("a|b`c<d>"), "<code>a&#124;b&#96;c&lt;d&gt;</code>");
+        assert_eq!(md_escape("x|y*z"), "x\\|y\\*z");
     }
 }

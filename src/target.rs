@@ -60,6 +60,20 @@ impl Target {
             Target::Local { path } => path.display().to_string(),
         }
     }
+
+    /// A URL for the target's root: `s3://bucket/prefix/` or `file:///abs/`.
+    pub fn url(&self) -> String {
+        match self {
+            Target::S3 { bucket, prefix } if prefix.is_empty() => format!("s3://{bucket}/"),
+            Target::S3 { bucket, prefix } => format!("s3://{bucket}/{}/", prefix.trim_matches('/')),
+            Target::Local { path } => {
+                let abs = std::path::absolute(path).unwrap_or_else(|_| path.clone());
+                url::Url::from_directory_path(&abs)
+                    .map(|u| u.to_string())
+                    .unwrap_or_else(|_| abs.display().to_string())
+            }
+        }
+    }
 }
 
 /// S3 bucket naming rules (the subset that matters for a clear error).

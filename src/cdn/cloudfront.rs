@@ -46,6 +46,11 @@ impl CloudFront {
         })
     }
 
+    /// The SDK client (for `doctor`'s reads).
+    pub fn client(&self) -> &Client {
+        &self.client
+    }
+
     pub fn with_poll(mut self, poll: Duration) -> Self {
         self.poll = poll;
         self
@@ -154,6 +159,24 @@ impl Cdn for CloudFront {
             caller_reference: caller_reference.to_string(),
             status: inv.status().to_string(),
         })
+    }
+
+    async fn domain(&self) -> Result<Option<String>, CdnError> {
+        let out = self
+            .client
+            .get_distribution()
+            .id(&self.id)
+            .send()
+            .await
+            .map_err(|e| self.err(e))?;
+        let Some(d) = out.distribution() else {
+            return Ok(None);
+        };
+        let alias = d
+            .distribution_config()
+            .and_then(|c| c.aliases())
+            .and_then(|a| a.items().first().cloned());
+        Ok(alias.or_else(|| Some(d.domain_name().to_string()).filter(|s| !s.is_empty())))
     }
 
     async fn wait(&self, id: &str, timeout: Duration) -> Result<String, CdnError> {

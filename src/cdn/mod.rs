@@ -50,6 +50,28 @@ pub trait Cdn: Send + Sync {
     ) -> Result<Invalidation, CdnError>;
     /// Poll until the invalidation completed; returns its final status.
     async fn wait(&self, id: &str, timeout: Duration) -> Result<String, CdnError>;
+    /// The host name viewers use (first alias, else the CDN's own name).
+    async fn domain(&self) -> Result<Option<String>, CdnError> {
+        Ok(None)
+    }
+}
+
+/// The URL the published site is served at through the first CDN: its host
+/// plus the part of the key prefix the origin path does not cover.
+pub async fn site_url(opts: &CdnOptions, prefix: &str) -> Option<String> {
+    let cdn = opts.cdns.first()?;
+    let host = cdn.domain().await.ok()??;
+    let origin = cdn.origin_path(&opts.bucket).await.unwrap_or_default();
+    let p = prefix.trim_matches('/');
+    let rest = p
+        .strip_prefix(origin.trim_matches('/'))
+        .unwrap_or(p)
+        .trim_matches('/');
+    Some(if rest.is_empty() {
+        format!("https://{host}/")
+    } else {
+        format!("https://{host}/{rest}/")
+    })
 }
 
 /// How to invalidate after a change.

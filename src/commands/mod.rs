@@ -6,6 +6,7 @@ use crate::clock::Clock;
 use crate::execute::Cancel;
 use crate::progress::ProgressMode;
 
+pub mod doctor;
 pub mod gc;
 pub mod publish;
 pub mod releases;

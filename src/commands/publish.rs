@@ -194,6 +194,7 @@ async fn publish_locked(
         let mut eopts = ExecOptions::new(&prefix, cfg.sse.clone());
         eopts.commit = cfg.commit.clone();
         eopts.cdn = crate::cdn::options_for(cfg.target_config()).await?;
+        let cdn = eopts.cdn.clone();
         eopts.message = cfg.message.clone();
         if let Some(m) = &manifest
             && !plan.noop
@@ -209,6 +210,11 @@ async fn publish_locked(
         eopts.part_size = cfg.part_size;
         let out = execute::execute(&plan, store, ctx.clock.as_ref(), &eopts, &ctx.cancel).await?;
         let mut r = Report::from_outcome(&plan, &out, &target);
+        r.url = match &cdn {
+            Some(c) => crate::cdn::site_url(c, &prefix).await,
+            None => None,
+        }
+        .or_else(|| Some(cfg.target.url()));
         // Collect what old releases no longer need, when this one changed something.
         if let Some(g) = &cfg.gc
             && !plan.noop

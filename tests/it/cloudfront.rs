@@ -9,7 +9,7 @@ use aws_sdk_cloudfront::types::{
 
 use crate::util::*;
 
-fn cf_client() -> aws_sdk_cloudfront::Client {
+pub(crate) fn cf_client() -> aws_sdk_cloudfront::Client {
     let conf = aws_sdk_cloudfront::Config::builder()
         .behavior_version_latest()
         .endpoint_url(moto_endpoint())

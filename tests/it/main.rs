@@ -7,6 +7,7 @@ mod browser;
 mod cloudfront;
 mod conformance;
 mod consistency;
+mod doctor;
 mod errors;
 mod migrate;
 mod publish_local;

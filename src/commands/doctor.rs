@@ -1,0 +1,281 @@
+//! `cdnsync doctor`: read the bucket's (and the distribution's) settings
+//! through the AWS APIs, then hand them to the pure checks in `crate::doctor`.
+
+use aws_sdk_s3::error::{ProvideErrorMetadata, SdkError};
+use serde::Serialize;
+
+use crate::config::TargetConfig;
+use crate::doctor::{
+    BehaviorFacts, BucketFacts, DistributionFacts, Encryption, Expectations, Fact, Finding,
+    OriginFacts, PublicAccessBlock,
+};
+use crate::error::{Error, Result};
+use crate::store::Sse;
+use crate::store::Store;
+use crate::store::s3::{S3Options, S3Store};
+use crate::target::Target;
+
+#[derive(Debug, Serialize)]
+pub struct DoctorReport {
+    pub target: String,
+    pub bucket: BucketFacts,
+    pub distributions: Vec<DistributionFacts>,
+    pub findings: Vec<Finding>,
+    pub warnings: usize,
+    pub failures: usize,
+}
+
+/// `Ok(None)` for the error codes that mean "not configured".
+fn fact<T, E: ProvideErrorMetadata + std::error::Error + 'static>(
+    r: std::result::Result<T, SdkError<E, aws_sdk_s3::config::http::HttpResponse>>,
+    absent: &[&str],
+) -> std::result::Result<Option<T>, String> {
+    match r {
+        Ok(v) => Ok(Some(v)),
+        Err(SdkError::ServiceError(se)) if se.err().code().is_some() => {
+            let code = se.err().code().unwrap_or("");
+            if absent.contains(&code) {
+                Ok(None)
+            } else {
+                Err(format!(
+                    "{code}{}",
+                    se.err()
+                        .message()
+                        .map(|m| format!(": {m}"))
+                        .unwrap_or_default()
+                ))
+            }
+        }
+        Err(e) => {
+            let status = e.raw_response().map(|r| r.status().as_u16());
+            Err(format!(
+                "{}{}",
+                status.map(|s| format!("HTTP {s}: ")).unwrap_or_default(),
+                crate::store::s3::error_chain(&e)
+            ))
+        }
+    }
+}
+
+fn flat<T>(f: Fact<Option<T>>) -> Fact<T> {
+    f.map(Option::flatten)
+}
+
+async fn bucket_facts(s3: &aws_sdk_s3::Client, bucket: &str) -> BucketFacts {
+    let pab = fact(
+        s3.get_public_access_block().bucket(bucket).send().await,
+        &["NoSuchPublicAccessBlockConfiguration"],
+    )
+    .map(|o| {
+        o.and_then(|o| {
+            o.public_access_block_configuration()
+                .map(|c| PublicAccessBlock {
+                    block_public_acls: c.block_public_acls().unwrap_or(false),
+                    ignore_public_acls: c.ignore_public_acls().unwrap_or(false),
+                    block_public_policy: c.block_public_policy().unwrap_or(false),
+                    restrict_public_buckets: c.restrict_public_buckets().unwrap_or(false),
+                })
+        })
+    });
+    let status = flat(
+        fact(
+            s3.get_bucket_policy_status().bucket(bucket).send().await,
+            &["NoSuchBucketPolicy"],
+        )
+        .map(|o| o.map(|o| o.policy_status().and_then(|p| p.is_public()))),
+    );
+    let policy = flat(
+        fact(
+            s3.get_bucket_policy().bucket(bucket).send().await,
+            &["NoSuchBucketPolicy"],
+        )
+        .map(|o| o.map(|o| o.policy().map(str::to_string))),
+    );
+    let encryption = flat(
+        fact(
+            s3.get_bucket_encryption().bucket(bucket).send().await,
+            &["ServerSideEncryptionConfigurationNotFoundError"],
+        )
+        .map(|o| {
+            o.map(|o| {
+                o.server_side_encryption_configuration()
+                    .and_then(|c| c.rules().first())
+                    .and_then(|r| {
+                        r.apply_server_side_encryption_by_default()
+                            .map(|d| Encryption {
+                                algorithm: d.sse_algorithm().as_str().to_string(),
+                                kms_key: d.kms_master_key_id().map(str::to_string),
+                                bucket_key: r.bucket_key_enabled().unwrap_or(false),
+                            })
+                    })
+            })
+        }),
+    );
+    let ownership = flat(
+        fact(
+            s3.get_bucket_ownership_controls()
+                .bucket(bucket)
+                .send()
+                .await,
+            &["OwnershipControlsNotFoundError"],
+        )
+        .map(|o| {
+            o.map(|o| {
+                o.ownership_controls()
+                    .and_then(|c| c.rules().first())
+                    .map(|r| r.object_ownership().as_str().to_string())
+            })
+        }),
+    );
+    let versioning = flat(
+        fact(s3.get_bucket_versioning().bucket(bucket).send().await, &[])
+            .map(|o| o.map(|o| o.status().map(|s| s.as_str().to_string()))),
+    );
+    BucketFacts {
+        bucket: bucket.to_string(),
+        public_access_block: pab,
+        policy_is_public: status,
+        policy,
+        encryption,
+        ownership,
+        versioning,
+    }
+}
+
+async fn distribution_facts(cfg: &TargetConfig, id: &str) -> Result<DistributionFacts> {
+    let cf = crate::cdn::cloudfront::CloudFront::connect(
+        id,
+        cfg.cdn_endpoint_url.as_deref(),
+        cfg.allow_http,
+    )
+    .await?;
+    let out = cf
+        .client()
+        .get_distribution()
+        .id(id)
+        .send()
+        .await
+        .map_err(|e| {
+            let (code, msg) = match &e {
+                SdkError::ServiceError(se) => (
+                    se.err().code().unwrap_or("").to_string(),
+                    se.err().message().unwrap_or("").to_string(),
+                ),
+                _ => (String::new(), crate::store::s3::error_chain(&e)),
+            };
+            match code.as_str() {
+                "NoSuchDistribution" => Error::Usage(format!("distribution {id} not found")),
+                "AccessDenied" | "InvalidClientTokenId" | "SignatureDoesNotMatch" => {
+                    Error::Credentials(format!("CloudFront GetDistribution {id}: {code}: {msg}"))
+                }
+                _ => Error::Usage(format!("CloudFront GetDistribution {id}: {code} {msg}")),
+            }
+        })?;
+    let d = out
+        .distribution()
+        .ok_or_else(|| Error::Usage(format!("distribution {id}: empty response")))?;
+    let c = d
+        .distribution_config()
+        .ok_or_else(|| Error::Usage(format!("distribution {id}: no configuration")))?;
+    let origins = c
+        .origins()
+        .map(|o| {
+            o.items()
+                .iter()
+                .map(|o| OriginFacts {
+                    id: o.id().to_string(),
+                    domain: o.domain_name().to_string(),
+                    path: o.origin_path().unwrap_or("").to_string(),
+                    oac: o
+                        .origin_access_control_id()
+                        .filter(|s| !s.is_empty())
+                        .map(str::to_string),
+                    oai: o
+                        .s3_origin_config()
+                        .map(|s| s.origin_access_identity().to_string())
+                        .filter(|s| !s.is_empty()),
+                    s3_origin: o.s3_origin_config().is_some(),
+                    custom_origin: o.custom_origin_config().is_some(),
+                })
+                .collect()
+        })
+        .unwrap_or_default();
+    let mut behaviors = Vec::new();
+    if let Some(b) = c.default_cache_behavior() {
+        behaviors.push(BehaviorFacts {
+            path_pattern: "*".into(),
+            target_origin: b.target_origin_id().to_string(),
+            viewer_protocol_policy: b.viewer_protocol_policy().as_str().to_string(),
+            compress: b.compress().unwrap_or(false),
+        });
+    }
+    if let Some(cb) = c.cache_behaviors() {
+        for b in cb.items() {
+            behaviors.push(BehaviorFacts {
+                path_pattern: b.path_pattern().to_string(),
+                target_origin: b.target_origin_id().to_string(),
+                viewer_protocol_policy: b.viewer_protocol_policy().as_str().to_string(),
+                compress: b.compress().unwrap_or(false),
+            });
+        }
+    }
+    Ok(DistributionFacts {
+        id: id.to_string(),
+        domain: d.domain_name().to_string(),
+        origins,
+        behaviors,
+        price_class: c
+            .price_class()
+            .map(|p| p.as_str().to_string())
+            .unwrap_or_default(),
+        default_root_object: c.default_root_object().unwrap_or("").to_string(),
+    })
+}
+
+/// Gather and assess. `compress`: cdnsync's own precompression setting.
+pub async fn run(cfg: &TargetConfig, compress: bool) -> Result<DoctorReport> {
+    let Target::S3 { bucket, prefix } = &cfg.target else {
+        return Err(Error::Usage(
+            "doctor checks an s3:// target (a local directory has no bucket settings)".into(),
+        ));
+    };
+    let store = S3Store::connect(S3Options {
+        bucket: bucket.clone(),
+        region: cfg.region.clone(),
+        endpoint_url: cfg.endpoint_url.clone(),
+        allow_http: cfg.allow_http,
+        ..Default::default()
+    })
+    .await?;
+    store.check().await?;
+    let facts = bucket_facts(store.client(), bucket).await;
+    let mut dists = Vec::new();
+    for id in &cfg.distribution_ids {
+        dists.push(distribution_facts(cfg, id).await?);
+    }
+    let (sse, kms_key) = match &cfg.sse {
+        Sse::Aes256 => ("AES256", None),
+        Sse::Kms { key_id, .. } => ("aws:kms", key_id.clone()),
+        Sse::None => ("none", None),
+    };
+    let want = Expectations {
+        prefix: prefix.trim_matches('/').to_string(),
+        compress,
+        sse: sse.to_string(),
+        kms_key,
+    };
+    let mut findings = crate::doctor::assess_bucket(&facts, &want);
+    for d in &dists {
+        findings.extend(crate::doctor::assess_distribution(bucket, d, &want));
+    }
+    findings.sort_by_key(|f| std::cmp::Reverse(f.severity));
+    let (warnings, failures) = crate::doctor::tally(&findings);
+    Ok(DoctorReport {
+        target: cfg.target.display(),
+        bucket: facts,
+        distributions: dists,
+        findings,
+        warnings,
+        failures,
+    })
+}
