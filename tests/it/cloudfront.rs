@@ -24,7 +24,7 @@ pub(crate) fn cf_client() -> aws_sdk_cloudfront::Client {
 /// A distribution whose origin is `bucket` under `origin_path` (legacy
 /// cache settings: what the emulator accepts).
 #[allow(deprecated)]
-fn distribution(b: &Bucket, origin_path: &str) -> String {
+pub(crate) fn distribution(b: &Bucket, origin_path: &str) -> String {
     let cf = cf_client();
     let origin = Origin::builder()
         .id("s3")

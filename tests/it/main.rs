@@ -3,6 +3,7 @@
 
 mod util;
 
+mod action;
 mod browser;
 mod cloudfront;
 mod conformance;
