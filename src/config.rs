@@ -549,3 +549,103 @@ include = true
         assert!(check_header_value("a\nb").is_err());
     }
 }
+
+#[cfg(test)]
+mod docs_tests {
+    use super::*;
+
+    /// The complete example in docs/config.md parses, sets every key, and
+    /// every key has its own section: the reference cannot drift from the code.
+    #[test]
+    fn docs_config_md_documents_every_key() {
+        let doc = include_str!("../docs/config.md");
+        let start = doc.find("```toml\n").expect("example block") + 8;
+        let end = start + doc[start..].find("```").unwrap();
+        let cfg = parse_file(Path::new("docs/config.md"), &doc[start..end])
+            .unwrap_or_else(|e| panic!("the example does not parse: {e}"));
+        // Destructured: a new key fails to compile here until it is documented.
+        let FileConfig {
+            to,
+            region,
+            endpoint_url,
+            concurrency,
+            sse,
+            sse_kms_key_id,
+            sse_bucket_key,
+            max_delete,
+            compress,
+            fingerprint,
+            strict,
+            base_path,
+            hash_length,
+            distribution_ids,
+            max_invalidation_paths,
+            keep,
+            grace,
+            cache_control,
+            rules,
+        } = cfg;
+        let set = [
+            ("to", to.is_some()),
+            ("region", region.is_some()),
+            ("endpoint_url", endpoint_url.is_some()),
+            ("concurrency", concurrency.is_some()),
+            ("sse", sse.is_some()),
+            ("sse_kms_key_id", sse_kms_key_id.is_some()),
+            ("sse_bucket_key", sse_bucket_key.is_some()),
+            ("max_delete", max_delete.is_some()),
+            ("compress", compress.is_some()),
+            ("fingerprint", fingerprint.is_some()),
+            ("strict", strict.is_some()),
+            ("base_path", base_path.is_some()),
+            ("hash_length", hash_length.is_some()),
+            ("distribution_ids", !distribution_ids.is_empty()),
+            ("max_invalidation_paths", max_invalidation_paths.is_some()),
+            ("keep", keep.is_some()),
+            ("grace", grace.is_some()),
+        ];
+        for (key, present) in set {
+            assert!(
+                present,
+                "the example in docs/config.md does not set `{key}`"
+            );
+            assert!(
+                doc.contains(&format!("### `{key}`")),
+                "docs/config.md has no section for `{key}`"
+            );
+        }
+        let CacheControlConfig {
+            entry,
+            immutable,
+            default,
+        } = cache_control;
+        assert!(entry.is_some() && immutable.is_some() && default.is_some());
+        for key in ["entry", "immutable", "default"] {
+            assert!(
+                doc.contains(&format!("| `{key}` |")),
+                "[cache_control] {key}"
+            );
+        }
+        let r = &rules;
+        assert!(r.iter().any(|r| r.include == Some(true)));
+        assert!(r.iter().any(|r| r.include == Some(false)));
+        assert!(r.iter().any(|r| r.class.is_some()));
+        assert!(r.iter().any(|r| r.cache_control.is_some()));
+        assert!(r.iter().any(|r| r.content_type.is_some()));
+        assert!(r.iter().any(|r| r.content_disposition.is_some()));
+        assert!(r.iter().any(|r| r.compress.is_some()));
+        for key in [
+            "glob",
+            "include",
+            "class",
+            "cache_control",
+            "content_type",
+            "content_disposition",
+            "compress",
+        ] {
+            assert!(doc.contains(&format!("| `{key}` |")), "[[rules]] {key}");
+        }
+        // And the rules themselves are valid.
+        Rules::new(&rules, Defaults::default()).unwrap();
+    }
+}

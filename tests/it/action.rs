@@ -29,7 +29,13 @@ impl Http {
             .unwrap()
             .port();
         let child = Command::new("python3")
-            .args(["-m", "http.server", "--bind", "127.0.0.1", &port.to_string()])
+            .args([
+                "-m",
+                "http.server",
+                "--bind",
+                "127.0.0.1",
+                &port.to_string(),
+            ])
             .current_dir(dir)
             .stdout(Stdio::null())
             .stderr(Stdio::null())
@@ -137,7 +143,11 @@ fn install_checks_the_sha256_then_run_publishes_with_summary_and_outputs() {
         ],
     );
     assert_ne!(r.code, 0, "{}\n{}", r.stdout, r.stderr);
-    assert!(r.stdout.contains("::error::checksum mismatch"), "{}", r.stdout);
+    assert!(
+        r.stdout.contains("::error::checksum mismatch"),
+        "{}",
+        r.stdout
+    );
     assert!(!t("bad/cdnsync").exists());
     assert!(outputs(&t("bad-output")).is_empty());
 
@@ -193,13 +203,20 @@ fn install_checks_the_sha256_then_run_publishes_with_summary_and_outputs() {
             ],
         )
     };
-    let r = step(&t("summary1"), &t("output1"), "--message \"first deploy, with 'quotes'\"");
+    let r = step(
+        &t("summary1"),
+        &t("output1"),
+        "--message \"first deploy, with 'quotes'\"",
+    );
     assert_eq!(r.code, 0, "{}\n{}", r.stdout, r.stderr);
     let o = outputs(&t("output1"));
     let release1 = o["release"].clone();
     assert!(release1.len() > 20, "{o:?}");
     assert_eq!(o["uploaded"], "3");
-    assert_eq!(o["invalidation-id"], "", "all paths new: nothing to invalidate");
+    assert_eq!(
+        o["invalidation-id"], "",
+        "all paths new: nothing to invalidate"
+    );
     assert!(
         o["url"].starts_with("https://") && o["url"].ends_with(".cloudfront.net/www/"),
         "{o:?}"
@@ -214,7 +231,11 @@ fn install_checks_the_sha256_then_run_publishes_with_summary_and_outputs() {
         "{}",
         r.stdout
     );
-    assert!(r.stdout.contains("::group::Details (3 changes)"), "{}", r.stdout);
+    assert!(
+        r.stdout.contains("::group::Details (3 changes)"),
+        "{}",
+        r.stdout
+    );
     assert!(r.stdout.contains("::endgroup::"));
     let summary = std::fs::read_to_string(t("summary1")).unwrap();
     assert!(summary.starts_with("### cdnsync publish\n"), "{summary}");
@@ -244,7 +265,11 @@ fn install_checks_the_sha256_then_run_publishes_with_summary_and_outputs() {
     let o = outputs(&t("output3"));
     assert_eq!(o["noop"], "true");
     assert_eq!(o["uploaded"], "0");
-    assert!(std::fs::read_to_string(t("summary3")).unwrap().contains("up to date"));
+    assert!(
+        std::fs::read_to_string(t("summary3"))
+            .unwrap()
+            .contains("up to date")
+    );
 
     // A failure is an ::error:: annotation and a summary that says so.
     let r = script(
@@ -266,7 +291,10 @@ fn install_checks_the_sha256_then_run_publishes_with_summary_and_outputs() {
     assert!(r.stdout.contains("::error::"), "{}", r.stdout);
     assert!(r.stdout.contains("no-such-bucket-action"), "{}", r.stdout);
     let summary = std::fs::read_to_string(t("summary4")).unwrap();
-    assert!(summary.contains("cdnsync publish failed") && summary.contains("| Exit code | 5 |"), "{summary}");
+    assert!(
+        summary.contains("cdnsync publish failed") && summary.contains("| Exit code | 5 |"),
+        "{summary}"
+    );
     assert!(outputs(&t("output4")).is_empty());
 
     // A missing `dir` input is a clear error.

@@ -5,6 +5,7 @@ mod util;
 
 mod action;
 mod browser;
+mod cli;
 mod cloudfront;
 mod conformance;
 mod consistency;
