@@ -5,4 +5,4 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 # shellcheck source=scripts/test-env.sh
 source scripts/test-env.sh
-cargo test --all-targets "$@"
+cargo test --all-targets --features dev-tools "$@"
