@@ -15,6 +15,8 @@
 #
 # Browser tests: Debian's chromium (apt) driven by playwright-core (npm)
 #                 -> CDNSYNC_TEST_CHROMIUM, CDNSYNC_TEST_NODE_MODULES
+# Cache purge tests: Debian's varnish (apt); each test starts its own varnishd
+#                 -> CDNSYNC_TEST_VARNISHD
 # Corpora from ../shared/bench: gen_site.py and a Vite build of vite-app
 #                 -> CDNSYNC_TEST_GEN_SITE, CDNSYNC_TEST_VITE_DIST
 #
@@ -67,6 +69,12 @@ _te_install_s3s() {
   cargo install -q "s3s-fs@$_te_s3s_version" --features binary --locked --root "$root" || return 1
 }
 
+_te_install_varnish() {
+  command -v varnishd >/dev/null 2>&1 || [ -x /usr/sbin/varnishd ] && return 0
+  _te_log "installing Debian's varnish (apt)"
+  apt-get update -qq >/dev/null && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq varnish >/dev/null || return 1
+}
+
 _te_install_browser() {
   if ! command -v chromium >/dev/null 2>&1; then
     _te_log "installing Debian's chromium (apt)"
@@ -114,6 +122,7 @@ cdnsync_test_env_start() {
   _te_install_moto || { _te_log "moto install failed"; return 1; }
   _te_install_s3s || { _te_log "s3s-fs install failed"; return 1; }
   _te_install_browser || { _te_log "chromium / playwright-core install failed"; return 1; }
+  _te_install_varnish || { _te_log "varnish install failed"; return 1; }
   _te_build_vite || { _te_log "Vite corpus build failed"; return 1; }
   _te_run="$(mktemp -d "${TMPDIR:-/tmp}/cdnsync-testenv.XXXXXX")"
   _te_pids=""
@@ -139,6 +148,7 @@ cdnsync_test_env_start() {
   export CDNSYNC_TEST_S3S_SECRET="cdnsync-test-secret"
   export CDNSYNC_TEST_ENV_LOGS="$_te_run"
   export CDNSYNC_TEST_CHROMIUM="$(command -v chromium)"
+  export CDNSYNC_TEST_VARNISHD="$(command -v varnishd || echo /usr/sbin/varnishd)"
   export CDNSYNC_TEST_NODE_MODULES="$_te_dir/node/node_modules"
   if [ -f "$_te_shared/bench/gen_site.py" ]; then export CDNSYNC_TEST_GEN_SITE="$_te_shared/bench/gen_site.py"; fi
   if [ -f "$_te_dir/vite-dist/index.html" ]; then export CDNSYNC_TEST_VITE_DIST="$_te_dir/vite-dist"; fi

@@ -297,6 +297,31 @@ pub struct TargetArgs {
     )]
     pub cdn_endpoint_url: Option<String>,
 
+    /// Reverse-proxy cache (Varnish, nginx…) to purge the changed paths on, e.g. http://varnish:6081 (repeatable).
+    #[arg(
+        long = "purge-url",
+        env = "CDNSYNC_PURGE_URL",
+        value_name = "URL",
+        value_delimiter = ','
+    )]
+    pub purge_urls: Vec<String>,
+
+    /// PURGE each path (default) or BAN with a path regex (wildcards, query variants).
+    #[arg(long, env = "CDNSYNC_PURGE_METHOD", value_enum)]
+    pub purge_method: Option<crate::cdn::http_purge::PurgeMethod>,
+
+    /// Host header of purges: the host the cache serves the site under (default: the purge URL's).
+    #[arg(long, env = "CDNSYNC_PURGE_HOST", value_name = "HOST")]
+    pub purge_host: Option<String>,
+
+    /// Parallel purge requests per cache (default 8).
+    #[arg(long, env = "CDNSYNC_PURGE_CONCURRENCY", value_name = "N")]
+    pub purge_concurrency: Option<usize>,
+
+    /// Attempts per purged path on connection errors and 5xx (default 3).
+    #[arg(long, env = "CDNSYNC_PURGE_ATTEMPTS", value_name = "N")]
+    pub purge_attempts: Option<u32>,
+
     /// Over this many paths, invalidations collapse into `dir/*` wildcards (default 15).
     #[arg(long, env = "CDNSYNC_MAX_INVALIDATION_PATHS", value_name = "N")]
     pub max_invalidation_paths: Option<usize>,

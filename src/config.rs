@@ -38,6 +38,14 @@ pub struct FileConfig {
     #[serde(default)]
     pub distribution_ids: Vec<String>,
     pub max_invalidation_paths: Option<usize>,
+    /// Reverse-proxy caches to purge (http-purge backend).
+    #[serde(default)]
+    pub purge_urls: Vec<String>,
+    /// `purge` or `ban`.
+    pub purge_method: Option<String>,
+    pub purge_host: Option<String>,
+    pub purge_concurrency: Option<usize>,
+    pub purge_attempts: Option<u32>,
     /// Releases whose objects gc always keeps (default 5).
     pub keep: Option<usize>,
     /// Grace period of unreferenced objects, e.g. "7d" (default 7d).
@@ -389,6 +397,9 @@ pub struct TargetConfig {
     pub max_invalidation_paths: usize,
     /// `--wait`: how long to wait for invalidations.
     pub cdn_wait: Option<std::time::Duration>,
+    /// Reverse-proxy caches to purge, and how.
+    pub purge_urls: Vec<String>,
+    pub purge: crate::cdn::http_purge::PurgeOptions,
     pub sse: Sse,
     pub endpoint_url: Option<String>,
     pub region: Option<String>,
@@ -439,6 +450,50 @@ impl TargetConfig {
         {
             return Err(Error::Usage(format!("invalid distribution id `{d}`")));
         }
+        let purge_urls: Vec<String> = if a.purge_urls.is_empty() {
+            file.purge_urls.clone()
+        } else {
+            a.purge_urls.clone()
+        }
+        .into_iter()
+        .map(|u| u.trim().to_string())
+        .filter(|u| !u.is_empty())
+        .collect();
+        for u in &purge_urls {
+            crate::store::s3::check_endpoint(u, a.allow_http)
+                .map_err(|e| Error::Usage(format!("--purge-url: {e}")))?;
+        }
+        let purge_method = match (a.purge_method, file.purge_method.as_deref()) {
+            (Some(m), _) => m,
+            (None, None | Some("purge")) => crate::cdn::http_purge::PurgeMethod::Purge,
+            (None, Some("ban")) => crate::cdn::http_purge::PurgeMethod::Ban,
+            (None, Some(other)) => {
+                return Err(Error::Config {
+                    path: a
+                        .config
+                        .clone()
+                        .unwrap_or_else(|| PathBuf::from(DEFAULT_CONFIG)),
+                    message: format!("`purge_method`: `{other}` is not one of purge, ban"),
+                });
+            }
+        };
+        let purge_concurrency = a.purge_concurrency.or(file.purge_concurrency).unwrap_or(8);
+        if purge_concurrency == 0 || purge_concurrency > 256 {
+            return Err(Error::Usage(format!(
+                "purge concurrency must be between 1 and 256, got {purge_concurrency}"
+            )));
+        }
+        let purge = crate::cdn::http_purge::PurgeOptions {
+            method: purge_method,
+            host: a.purge_host.clone().or(file.purge_host.clone()),
+            concurrency: purge_concurrency,
+            attempts: a
+                .purge_attempts
+                .or(file.purge_attempts)
+                .unwrap_or(3)
+                .clamp(1, 10),
+            ..Default::default()
+        };
         let cdn_wait = if a.wait {
             Some(match &a.wait_timeout {
                 Some(t) => crate::lock::parse_duration(t)
@@ -458,6 +513,8 @@ impl TargetConfig {
                 .unwrap_or(15)
                 .clamp(1, 3000),
             cdn_wait,
+            purge_urls,
+            purge,
             sse,
             endpoint_url,
             region: a.region.clone().or(file.region.clone()),
@@ -580,6 +637,11 @@ mod docs_tests {
             hash_length,
             distribution_ids,
             max_invalidation_paths,
+            purge_urls,
+            purge_method,
+            purge_host,
+            purge_concurrency,
+            purge_attempts,
             keep,
             grace,
             cache_control,
@@ -601,6 +663,11 @@ mod docs_tests {
             ("hash_length", hash_length.is_some()),
             ("distribution_ids", !distribution_ids.is_empty()),
             ("max_invalidation_paths", max_invalidation_paths.is_some()),
+            ("purge_urls", !purge_urls.is_empty()),
+            ("purge_method", purge_method.is_some()),
+            ("purge_host", purge_host.is_some()),
+            ("purge_concurrency", purge_concurrency.is_some()),
+            ("purge_attempts", purge_attempts.is_some()),
             ("keep", keep.is_some()),
             ("grace", grace.is_some()),
         ];

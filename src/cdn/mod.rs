@@ -9,6 +9,7 @@ use async_trait::async_trait;
 use serde::Serialize;
 
 pub mod cloudfront;
+pub mod http_purge;
 pub mod paths;
 
 #[derive(Debug, Clone, thiserror::Error, PartialEq, Eq)]
@@ -50,6 +51,11 @@ pub trait Cdn: Send + Sync {
     ) -> Result<Invalidation, CdnError>;
     /// Poll until the invalidation completed; returns its final status.
     async fn wait(&self, id: &str, timeout: Duration) -> Result<String, CdnError>;
+    /// The paths to send for `keys` (encoded, relative to `origin_path`);
+    /// by default minimised into `dir/*` wildcards above `max_paths`.
+    fn batch(&self, keys: &[String], origin_path: &str, max_paths: usize) -> Vec<String> {
+        paths::batch(keys, origin_path, max_paths)
+    }
     /// The host name viewers use (first alias, else the CDN's own name).
     async fn domain(&self) -> Result<Option<String>, CdnError> {
         Ok(None)
@@ -107,10 +113,11 @@ impl std::fmt::Debug for CdnOptions {
 pub async fn options_for(
     cfg: &crate::config::TargetConfig,
 ) -> crate::error::Result<Option<CdnOptions>> {
-    let crate::target::Target::S3 { bucket, .. } = &cfg.target else {
-        return Ok(None);
+    let (bucket, prefix) = match &cfg.target {
+        crate::target::Target::S3 { bucket, prefix } => (bucket.clone(), prefix.clone()),
+        crate::target::Target::Local { .. } => (String::new(), String::new()),
     };
-    if cfg.distribution_ids.is_empty() {
+    if cfg.distribution_ids.is_empty() && cfg.purge_urls.is_empty() {
         return Ok(None);
     }
     let mut cdns: Vec<Arc<dyn Cdn>> = Vec::new();
@@ -126,9 +133,17 @@ pub async fn options_for(
             },
         ))));
     }
+    for url in &cfg.purge_urls {
+        cdns.push(Arc::new(http_purge::HttpPurge::new(
+            url,
+            &prefix,
+            cfg.purge.clone(),
+            cfg.allow_http,
+        )?));
+    }
     Ok(Some(CdnOptions {
         cdns,
-        bucket: bucket.clone(),
+        bucket,
         max_paths: cfg.max_invalidation_paths,
         wait: cfg.cdn_wait,
     }))
@@ -150,7 +165,7 @@ pub async fn invalidate_all(
     for cdn in &opts.cdns {
         let r = async {
             let origin = cdn.origin_path(&opts.bucket).await?;
-            let batch = paths::batch(keys, &origin, opts.max_paths);
+            let batch = cdn.batch(keys, &origin, opts.max_paths);
             if batch.is_empty() {
                 return Ok(None);
             }

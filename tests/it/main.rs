@@ -15,3 +15,4 @@ mod migrate;
 mod publish_local;
 mod publish_s3;
 mod releases;
+mod varnish;
