@@ -88,7 +88,7 @@ impl ExecOptions {
             concurrency: 32,
             multipart_threshold: MULTIPART_THRESHOLD,
             part_size: PART_SIZE,
-            memory_budget: 512 * 1024 * 1024,
+            memory_budget: 32 * 1024 * 1024,
             attempts: 3,
             retry_base: Duration::from_millis(500),
             progress: ProgressMode::Quiet,

@@ -116,6 +116,41 @@ pub struct AssetManifest {
 }
 
 impl Fingerprinted {
+    /// SRI (`sha384-…`) of every script and stylesheet's final bytes, for
+    /// the asset manifest. Separate from fingerprinting: a no-op publish
+    /// writes no manifest and skips it.
+    pub fn compute_integrity(&mut self, inv: &Inventory) -> Result<()> {
+        use rayon::prelude::*;
+        let by_rel: HashMap<&str, &crate::scan::LocalFile> =
+            inv.files.iter().map(|f| (f.rel.as_str(), f)).collect();
+        self.outputs
+            .par_iter_mut()
+            .filter(|(rel, o)| {
+                o.integrity.is_none()
+                    && matches!(crate::graph::lang_of(rel), Some(Lang::Js | Lang::Css))
+            })
+            .try_for_each(|(rel, o)| -> Result<()> {
+                let Some(f) = by_rel.get(rel.as_str()) else {
+                    return Ok(());
+                };
+                let orig = std::fs::read(&f.path).map_err(|e| Error::io(&f.path, e))?;
+                if blake3::hash(&orig).to_hex().as_str() != f.hash {
+                    return Err(Error::FileChanged {
+                        path: f.path.clone(),
+                    });
+                }
+                let fin = if o.splices.is_empty() {
+                    orig
+                } else {
+                    apply(&orig, &o.splices)
+                };
+                o.integrity = Some(integrity_for("sha384-", &fin));
+                Ok(())
+            })
+    }
+
+    /// The asset manifest (call [`Fingerprinted::compute_integrity`] first
+    /// for SRI values).
     pub fn asset_manifest(&self, release: &str, prefix: &str, base_path: &str) -> AssetManifest {
         AssetManifest {
             version: 1,
@@ -554,18 +589,6 @@ pub fn fingerprint(
             integrity: None,
         });
     }
-    // SRI for scripts and stylesheets (in the asset manifest).
-    for (rel, o) in out.outputs.iter_mut() {
-        if matches!(crate::graph::lang_of(rel), Some(Lang::Js | Lang::Css)) {
-            let orig = read(rel)?;
-            let fin = if o.splices.is_empty() {
-                orig
-            } else {
-                apply(&orig, &o.splices)
-            };
-            o.integrity = Some(integrity_for("sha384-", &fin));
-        }
-    }
     Ok(out)
 }
 
@@ -759,7 +782,9 @@ mod tests {
             ("s.css", "a{background:url(i.png)}"),
             ("i.png", "I"),
         ];
-        let r = run_files(&files);
+        let mut r = run_files(&files);
+        let inv = scan::scan(r.dir.path(), &Rules::new(&[], Defaults::default()).unwrap()).unwrap();
+        r.fp.compute_integrity(&inv).unwrap();
         let css_final = r.bytes("s.css");
         let html = r.bytes("index.html");
         let want = integrity_for("sha256-x", css_final.as_bytes());

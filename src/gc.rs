@@ -143,13 +143,34 @@ pub async fn run(
     opts: &GcOptions,
     dry_run: bool,
 ) -> Result<GcReport> {
+    run_listed(store, prefix, now, opts, dry_run, None).await
+}
+
+/// [`run`], with the prefix's keys (relative) when the caller listed them
+/// already under the same lock (a publish): no second listing.
+pub async fn run_listed(
+    store: &dyn Store,
+    prefix: &str,
+    now: OffsetDateTime,
+    opts: &GcOptions,
+    dry_run: bool,
+    listed: Option<HashSet<String>>,
+) -> Result<GcReport> {
+    use futures::StreamExt;
     let ids = release::list_ids(store, prefix).await?;
-    let mut releases = Vec::with_capacity(ids.len());
-    for id in &ids {
-        releases.push(release::read(store, prefix, id).await?);
-    }
+    // Release records are small: read them 16 at a time, in id order.
+    let releases: Vec<Release> = futures::stream::iter(ids.iter())
+        .map(|id| release::read(store, prefix, id))
+        .buffered(16)
+        .collect::<Vec<_>>()
+        .await
+        .into_iter()
+        .collect::<Result<_>>()?;
     let live = release::current_id(store, prefix).await?;
-    let listed: HashSet<String> = crate::remote::list_relative(store, prefix).await?;
+    let listed: HashSet<String> = match listed {
+        Some(l) => l,
+        None => crate::remote::list_relative(store, prefix).await?,
+    };
     let p = plan(&releases, live.as_deref(), &listed, now, opts);
     let mut report = GcReport {
         plan: p,

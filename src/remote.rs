@@ -61,6 +61,99 @@ pub async fn list_relative(
         .collect())
 }
 
+/// What one pass over the remote reads: the live release record and one
+/// paginated listing of the prefix. Needs no local input, so it runs while
+/// the build directory is scanned.
+#[derive(Debug, Clone)]
+pub struct Fetched {
+    pub release: Option<Release>,
+    pub listed: Vec<crate::store::ListEntry>,
+}
+
+impl Fetched {
+    /// Every listed key, relative to the prefix (what garbage collection
+    /// needs, without listing again).
+    pub fn relative_keys(&self, prefix: &str) -> HashSet<String> {
+        let lp = list_prefix(prefix);
+        self.listed
+            .iter()
+            .map(|e| e.key[lp.len()..].to_string())
+            .collect()
+    }
+}
+
+/// Keys per listing page (the S3 maximum).
+const PAGE: usize = 1000;
+/// Listing ranges read at once.
+const LIST_PARALLELISM: usize = 8;
+
+/// Read the live release record, then list the prefix: for a big site in
+/// parallel ranges split at every 1,000th key the record names (one page
+/// each when the bucket holds what the record says), else page by page.
+pub async fn fetch(store: &dyn Store, prefix: &str) -> Result<Fetched> {
+    let lp = list_prefix(prefix);
+    let release = release::read_current(store, prefix).await?;
+    let listed = match &release {
+        Some(r) if store.pages_natively() && r.files.len() >= 2 * PAGE => {
+            let mut keys: Vec<String> = r.files.keys().map(|k| format!("{lp}{k}")).collect();
+            keys.sort();
+            let splits: Vec<String> = keys.into_iter().skip(PAGE - 1).step_by(PAGE).collect();
+            list_ranges(store, &lp, &splits).await?
+        }
+        _ => store.list(&lp).await?,
+    };
+    Ok(Fetched { release, listed })
+}
+
+/// List `(None, s0], (s0, s1], …, (sk, end)` concurrently and concatenate
+/// (the ranges are disjoint and in order, so the result is sorted).
+async fn list_ranges(
+    store: &dyn Store,
+    lp: &str,
+    splits: &[String],
+) -> Result<Vec<crate::store::ListEntry>> {
+    use futures::TryStreamExt;
+    let futs = (0..=splits.len()).map(|i| {
+        list_range(
+            store,
+            lp,
+            i.checked_sub(1).map(|j| splits[j].clone()),
+            splits.get(i).cloned(),
+        )
+    });
+    let parts: Vec<Vec<crate::store::ListEntry>> = futures::stream::iter(futs)
+        .buffered(LIST_PARALLELISM)
+        .try_collect()
+        .await?;
+    Ok(parts.into_iter().flatten().collect())
+}
+
+/// The keys in `(after, end]` (`end` `None`: to the end of the prefix).
+async fn list_range(
+    store: &dyn Store,
+    lp: &str,
+    after: Option<String>,
+    end: Option<String>,
+) -> Result<Vec<crate::store::ListEntry>> {
+    let mut out = Vec::new();
+    let mut start = after;
+    loop {
+        let page = store.list_page(lp, start.as_deref(), PAGE).await?;
+        let full = page.len() == PAGE;
+        let last = page.last().map(|e| e.key.clone());
+        for e in page {
+            if end.as_ref().is_some_and(|end| e.key > *end) {
+                return Ok(out);
+            }
+            out.push(e);
+        }
+        match last {
+            Some(l) if full && end.as_ref().is_none_or(|end| l < *end) => start = Some(l),
+            _ => return Ok(out),
+        }
+    }
+}
+
 /// Load the remote state. `local` is the set of relative paths about to be
 /// published: only those can need a HEAD.
 pub async fn load(
@@ -69,9 +162,22 @@ pub async fn load(
     local: &HashSet<&str>,
     concurrency: usize,
 ) -> Result<RemoteState> {
-    let release = release::read_current(store, prefix).await?;
+    let f = fetch(store, prefix).await?;
+    resolve(store, prefix, f, local, concurrency).await
+}
+
+/// Turn a fetch into the remote state: objects the release record vouches
+/// for (same stored size) take its hash and headers; listed objects it
+/// does not know and that are about to be published are HEADed.
+pub async fn resolve(
+    store: &dyn Store,
+    prefix: &str,
+    fetched: Fetched,
+    local: &HashSet<&str>,
+    concurrency: usize,
+) -> Result<RemoteState> {
+    let Fetched { release, listed } = fetched;
     let lp = list_prefix(prefix);
-    let listed = store.list(&lp).await?;
     let meta_dir = format!("{META_DIR}/");
 
     let mut objects = BTreeMap::new();
@@ -148,4 +254,50 @@ pub async fn load(
         heads,
         bodies,
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::store::PutOptions;
+    use crate::store::memory::MemoryStore;
+
+    /// Ranged listing returns exactly the plain listing, whatever the split
+    /// points (present, absent, crowded ranges over a page).
+    #[tokio::test]
+    async fn ranged_listing_equals_the_plain_listing() {
+        let s = MemoryStore::new();
+        let mut keys: Vec<String> = (0..2600)
+            .map(|i| format!("p/k{:05}", i * 7 % 2600))
+            .collect();
+        keys.extend((0..30).map(|i| format!("p/.cdnsync/objects/{i:03}")));
+        keys.push("other/x".into());
+        for k in &keys {
+            s.put(
+                k,
+                bytes::Bytes::from_static(b"x"),
+                &PutOptions::internal("text/plain", &crate::store::Sse::None),
+            )
+            .await
+            .unwrap();
+        }
+        let plain = s.list("p/").await.unwrap();
+        for splits in [
+            vec![],
+            vec!["p/k00999".to_string(), "p/k01999".to_string()],
+            vec![
+                "p/a".to_string(),
+                "p/k00500x".to_string(),
+                "p/zzz".to_string(),
+            ],
+            vec!["p/k02599".to_string()],
+        ] {
+            let r = list_ranges(&s, "p/", &splits).await.unwrap();
+            assert_eq!(
+                r.iter().map(|e| &e.key).collect::<Vec<_>>(),
+                plain.iter().map(|e| &e.key).collect::<Vec<_>>(),
+                "splits {splits:?}"
+            );
+        }
+    }
 }

@@ -61,13 +61,13 @@ fn check_local_target(cfg: &PublishConfig) -> Result<()> {
     Ok(())
 }
 
-pub async fn run(cfg: &PublishConfig, ctx: &Context) -> Result<Report> {
+/// Scan and hash the build directory (blocking, CPU-bound, on all cores).
+/// Every input error (missing or unreadable files, symlink loops and
+/// escapes, names that cannot be keys) surfaces here, before any request
+/// that writes.
+fn scan_stage(cfg: &PublishConfig) -> Result<(crate::scan::Inventory, u64)> {
     let t0 = Instant::now();
-    check_local_target(cfg)?;
-
-    // Scanning is blocking, CPU-heavy work (rayon): run it on this worker
-    // thread, with the runtime told so.
-    let inv = tokio::task::block_in_place(|| scan::scan(&cfg.dir, &cfg.rules))?;
+    let inv = scan::scan(&cfg.dir, &cfg.rules)?;
     let scan_ms = t0.elapsed().as_millis() as u64;
     tracing::info!(
         files = inv.files.len(),
@@ -76,46 +76,63 @@ pub async fn run(cfg: &PublishConfig, ctx: &Context) -> Result<Report> {
         "scanned {}",
         cfg.dir.display()
     );
+    Ok((inv, scan_ms))
+}
 
-    // References and content-addressed names (CPU-bound, parallel).
+type Fp = Option<(
+    crate::fingerprint::Fingerprinted,
+    Vec<crate::graph::Missing>,
+)>;
+
+/// Reference graph and content-addressed names (blocking, CPU-bound);
+/// `--strict` fails here.
+fn fingerprint_stage(cfg: &PublishConfig, inv: &crate::scan::Inventory) -> Result<(Fp, u64)> {
     let t_fp = Instant::now();
-    let fp = if cfg.fingerprint {
-        let gopts = GraphOptions {
-            base_path: cfg.base_path.clone(),
-        };
-        let fopts = FingerprintOptions {
-            hash_length: cfg.hash_length,
-        };
-        let (fp, g) = tokio::task::block_in_place(|| {
-            fingerprint::fingerprint_site(&inv, &cfg.rules, &gopts, &fopts)
-        })?;
-        // --strict: fail before anything is written.
-        if cfg.strict
-            && let Some(m) = g.missing.first()
-        {
-            return Err(Error::input(
-                cfg.dir.join(&m.file),
-                format!(
-                    "line {}: reference to missing file `{}` ({} missing in all; --strict)",
-                    m.line,
-                    m.url,
-                    g.missing.len()
-                ),
-            ));
-        }
-        Some((fp, g.missing))
+    if !cfg.fingerprint {
+        return Ok((None, 0));
+    }
+    let gopts = GraphOptions {
+        base_path: cfg.base_path.clone(),
+    };
+    let fopts = FingerprintOptions {
+        hash_length: cfg.hash_length,
+    };
+    let (fp, g) = fingerprint::fingerprint_site(inv, &cfg.rules, &gopts, &fopts)?;
+    if cfg.strict
+        && let Some(m) = g.missing.first()
+    {
+        return Err(Error::input(
+            cfg.dir.join(&m.file),
+            format!(
+                "line {}: reference to missing file `{}` ({} missing in all; --strict)",
+                m.line,
+                m.url,
+                g.missing.len()
+            ),
+        ));
+    }
+    Ok((Some((fp, g.missing)), t_fp.elapsed().as_millis() as u64))
+}
+
+pub async fn run(cfg: &PublishConfig, ctx: &Context) -> Result<Report> {
+    let t0 = Instant::now();
+    check_local_target(cfg)?;
+    // Input errors before any request: scanning finds them all (and, with
+    // --strict, so does fingerprinting), so a bad build directory writes
+    // nothing, not even the lock.
+    let (inv, scan_ms) = tokio::task::block_in_place(|| scan_stage(cfg))?;
+    let early_fp = if cfg.strict {
+        Some(tokio::task::block_in_place(|| fingerprint_stage(cfg, &inv))?)
     } else {
         None
     };
-    let fingerprint_ms = t_fp.elapsed().as_millis() as u64;
 
-    let t1 = Instant::now();
     let (store_arc, prefix) = open_store(cfg.target_config()).await?;
-    let store: &dyn Store = store_arc.as_ref();
     if !(cfg.dry_run && matches!(cfg.target, Target::Local { .. })) {
-        store.check().await?;
+        store_arc.check().await?;
     }
-    // One writer at a time: the remote state is read under the lock.
+    // One writer at a time: the remote state is read under the lock, while
+    // the site is fingerprinted.
     ctx.locked(
         &store_arc,
         &prefix,
@@ -123,13 +140,42 @@ pub async fn run(cfg: &PublishConfig, ctx: &Context) -> Result<Report> {
         "publish",
         cfg.dry_run,
         async || {
+            let t1 = Instant::now();
+            let remote = {
+                let (store, prefix) = (store_arc.clone(), prefix.clone());
+                tokio::spawn(async move {
+                    let r = remote::fetch(store.as_ref(), &prefix).await;
+                    (r, Instant::now())
+                })
+            };
+            let fp = match early_fp {
+                Some(done) => Ok(done),
+                None => tokio::task::block_in_place(|| fingerprint_stage(cfg, &inv)),
+            };
+            let (fp, fingerprint_ms) = match fp {
+                Ok(f) => f,
+                Err(e) => {
+                    remote.abort();
+                    return Err(e);
+                }
+            };
+            let (fetched, fetched_at) = remote
+                .await
+                .map_err(|e| Error::Usage(format!("remote read task failed: {e}")))?;
+            let fetched = fetched?;
+            tracing::info!(
+                listed = fetched.listed.len(),
+                ms = fetched_at.duration_since(t1).as_millis() as u64,
+                "read the remote state"
+            );
             publish_locked(
                 cfg,
                 ctx,
-                store,
+                store_arc.as_ref(),
                 &prefix,
                 inv,
                 fp,
+                fetched,
                 scan_ms,
                 fingerprint_ms,
                 t0,
@@ -148,10 +194,8 @@ async fn publish_locked(
     store: &dyn Store,
     prefix: &str,
     inv: crate::scan::Inventory,
-    fp: Option<(
-        crate::fingerprint::Fingerprinted,
-        Vec<crate::graph::Missing>,
-    )>,
+    fp: Fp,
+    fetched: remote::Fetched,
     scan_ms: u64,
     fingerprint_ms: u64,
     t0: Instant,
@@ -166,7 +210,9 @@ async fn publish_locked(
         &cfg.sse,
     )?;
     let local: HashSet<&str> = desired.iter().map(|d| d.rel.as_str()).collect();
-    let state = remote::load(store, &prefix, &local, cfg.concurrency).await?;
+    // What garbage collection will need after the publish: no second listing.
+    let listed = fetched.relative_keys(&prefix);
+    let state = remote::resolve(store, &prefix, fetched, &local, cfg.concurrency).await?;
     drop(local);
     let remote_ms = t1.elapsed().as_millis() as u64;
 
@@ -180,9 +226,15 @@ async fn publish_locked(
     let plan = plan::plan(&id, desired, &inv, &state, &popts)?;
     let target = cfg.target.display();
 
-    let manifest = fp
-        .as_ref()
-        .map(|(f, _)| f.asset_manifest(&plan.release, &prefix, &cfg.base_path));
+    // The asset manifest (with SRI) only when it is written.
+    let mut fp = fp;
+    let manifest = match fp.as_mut() {
+        Some((f, _)) if !plan.noop || cfg.manifest_out.is_some() => {
+            tokio::task::block_in_place(|| f.compute_integrity(&inv))?;
+            Some(f.asset_manifest(&plan.release, &prefix, &cfg.base_path))
+        }
+        _ => None,
+    };
     if let (Some(m), Some(path)) = (&manifest, &cfg.manifest_out) {
         let body = serde_json::to_vec_pretty(m).expect("serialize manifest");
         std::fs::write(path, body).map_err(|e| Error::io(path, e))?;
@@ -216,12 +268,21 @@ async fn publish_locked(
         }
         .or_else(|| Some(cfg.target.url()));
         // Collect what old releases no longer need, when this one changed something.
+        // (The first release of a target has nothing older to collect.)
         if let Some(g) = &cfg.gc
             && !plan.noop
+            && plan.previous_release.is_some()
             && !ctx.cancel.is_cancelled()
         {
             let t_gc = Instant::now();
-            let gr = crate::gc::run(store, &prefix, ctx.clock.now(), g, false).await;
+            // The listing read before the publish, less what it deleted;
+            // what it uploaded belongs to the new release, never collected.
+            let mut listed = listed;
+            for d in &plan.deletes {
+                listed.remove(&d.rel);
+            }
+            let gr = crate::gc::run_listed(store, &prefix, ctx.clock.now(), g, false, Some(listed))
+                .await;
             r.timings.gc_ms = t_gc.elapsed().as_millis() as u64;
             match gr {
                 Ok(gr) => {

@@ -185,6 +185,22 @@ pub fn line_of(bytes: &[u8], offset: usize) -> usize {
         + 1
 }
 
+/// Line numbers for many offsets of one file: the newline positions once,
+/// then a binary search per offset (a page with thousands of references
+/// would otherwise be rescanned from the top for each).
+pub struct Lines(Vec<usize>);
+
+impl Lines {
+    pub fn new(bytes: &[u8]) -> Lines {
+        Lines(memchr::memchr_iter(b'\n', bytes).collect())
+    }
+
+    /// 1-based line of a byte offset.
+    pub fn line(&self, offset: usize) -> usize {
+        self.0.partition_point(|&nl| nl < offset) + 1
+    }
+}
+
 /// Resolve a file's raw references against the set of site files.
 pub fn resolve_refs(
     rel: &str,
@@ -195,6 +211,7 @@ pub fn resolve_refs(
     missing: &mut Vec<Missing>,
 ) -> Vec<Ref> {
     let mut out = Vec::new();
+    let lines = Lines::new(bytes);
     for r in raw {
         if r.module_specifier && resolve::is_bare_specifier(&r.url) {
             continue;
@@ -202,7 +219,7 @@ pub fn resolve_refs(
         let Ok(res) = resolve::resolve(&r.url, rel, &opts.base_path, r.base_dir.as_deref()) else {
             continue;
         };
-        let line = line_of(bytes, r.span.0);
+        let line = lines.line(r.span.0);
         let mut target = res.path;
         if !files.contains(target.as_str()) {
             // `/about` for `/about/index.html`, `/page` for `/page.html`.
@@ -281,6 +298,15 @@ pub fn build(inv: &Inventory, opts: &GraphOptions) -> crate::error::Result<Graph
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn lines_agree_with_line_of() {
+        let text = b"a\nbb\n\nccc\nd";
+        let l = Lines::new(text);
+        for off in 0..=text.len() + 2 {
+            assert_eq!(l.line(off), line_of(text, off), "offset {off}");
+        }
+    }
 
     #[test]
     fn languages() {

@@ -173,6 +173,13 @@ pub trait Store: Send + Sync {
     /// Every object under `prefix` (all pages), sorted by key.
     async fn list(&self, prefix: &str) -> StoreResult<Vec<ListEntry>>;
 
+    /// Whether [`Store::list_page`] costs one request per page (so ranges of
+    /// a big listing can be read in parallel); the default pages by
+    /// listing everything.
+    fn pages_natively(&self) -> bool {
+        false
+    }
+
     /// One page of the listing: at most `max` keys under `prefix` sorted
     /// after `start_after` — for walking huge prefixes in bounded memory.
     async fn list_page(

@@ -386,6 +386,10 @@ impl Store for S3Store {
         Ok(out)
     }
 
+    fn pages_natively(&self) -> bool {
+        true
+    }
+
     async fn list_page(
         &self,
         prefix: &str,

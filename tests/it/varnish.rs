@@ -286,7 +286,17 @@ fn changed_pages_are_fresh_through_varnish_and_the_rest_stay_cached() {
     assert!(get(vport, "/").age < 3600);
 
     // A rollback purges what it changes back, too.
-    let r = cdnsync(&["rollback", "--to", &to, "--purge-url", &purge, "--purge-host", HOST, "--json"]).ok_json();
+    let r = cdnsync(&[
+        "rollback",
+        "--to",
+        &to,
+        "--purge-url",
+        &purge,
+        "--purge-host",
+        HOST,
+        "--json",
+    ])
+    .ok_json();
     assert!(r["cdn_failures"].as_array().unwrap().is_empty(), "{r}");
     let f = get(vport, "/docs/a.html");
     assert_eq!(f.cache, "MISS");
