@@ -346,7 +346,9 @@ async fn run_jobs(
                     .await
                     .map(Done::Live),
                 Job::Body(d) => store_body(d, store, opts, cancel, mem, phase).await,
-                Job::Switch(u) => switch(u, store, opts, cancel, known).await.map(Done::Live),
+                Job::Switch(u) => switch(u, store, opts, cancel, known, mem, phase)
+                    .await
+                    .map(Done::Live),
             };
             (j, r)
         }))
@@ -421,28 +423,35 @@ async fn switch(
     opts: &ExecOptions,
     cancel: &Cancel,
     known: &BTreeMap<String, (u64, Option<String>)>,
+    mem: &Semaphore,
+    phase: &Phase,
 ) -> Result<Uploaded> {
     let o = &u.object;
     let name = o.body_name();
     let body_key = release::body_key(&opts.prefix, &name);
     let (stored_size, encoding) = match known.get(&name) {
         Some((size, enc)) => (*size, enc.clone()),
-        None => {
-            let m = retry(opts, cancel, || store.head(&body_key))
-                .await?
-                .ok_or_else(|| {
-                    Error::Store(StoreError::NotFound {
-                        key: body_key.clone(),
-                    })
-                })?;
-            if m.metadata.get(META_HASH).map(String::as_str) != Some(o.hash.as_str()) {
-                return Err(Error::Store(StoreError::Other {
-                    key: body_key,
-                    message: "stored body does not carry the expected content hash".into(),
-                }));
+        None => match retry(opts, cancel, || store.head(&body_key)).await? {
+            Some(m) => {
+                if m.metadata.get(META_HASH).map(String::as_str) != Some(o.hash.as_str()) {
+                    return Err(Error::Store(StoreError::Other {
+                        key: body_key,
+                        message: "stored body does not carry the expected content hash".into(),
+                    }));
+                }
+                (m.size, m.content_encoding)
             }
-            (m.size, m.content_encoding)
-        }
+            // The release record names it, but it is gone (deleted by hand?):
+            // store it again from the local file, then switch.
+            None => match store_body(o, store, opts, cancel, mem, phase).await? {
+                Done::Body {
+                    stored_size,
+                    encoding,
+                    ..
+                } => (stored_size, encoding),
+                _ => unreachable!("store_body returns a body"),
+            },
+        },
     };
     let popts = put_options(o, encoding.as_deref(), &opts.sse, false);
     retry(opts, cancel, || store.copy(&body_key, &o.key, &popts)).await?;

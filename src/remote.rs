@@ -93,14 +93,23 @@ const LIST_PARALLELISM: usize = 8;
 pub async fn fetch(store: &dyn Store, prefix: &str) -> Result<Fetched> {
     let lp = list_prefix(prefix);
     let release = release::read_current(store, prefix).await?;
-    let listed = match &release {
-        Some(r) if store.pages_natively() && r.files.len() >= 2 * PAGE => {
-            let mut keys: Vec<String> = r.files.keys().map(|k| format!("{lp}{k}")).collect();
-            keys.sort();
-            let splits: Vec<String> = keys.into_iter().skip(PAGE - 1).step_by(PAGE).collect();
-            list_ranges(store, &lp, &splits).await?
-        }
-        _ => store.list(&lp).await?,
+    // Without a release record (a first or interrupted-first publish) the
+    // whole prefix is listed: bodies stored by an interrupted run count.
+    let listed = if store.pages_natively() && release.is_some() {
+        // The site's keys only: cdnsync's own subtree (stored bodies,
+        // release records) is skipped; which bodies exist comes from the
+        // release record, and a body is HEADed before it is copied live.
+        let splits: Vec<String> = match &release {
+            Some(r) if r.files.len() >= 2 * PAGE => {
+                let mut keys: Vec<String> = r.files.keys().map(|k| format!("{lp}{k}")).collect();
+                keys.sort();
+                keys.into_iter().skip(PAGE - 1).step_by(PAGE).collect()
+            }
+            _ => Vec::new(),
+        };
+        list_ranges(store, &lp, &splits).await?
+    } else {
+        store.list(&lp).await?
     };
     Ok(Fetched { release, listed })
 }
@@ -135,15 +144,25 @@ async fn list_range(
     after: Option<String>,
     end: Option<String>,
 ) -> Result<Vec<crate::store::ListEntry>> {
+    // cdnsync's own subtree, `<prefix>/.cdnsync/…`, is jumped over.
+    let skip = format!("{lp}{META_DIR}/");
+    let skip_after = format!("{skip}\u{10FFFF}");
     let mut out = Vec::new();
     let mut start = after;
-    loop {
+    'pages: loop {
         let page = store.list_page(lp, start.as_deref(), PAGE).await?;
         let full = page.len() == PAGE;
         let last = page.last().map(|e| e.key.clone());
         for e in page {
             if end.as_ref().is_some_and(|end| e.key > *end) {
                 return Ok(out);
+            }
+            if e.key.starts_with(&skip) {
+                if end.as_ref().is_some_and(|end| *end < skip_after) {
+                    return Ok(out);
+                }
+                start = Some(skip_after.clone());
+                continue 'pages;
             }
             out.push(e);
         }
@@ -248,6 +267,12 @@ pub async fn resolve(
             );
         }
     }
+    // Bodies the live release names exist (stored before it went live; gc
+    // keeps them while the release is kept). The listing may not cover
+    // `.cdnsync/`.
+    if let Some(r) = &release {
+        bodies.extend(r.files.values().filter_map(|f| f.body.clone()));
+    }
     Ok(RemoteState {
         release,
         objects,
@@ -281,7 +306,13 @@ mod tests {
             .await
             .unwrap();
         }
-        let plain = s.list("p/").await.unwrap();
+        let plain: Vec<_> = s
+            .list("p/")
+            .await
+            .unwrap()
+            .into_iter()
+            .filter(|e| !e.key.starts_with("p/.cdnsync/"))
+            .collect();
         for splits in [
             vec![],
             vec!["p/k00999".to_string(), "p/k01999".to_string()],

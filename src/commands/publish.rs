@@ -122,7 +122,9 @@ pub async fn run(cfg: &PublishConfig, ctx: &Context) -> Result<Report> {
     // nothing, not even the lock.
     let (inv, scan_ms) = tokio::task::block_in_place(|| scan_stage(cfg))?;
     let early_fp = if cfg.strict {
-        Some(tokio::task::block_in_place(|| fingerprint_stage(cfg, &inv))?)
+        Some(tokio::task::block_in_place(|| {
+            fingerprint_stage(cfg, &inv)
+        })?)
     } else {
         None
     };
@@ -281,8 +283,26 @@ async fn publish_locked(
             for d in &plan.deletes {
                 listed.remove(&d.rel);
             }
-            let gr = crate::gc::run_listed(store, &prefix, ctx.clock.now(), g, false, Some(listed))
-                .await;
+            // The read skipped cdnsync's subtree: gc needs the stored bodies.
+            let lp = remote::list_prefix(&prefix);
+            let bodies = if store.pages_natively() {
+                let bp = format!("{lp}{}/objects/", release::META_DIR);
+                store.list(&bp).await.map(|l| {
+                    l.into_iter()
+                        .map(|e| e.key[lp.len()..].to_string())
+                        .collect::<Vec<_>>()
+                })
+            } else {
+                Ok(Vec::new())
+            };
+            let gr = match bodies {
+                Ok(b) => {
+                    listed.extend(b);
+                    crate::gc::run_listed(store, &prefix, ctx.clock.now(), g, false, Some(listed))
+                        .await
+                }
+                Err(e) => Err(e.into()),
+            };
             r.timings.gc_ms = t_gc.elapsed().as_millis() as u64;
             match gr {
                 Ok(gr) => {

@@ -212,7 +212,10 @@ fn unknown_distribution_is_reported_after_publishing() {
     cdnsync_moto(&args).ok_json();
     site.write("index.html", b"<p>2</p>");
     let e = cdnsync_moto(&args).fails(8);
-    assert!(e.contains("is live, but CDN invalidation or cache purge failed"), "{e}");
+    assert!(
+        e.contains("is live, but CDN invalidation or cache purge failed"),
+        "{e}"
+    );
     assert_eq!(
         b.body("index.html"),
         b"<p>2</p>",

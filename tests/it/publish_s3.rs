@@ -519,3 +519,38 @@ fn unsafe_kill(pid: u32, sig: i32) {
         .success();
     assert!(ok);
 }
+
+/// The remote read trusts the release record for which stored bodies exist
+/// (it does not list `.cdnsync/`); a body deleted behind its back is stored
+/// again at switch time instead of failing every publish.
+#[test]
+fn a_missing_stored_body_is_stored_again() {
+    let b = Bucket::moto("bodyheal");
+    let site = Site::new(&[("a.html", b"<p>same</p>"), ("b.html", b"<p>other</p>")]);
+    let dir = path_str(site.path());
+    let to = b.url("");
+    cdnsync_moto(&publish_args(&dir, &to)).ok_json();
+    let bodies = b.keys(".cdnsync/objects/");
+    assert_eq!(bodies.len(), 2, "{bodies:?}");
+    // Delete every stored body, then publish b.html with a.html's content:
+    // its body is "known" from the record but gone.
+    b.rt.block_on(async {
+        for k in &bodies {
+            b.client
+                .delete_object()
+                .bucket(&b.name)
+                .key(k)
+                .send()
+                .await
+                .unwrap();
+        }
+    });
+    site.write("b.html", b"<p>same</p>");
+    let r = cdnsync_moto(&publish_args(&dir, &to)).ok_json();
+    assert_eq!(r["uploaded"], 1, "{r}");
+    assert_eq!(b.body("b.html"), b"<p>same</p>");
+    assert!(
+        !b.keys(".cdnsync/objects/").is_empty(),
+        "the body was stored again"
+    );
+}
