@@ -46,6 +46,18 @@ impl CloudFront {
         })
     }
 
+    async fn get_distribution(
+        &self,
+    ) -> Result<aws_sdk_cloudfront::operation::get_distribution::GetDistributionOutput, CdnError>
+    {
+        self.client
+            .get_distribution()
+            .id(&self.id)
+            .send()
+            .await
+            .map_err(|e| self.err(e))
+    }
+
     /// The SDK client (for `doctor`'s reads).
     pub fn client(&self) -> &Client {
         &self.client
@@ -86,13 +98,7 @@ impl Cdn for CloudFront {
     }
 
     async fn origin_path(&self, bucket: &str) -> Result<String, CdnError> {
-        let out = self
-            .client
-            .get_distribution()
-            .id(&self.id)
-            .send()
-            .await
-            .map_err(|e| self.err(e))?;
+        let out = self.get_distribution().await?;
         let origins: Vec<(String, String)> = out
             .distribution()
             .and_then(|d| d.distribution_config())
@@ -162,13 +168,7 @@ impl Cdn for CloudFront {
     }
 
     async fn domain(&self) -> Result<Option<String>, CdnError> {
-        let out = self
-            .client
-            .get_distribution()
-            .id(&self.id)
-            .send()
-            .await
-            .map_err(|e| self.err(e))?;
+        let out = self.get_distribution().await?;
         let Some(d) = out.distribution() else {
             return Ok(None);
         };

@@ -171,7 +171,9 @@ impl HttpPurge {
                 Err(_) => {
                     last = format!("{method} {path}: timed out after {:?}", self.opts.timeout)
                 }
-                Ok(Err(e)) => last = format!("{method} {path}: {}", error_chain(&e)),
+                Ok(Err(e)) => {
+                    last = format!("{method} {path}: {}", crate::store::s3::error_chain(&e))
+                }
                 Ok(Ok(resp)) => {
                     let s = resp.status().as_u16();
                     // 404: "not in cache" (nginx) — nothing to purge is fine.
@@ -187,20 +189,6 @@ impl HttpPurge {
         }
         Err(last)
     }
-}
-
-fn error_chain(e: &(dyn std::error::Error + 'static)) -> String {
-    let mut s = e.to_string();
-    let mut cur = e.source();
-    while let Some(c) = cur {
-        let cs = c.to_string();
-        if !s.contains(&cs) {
-            s.push_str(": ");
-            s.push_str(&cs);
-        }
-        cur = c.source();
-    }
-    s
 }
 
 #[async_trait]
