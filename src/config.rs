@@ -410,6 +410,17 @@ pub struct TargetConfig {
 }
 
 impl TargetConfig {
+    /// How to reach the target's bucket (`bucket` from its `s3://` URL).
+    pub fn s3_options(&self, bucket: &str) -> crate::store::s3::S3Options {
+        crate::store::s3::S3Options {
+            bucket: bucket.to_string(),
+            region: self.region.clone(),
+            endpoint_url: self.endpoint_url.clone(),
+            allow_http: self.allow_http,
+            ..Default::default()
+        }
+    }
+
     pub fn resolve(a: &TargetArgs) -> Result<TargetConfig> {
         let file = file_for(a)?;
         let to = a.to.clone().or(file.to.clone()).ok_or_else(|| {

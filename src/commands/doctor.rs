@@ -12,7 +12,7 @@ use crate::doctor::{
 use crate::error::{Error, Result};
 use crate::store::Sse;
 use crate::store::Store;
-use crate::store::s3::{S3Options, S3Store};
+use crate::store::s3::S3Store;
 use crate::target::Target;
 
 #[derive(Debug, Serialize)]
@@ -239,14 +239,7 @@ pub async fn run(cfg: &TargetConfig, compress: bool) -> Result<DoctorReport> {
             "doctor checks an s3:// target (a local directory has no bucket settings)".into(),
         ));
     };
-    let store = S3Store::connect(S3Options {
-        bucket: bucket.clone(),
-        region: cfg.region.clone(),
-        endpoint_url: cfg.endpoint_url.clone(),
-        allow_http: cfg.allow_http,
-        ..Default::default()
-    })
-    .await?;
+    let store = S3Store::connect(cfg.s3_options(bucket)).await?;
     store.check().await?;
     let facts = bucket_facts(store.client(), bucket).await;
     let mut dists = Vec::new();

@@ -19,7 +19,7 @@ use crate::report::Report;
 use crate::scan;
 use crate::store::Store;
 use crate::store::local::LocalStore;
-use crate::store::s3::{S3Options, S3Store};
+use crate::store::s3::S3Store;
 use crate::target::Target;
 
 /// Open the target's store; returns it with the key prefix.
@@ -27,14 +27,7 @@ pub async fn open_store(cfg: &TargetConfig) -> Result<(Arc<dyn Store>, String)> 
     match &cfg.target {
         Target::Local { path } => Ok((Arc::new(LocalStore::new(path.clone())), String::new())),
         Target::S3 { bucket, prefix } => {
-            let s = S3Store::connect(S3Options {
-                bucket: bucket.clone(),
-                region: cfg.region.clone(),
-                endpoint_url: cfg.endpoint_url.clone(),
-                allow_http: cfg.allow_http,
-                ..Default::default()
-            })
-            .await?;
+            let s = S3Store::connect(cfg.s3_options(bucket)).await?;
             Ok((Arc::new(s), prefix.clone()))
         }
     }

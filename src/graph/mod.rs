@@ -176,15 +176,6 @@ pub fn strip_bom(b: &[u8]) -> &[u8] {
     b.strip_prefix(&[0xEF, 0xBB, 0xBF]).unwrap_or(b)
 }
 
-/// 1-based line of a byte offset.
-pub fn line_of(bytes: &[u8], offset: usize) -> usize {
-    bytes[..offset.min(bytes.len())]
-        .iter()
-        .filter(|&&b| b == b'\n')
-        .count()
-        + 1
-}
-
 /// Line numbers for many offsets of one file: the newline positions once,
 /// then a binary search per offset (a page with thousands of references
 /// would otherwise be rescanned from the top for each).
@@ -300,11 +291,16 @@ mod tests {
     use super::*;
 
     #[test]
-    fn lines_agree_with_line_of() {
+    fn lines_count_newlines_before_the_offset() {
         let text = b"a\nbb\n\nccc\nd";
         let l = Lines::new(text);
         for off in 0..=text.len() + 2 {
-            assert_eq!(l.line(off), line_of(text, off), "offset {off}");
+            let naive = text[..off.min(text.len())]
+                .iter()
+                .filter(|&&b| b == b'\n')
+                .count()
+                + 1;
+            assert_eq!(l.line(off), naive, "offset {off}");
         }
     }
 
