@@ -112,27 +112,37 @@ pub async fn acquire(
             ttl_secs: opts.ttl.as_secs(),
         };
         let body = Bytes::from(serde_json::to_vec_pretty(&info).expect("serialize lock"));
-        match store.put(&key, body, &popts).await {
-            Ok(()) => {
-                let heartbeat = tokio::spawn(heartbeat(
-                    store.clone(),
-                    key.clone(),
-                    info,
-                    sse.clone(),
-                    clock.clone(),
-                    opts.ttl,
-                ));
-                return Ok(Lock {
-                    store,
-                    key,
-                    id,
-                    heartbeat,
-                });
-            }
-            Err(StoreError::Precondition { .. }) => {}
+        let mut ours = match store.put(&key, body, &popts).await {
+            Ok(()) => true,
+            Err(StoreError::Precondition { .. }) => false,
             Err(e) => return Err(e.into()),
+        };
+        let held = if ours {
+            None
+        } else {
+            read(store.as_ref(), &key).await?
+        };
+        // A PUT whose answer was lost is retried by the SDK and then fails
+        // its precondition against our own lock: that lock is ours.
+        if held.as_ref().is_some_and(|h| h.id == id) {
+            ours = true;
         }
-        let held = read(store.as_ref(), &key).await?;
+        if ours {
+            let heartbeat = tokio::spawn(heartbeat(
+                store.clone(),
+                key.clone(),
+                info,
+                sse.clone(),
+                clock.clone(),
+                opts.ttl,
+            ));
+            return Ok(Lock {
+                store,
+                key,
+                id,
+                heartbeat,
+            });
+        }
         match held {
             // Released between our attempt and the read: try again.
             None => continue,
@@ -268,6 +278,29 @@ mod tests {
             now: datetime!(2026-11-26 10:00:00 UTC) + Duration::from_secs(min as u64 * 60),
             random: min as u32,
         })
+    }
+
+    #[tokio::test]
+    async fn a_lost_answer_to_our_own_lock_put_still_gives_us_the_lock() {
+        let s: Arc<dyn Store> = Arc::new(MemoryStore::new());
+        // As if our first PUT was applied but its answer lost: the retried
+        // PUT fails its precondition against a lock that carries our id.
+        let id = format!("{:08x}{:08x}", 3u32, 3u32);
+        let body = format!(
+            r#"{{"id":"{id}","holder":"me","command":"publish","started":"2026-11-26T10:03:00Z","refreshed":"2026-11-26T10:03:00Z","ttl_secs":600}}"#
+        );
+        s.put(
+            &lock_key("p"),
+            Bytes::from(body),
+            &PutOptions::internal("application/json", &Sse::Aes256),
+        )
+        .await
+        .unwrap();
+        let l = acquire(s.clone(), "p", &Sse::Aes256, clock(3), &opts(None))
+            .await
+            .expect("our own lock");
+        l.release().await;
+        assert!(s.get(&lock_key("p")).await.unwrap().is_none());
     }
 
     #[tokio::test]

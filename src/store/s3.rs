@@ -72,6 +72,9 @@ pub fn check_endpoint(endpoint: &str, allow_http: bool) -> Result<(), Error> {
     }
 }
 
+/// Attempts at reading a GET body whose connection broke.
+const BODY_ATTEMPTS: u32 = 4;
+
 impl S3Store {
     /// Resolve configuration and credentials; fails early with a clear
     /// message when either is missing.
@@ -455,25 +458,39 @@ impl Store for S3Store {
     }
 
     async fn get(&self, key: &str) -> StoreResult<Option<Bytes>> {
-        match self
-            .client
-            .get_object()
-            .bucket(&self.bucket)
-            .key(key)
-            .send()
-            .await
-        {
-            Ok(o) => {
-                let data = o.body.collect().await.map_err(|e| StoreError::Transient {
-                    key: key.into(),
-                    message: error_chain(&e),
-                })?;
-                Ok(Some(data.into_bytes()))
+        // The SDK retries the request, not the reading of a streamed body: a
+        // connection lost mid-body is retried here.
+        let mut attempt = 1;
+        loop {
+            match self
+                .client
+                .get_object()
+                .bucket(&self.bucket)
+                .key(key)
+                .send()
+                .await
+            {
+                Ok(o) => match o.body.collect().await {
+                    Ok(data) => return Ok(Some(data.into_bytes())),
+                    Err(e) if attempt < BODY_ATTEMPTS => {
+                        tracing::debug!("{key}: body read failed ({}), retrying", error_chain(&e));
+                        tokio::time::sleep(Duration::from_millis(100 << attempt)).await;
+                        attempt += 1;
+                    }
+                    Err(e) => {
+                        return Err(StoreError::Transient {
+                            key: key.into(),
+                            message: error_chain(&e),
+                        });
+                    }
+                },
+                Err(e) => {
+                    return match self.map_err(key, e) {
+                        StoreError::NotFound { .. } => Ok(None),
+                        other => Err(other),
+                    };
+                }
             }
-            Err(e) => match self.map_err(key, e) {
-                StoreError::NotFound { .. } => Ok(None),
-                other => Err(other),
-            },
         }
     }
 

@@ -3,103 +3,11 @@
 //! moment where a live page references a missing key; SIGKILL at points
 //! across phases 1–3 leaves a consistent site and a rerun converges.
 
-use std::collections::HashSet;
-use std::io::Read;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
-use cdnsync::graph::{self, lang_of};
-
 use crate::util::*;
-
-/// Everything the live pages load, transitively (pages → stylesheets,
-/// scripts → images, modules…), exists at the moment it is looked at.
-/// Objects no live page reaches (new assets during phase 1) do not count.
-/// Returns the broken references.
-fn broken_references(b: &Bucket) -> Vec<String> {
-    let fetch = |k: &str| -> Option<Vec<u8>> {
-        // Straight from the server, not through the slow proxy.
-        let o =
-            b.rt.block_on(b.client.get_object().bucket(&b.name).key(k).send())
-                .ok()?;
-        let gz = o.content_encoding() == Some("gzip");
-        let raw =
-            b.rt.block_on(o.body.collect())
-                .unwrap()
-                .into_bytes()
-                .to_vec();
-        Some(if gz {
-            let mut v = Vec::new();
-            flate2::read::GzDecoder::new(&raw[..])
-                .read_to_end(&mut v)
-                .unwrap();
-            v
-        } else {
-            raw
-        })
-    };
-    let mut queue: Vec<String> = b
-        .keys("")
-        .into_iter()
-        .filter(|k| !k.starts_with(".cdnsync/") && k.ends_with(".html"))
-        .collect();
-    let mut seen: HashSet<String> = queue.iter().cloned().collect();
-    let mut bad = Vec::new();
-    while let Some(k) = queue.pop() {
-        let Some(lang) = lang_of(&k) else { continue };
-        let Some(bytes) = fetch(&k) else { continue }; // a page deleted meanwhile
-        let ex = graph::extract(lang, &bytes);
-        for r in ex.refs {
-            if r.module_specifier && graph::resolve::is_bare_specifier(&r.url) {
-                continue;
-            }
-            let Ok(res) = graph::resolve::resolve(&r.url, &k, "/", None) else {
-                continue;
-            };
-            if r.kind == graph::RefKind::Link || !seen.insert(res.path.clone()) {
-                continue;
-            }
-            match fetch(&res.path) {
-                Some(_) => queue.push(res.path),
-                None => bad.push(format!("{k} -> {}", r.url)),
-            }
-        }
-    }
-    bad
-}
-
-/// A site whose pages, styles and scripts all change between versions.
-fn site(v: &str, pages: usize) -> Site {
-    let s = Site::new(&[]);
-    for i in 0..pages {
-        s.write(
-            &format!("p{i}/index.html"),
-            format!("<link rel=stylesheet href=\"/css/s{}.css\"><script type=module src=\"/js/m{}.js\"></script><img src=\"/img/i{}.png\"><h1>{v} {i}</h1>", i % 5, i % 3, i % 4).as_bytes(),
-        );
-    }
-    for i in 0..5 {
-        s.write(
-            &format!("css/s{i}.css"),
-            format!("h1{{background:url(../img/i{}.png)}} /* {v} */", i % 4).as_bytes(),
-        );
-    }
-    for i in 0..3 {
-        s.write(
-            &format!("js/m{i}.js"),
-            format!("import './lib.js'; export const v = '{v}';").as_bytes(),
-        );
-    }
-    s.write("js/lib.js", format!("export const lib = '{v}';").as_bytes());
-    for i in 0..4 {
-        s.write(&format!("img/i{i}.png"), format!("PNG {v} {i}").as_bytes());
-    }
-    s.write(
-        "index.html",
-        format!("<a href=\"/p0/\">{v}</a><link rel=stylesheet href=\"css/s0.css\">").as_bytes(),
-    );
-    s
-}
 
 fn publish_via(proxy: &SlowProxy, dir: &str, to: &str) -> Cdnsync {
     publish_via_c(proxy, dir, to, "8")
@@ -125,12 +33,12 @@ fn publish_via_c(proxy: &SlowProxy, dir: &str, to: &str, concurrency: &str) -> C
 fn watcher_sees_no_broken_moment_during_a_slow_publish() {
     let b = Bucket::moto("watch");
     let to = b.url("");
-    let v1 = site("v1", 40);
+    let v1 = changing_site("v1", 40);
     cdnsync_moto(&publish_args(&path_str(v1.path()), &to)).ok_json();
     assert!(broken_references(&b).is_empty());
 
     let proxy = SlowProxy::start(&moto_endpoint(), Duration::from_millis(100));
-    let v2 = site("v2", 40);
+    let v2 = changing_site("v2", 40);
     let done = Arc::new(AtomicBool::new(false));
     let d2 = done.clone();
     let dir = path_str(v2.path());
@@ -169,21 +77,21 @@ fn watcher_sees_no_broken_moment_during_a_slow_publish() {
 fn sigkill_at_points_across_phases_then_rerun_converges() {
     let b = Bucket::moto("kill");
     let to = b.url("");
-    let v1 = site("v1", 12);
+    let v1 = changing_site("v1", 12);
     cdnsync_moto(&publish_args(&path_str(v1.path()), &to)).ok_json();
     // Request counts of a full publish of the change, to spread the kills.
     let total = {
         let probe = Bucket::moto("killprobe");
         cdnsync_moto(&publish_args(&path_str(v1.path()), &probe.url(""))).ok_json();
         let proxy = SlowProxy::start(&moto_endpoint(), Duration::ZERO);
-        let v2 = site("v2", 12);
+        let v2 = changing_site("v2", 12);
         publish_via(&proxy, &path_str(v2.path()), &probe.url("")).ok_json();
         proxy.count()
     };
     assert!(total > 20, "{total}");
     for (n, frac) in [0.15, 0.4, 0.6, 0.8, 0.95].iter().enumerate() {
         let v = format!("v{}", n + 2);
-        let s = site(&v, 12);
+        let s = changing_site(&v, 12);
         let dir = path_str(s.path());
         let proxy = SlowProxy::start(&moto_endpoint(), Duration::from_millis(5));
         let kill_at = ((total as f64) * frac) as usize;

@@ -11,6 +11,7 @@ mod conformance;
 mod consistency;
 mod doctor;
 mod errors;
+mod faults;
 mod migrate;
 mod publish_local;
 mod publish_s3;

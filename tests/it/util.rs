@@ -436,3 +436,223 @@ impl SlowProxy {
         self.requests.load(std::sync::atomic::Ordering::SeqCst)
     }
 }
+
+/// Everything the live pages load, transitively (pages → stylesheets,
+/// scripts → images, modules…), exists at the moment it is looked at.
+/// Objects no live page reaches (new assets during phase 1) do not count.
+/// Returns the broken references.
+pub fn broken_references(b: &Bucket) -> Vec<String> {
+    let fetch = |k: &str| -> Option<Vec<u8>> {
+        // Straight from the server, not through the slow proxy.
+        let o =
+            b.rt.block_on(b.client.get_object().bucket(&b.name).key(k).send())
+                .ok()?;
+        let gz = o.content_encoding() == Some("gzip");
+        let raw =
+            b.rt.block_on(o.body.collect())
+                .unwrap()
+                .into_bytes()
+                .to_vec();
+        Some(if gz {
+            let mut v = Vec::new();
+            flate2::read::GzDecoder::new(&raw[..])
+                .read_to_end(&mut v)
+                .unwrap();
+            v
+        } else {
+            raw
+        })
+    };
+    let mut queue: Vec<String> = b
+        .keys("")
+        .into_iter()
+        .filter(|k| !k.starts_with(".cdnsync/") && k.ends_with(".html"))
+        .collect();
+    let mut seen: std::collections::HashSet<String> = queue.iter().cloned().collect();
+    let mut bad = Vec::new();
+    while let Some(k) = queue.pop() {
+        let Some(lang) = cdnsync::graph::lang_of(&k) else {
+            continue;
+        };
+        let Some(bytes) = fetch(&k) else { continue }; // a page deleted meanwhile
+        let ex = cdnsync::graph::extract(lang, &bytes);
+        for r in ex.refs {
+            if r.module_specifier && cdnsync::graph::resolve::is_bare_specifier(&r.url) {
+                continue;
+            }
+            let Ok(res) = cdnsync::graph::resolve::resolve(&r.url, &k, "/", None) else {
+                continue;
+            };
+            if r.kind == cdnsync::graph::RefKind::Link || !seen.insert(res.path.clone()) {
+                continue;
+            }
+            match fetch(&res.path) {
+                Some(_) => queue.push(res.path),
+                None => bad.push(format!("{k} -> {}", r.url)),
+            }
+        }
+    }
+    bad
+}
+
+/// A site whose pages, styles and scripts all change between versions.
+pub fn changing_site(v: &str, pages: usize) -> Site {
+    let s = Site::new(&[]);
+    for i in 0..pages {
+        s.write(
+            &format!("p{i}/index.html"),
+            format!("<link rel=stylesheet href=\"/css/s{}.css\"><script type=module src=\"/js/m{}.js\"></script><img src=\"/img/i{}.png\"><h1>{v} {i}</h1>", i % 5, i % 3, i % 4).as_bytes(),
+        );
+    }
+    for i in 0..5 {
+        s.write(
+            &format!("css/s{i}.css"),
+            format!("h1{{background:url(../img/i{}.png)}} /* {v} */", i % 4).as_bytes(),
+        );
+    }
+    for i in 0..3 {
+        s.write(
+            &format!("js/m{i}.js"),
+            format!("import './lib.js'; export const v = '{v}';").as_bytes(),
+        );
+    }
+    s.write("js/lib.js", format!("export const lib = '{v}';").as_bytes());
+    for i in 0..4 {
+        s.write(&format!("img/i{i}.png"), format!("PNG {v} {i}").as_bytes());
+    }
+    s.write(
+        "index.html",
+        format!("<a href=\"/p0/\">{v}</a><link rel=stylesheet href=\"css/s0.css\">").as_bytes(),
+    );
+    s
+}
+
+/// `cdnsync-proxy` (tools/proxy.rs) in front of `upstream`, injecting faults
+/// on a seeded schedule; killed when dropped.
+pub struct FaultProxy {
+    pub endpoint: String,
+    child: std::process::Child,
+    _dir: tempfile::TempDir,
+}
+
+impl FaultProxy {
+    pub fn start(upstream: &str, spec: &str) -> FaultProxy {
+        let dir = tempfile::tempdir().unwrap();
+        let port_file = dir.path().join("port");
+        let child = std::process::Command::new(env!("CARGO_BIN_EXE_cdnsync-proxy"))
+            .args(["--upstream", upstream, "--port-file"])
+            .arg(&port_file)
+            .args(["--faults", spec])
+            .stdout(std::process::Stdio::null())
+            .spawn()
+            .expect("start cdnsync-proxy (build with --features dev-tools)");
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+        let port = loop {
+            if let Ok(p) = std::fs::read_to_string(&port_file) {
+                break p;
+            }
+            assert!(std::time::Instant::now() < deadline, "proxy did not start");
+            std::thread::sleep(std::time::Duration::from_millis(10));
+        };
+        FaultProxy {
+            endpoint: format!("http://127.0.0.1:{}", port.trim()),
+            child,
+            _dir: dir,
+        }
+    }
+
+    fn control(&self, method: &str, path: &str) -> String {
+        use std::io::{Read, Write};
+        let addr = self.endpoint.trim_start_matches("http://");
+        let mut s = std::net::TcpStream::connect(addr).unwrap();
+        write!(
+            s,
+            "{method} {path} HTTP/1.1\r\nHost: {addr}\r\nContent-Length: 0\r\nConnection: close\r\n\r\n"
+        )
+        .unwrap();
+        let mut out = String::new();
+        s.read_to_string(&mut out).unwrap();
+        assert!(out.starts_with("HTTP/1.1 200"), "proxy control: {out}");
+        out.split_once("\r\n\r\n").unwrap().1.to_string()
+    }
+
+    /// A new fault schedule; request numbering restarts at 0.
+    pub fn set(&self, spec: &str) {
+        self.control("POST", &format!("/__proxy/faults?{spec}"));
+    }
+
+    /// Requests (by operation, `TOTAL`, and `FAULT_<kind>`) since the start
+    /// or the last `reset_counts`.
+    pub fn counts(&self) -> std::collections::BTreeMap<String, u64> {
+        serde_json::from_str(&self.control("GET", "/__proxy/counts")).unwrap()
+    }
+
+    pub fn reset_counts(&self) {
+        self.control("POST", "/__proxy/reset");
+    }
+
+    pub fn faults_injected(&self) -> u64 {
+        self.counts()
+            .iter()
+            .filter(|(k, _)| k.starts_with("FAULT_"))
+            .map(|(_, v)| v)
+            .sum()
+    }
+
+    /// `cdnsync` with moto's credentials, through this proxy.
+    pub fn cdnsync(&self, args: &[&str]) -> Cdnsync {
+        cdnsync_moto(args).env("CDNSYNC_ENDPOINT_URL", &self.endpoint)
+    }
+}
+
+impl Drop for FaultProxy {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// What a reader of one object sees: raw bytes and the headers cdnsync sets.
+#[derive(Debug, PartialEq, Eq)]
+pub struct ObjectSnap {
+    pub body: Vec<u8>,
+    pub content_type: Option<String>,
+    pub cache_control: Option<String>,
+    pub content_encoding: Option<String>,
+    pub sse: Option<String>,
+    pub metadata: std::collections::BTreeMap<String, String>,
+}
+
+impl Bucket {
+    /// Every object outside `.cdnsync/`, with its raw bytes and headers.
+    pub fn snapshot(&self) -> std::collections::BTreeMap<String, ObjectSnap> {
+        self.keys("")
+            .into_iter()
+            .filter(|k| !k.starts_with(".cdnsync/"))
+            .map(|k| {
+                let snap = self.rt.block_on(async {
+                    let o = self
+                        .client
+                        .get_object()
+                        .bucket(&self.name)
+                        .key(&k)
+                        .send()
+                        .await
+                        .unwrap_or_else(|e| panic!("get {k}: {e:?}"));
+                    ObjectSnap {
+                        content_type: o.content_type().map(str::to_string),
+                        cache_control: o.cache_control().map(str::to_string),
+                        content_encoding: o.content_encoding().map(str::to_string),
+                        sse: o.server_side_encryption().map(|s| s.as_str().to_string()),
+                        metadata: o
+                            .metadata()
+                            .map(|m| m.iter().map(|(a, b)| (a.clone(), b.clone())).collect())
+                            .unwrap_or_default(),
+                        body: o.body.collect().await.unwrap().into_bytes().to_vec(),
+                    }
+                });
+                (k, snap)
+            })
+            .collect()
+    }
+}
