@@ -1,7 +1,7 @@
 //! The live site is never broken: a watcher reads the bucket in a loop while
 //! a publish of a changed site runs against a slowed server, and finds no
-//! moment where a live page references a missing key; SIGKILL at points
-//! across phases 1–3 leaves a consistent site and a rerun converges.
+//! moment where a live page references a missing key; SIGKILL at 20
+//! points across all phases leaves a consistent site and a rerun converges.
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -89,7 +89,12 @@ fn sigkill_at_points_across_phases_then_rerun_converges() {
         proxy.count()
     };
     assert!(total > 20, "{total}");
-    for (n, frac) in [0.15, 0.4, 0.6, 0.8, 0.95].iter().enumerate() {
+    // 20 kill points spread evenly over the requests of a publish: reading
+    // the remote, the lock, phase 1 uploads, the release record, the switch,
+    // deletes and the post-publish gc.
+    let fractions: Vec<f64> = (0..20).map(|i| (i as f64 + 0.5) / 20.0).collect();
+    let mut killed_mid_run = 0;
+    for (n, frac) in fractions.iter().enumerate() {
         let v = format!("v{}", n + 2);
         let s = changing_site(&v, 12);
         let dir = path_str(s.path());
@@ -102,6 +107,9 @@ fn sigkill_at_points_across_phases_then_rerun_converges() {
                 break;
             }
             std::thread::sleep(Duration::from_millis(1));
+        }
+        if child.try_wait().unwrap().is_none() {
+            killed_mid_run += 1;
         }
         let _ = child.kill(); // SIGKILL
         let _ = child.wait();
@@ -127,4 +135,8 @@ fn sigkill_at_points_across_phases_then_rerun_converges() {
             "page is the new version"
         );
     }
+    assert!(
+        killed_mid_run >= 18,
+        "only {killed_mid_run} of 20 kills landed mid-run"
+    );
 }

@@ -7,6 +7,7 @@ mod action;
 mod browser;
 mod cli;
 mod cloudfront;
+mod concurrency;
 mod conformance;
 mod consistency;
 mod doctor;
