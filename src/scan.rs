@@ -127,6 +127,12 @@ pub fn scan(root: &Path, rules: &Rules) -> Result<Inventory> {
                 ),
             ));
         }
+        if rel.contains('\\') {
+            return Err(Error::input(
+                ent.path(),
+                "file name contains a backslash, which browsers turn into `/` in URLs, so it could never be requested; rename it",
+            ));
+        }
         if !ent.file_type().is_file() {
             inv.warnings.push(format!(
                 "{rel}: not a regular file (socket, FIFO or device), skipped"
@@ -136,6 +142,11 @@ pub fn scan(root: &Path, rules: &Rules) -> Result<Inventory> {
         if let Some(skip) = rules.skip(&rel) {
             inv.skipped.push(Skipped { rel, skip });
             continue;
+        }
+        if !unicode_normalization::is_nfc(&rel) {
+            inv.warnings.push(format!(
+                "{rel}: name is not in Unicode NFC (decomposed accents, as macOS may write them); it is published as is, and links typed in NFC will not match it"
+            ));
         }
         pending.push((rel, ent.path().to_path_buf()));
     }

@@ -4,6 +4,7 @@
 mod util;
 
 mod action;
+mod bad_input;
 mod browser;
 mod cli;
 mod cloudfront;
