@@ -675,70 +675,84 @@ async fn multipart_body(
     let path = o.path.clone();
     let file = std::fs::File::open(&path).map_err(|e| read_error(&path, e))?;
     let file = Arc::new(file);
-    let mut hasher = blake3::Hasher::new();
-    let mut parts: Vec<CompletedPart> = Vec::new();
-    let mut inflight = futures::stream::FuturesUnordered::new();
-    let mut offset = 0u64;
-    let mut number = 0i32;
     let units = part_size.div_ceil(1024).min(mem_units(opts)) as u32;
-    loop {
-        if cancel.is_cancelled() {
-            return Err(Error::Interrupted);
-        }
-        let permit = mem.acquire_many(units).await.expect("semaphore open");
-        let f = file.clone();
-        let p = path.clone();
-        let buf = tokio::task::spawn_blocking(move || -> Result<Vec<u8>> {
-            use std::os::unix::fs::FileExt;
-            let mut buf = vec![0u8; part_size];
-            let mut n = 0;
-            while n < part_size {
-                let k = f
-                    .read_at(&mut buf[n..], offset + n as u64)
-                    .map_err(|e| Error::io(&p, e))?;
-                if k == 0 {
-                    break;
+    // blake3 of what was read, and how much: checked against the plan at the end.
+    let read_so_far = std::sync::Mutex::new((blake3::Hasher::new(), 0u64));
+    // Parts are read one after another (each once its memory is granted)
+    // and uploaded up to 4 at a time. `buffer_unordered` drives the
+    // uploads while the next read waits for memory, so a budget smaller
+    // than 4 parts slows the upload down instead of deadlocking it.
+    let reads = futures::stream::unfold((0u64, 0i32, false), |(offset, number, done)| {
+        let (f, p, read_so_far) = (file.clone(), path.clone(), &read_so_far);
+        async move {
+            if done {
+                return None;
+            }
+            if cancel.is_cancelled() {
+                return Some((Err(Error::Interrupted), (offset, number, true)));
+            }
+            let permit = mem.acquire_many(units).await.expect("semaphore open");
+            let read = tokio::task::spawn_blocking(move || -> Result<Vec<u8>> {
+                use std::os::unix::fs::FileExt;
+                let mut buf = vec![0u8; part_size];
+                let mut n = 0;
+                while n < part_size {
+                    let k = f
+                        .read_at(&mut buf[n..], offset + n as u64)
+                        .map_err(|e| Error::io(&p, e))?;
+                    if k == 0 {
+                        break;
+                    }
+                    n += k;
                 }
-                n += k;
-            }
-            buf.truncate(n);
-            Ok(buf)
-        })
-        .await
-        .map_err(|e| Error::Usage(format!("internal task failed: {e}")))??;
-        if buf.is_empty() && number > 0 {
-            break;
-        }
-        let last = buf.len() < part_size;
-        hasher.update(&buf);
-        offset += buf.len() as u64;
-        number += 1;
-        let body = Bytes::from(buf);
-        let n = number;
-        inflight.push(async move {
-            let _permit = permit;
-            let len = body.len() as u64;
-            let r = retry(opts, cancel, || {
-                store.upload_part(&o.key, upload_id, n, body.clone())
+                buf.truncate(n);
+                Ok(buf)
             })
-            .await;
-            if r.is_ok() {
-                phase.add_bytes(len);
+            .await
+            .map_err(|e| Error::Usage(format!("internal task failed: {e}")))
+            .and_then(|r| r);
+            let buf = match read {
+                Ok(b) => b,
+                Err(e) => return Some((Err(e), (offset, number, true))),
+            };
+            if buf.is_empty() && number > 0 {
+                return None;
             }
-            r
-        });
-        while inflight.len() >= 4 {
-            parts.push(inflight.next().await.expect("non-empty")?);
+            let last = buf.len() < part_size;
+            {
+                let mut r = read_so_far.lock().expect("hasher lock");
+                r.0.update(&buf);
+                r.1 += buf.len() as u64;
+            }
+            let next = (offset + buf.len() as u64, number + 1, last);
+            Some((Ok((permit, number + 1, Bytes::from(buf))), next))
         }
-        if last {
-            break;
-        }
-    }
-    while let Some(p) = inflight.next().await {
+    });
+    let mut uploads = std::pin::pin!(
+        reads
+            .map(|item: Result<_>| async move {
+                let (permit, n, body): (_, i32, Bytes) = item?;
+                let _permit = permit;
+                let len = body.len() as u64;
+                let part = retry(opts, cancel, || {
+                    store.upload_part(&o.key, upload_id, n, body.clone())
+                })
+                .await?;
+                phase.add_bytes(len);
+                Ok::<_, Error>(part)
+            })
+            .buffer_unordered(4)
+    );
+    let mut parts: Vec<CompletedPart> = Vec::new();
+    while let Some(p) = uploads.next().await {
         parts.push(p?);
     }
+    let (hasher, offset) = {
+        let r = read_so_far.lock().expect("hasher lock");
+        (r.0.clone(), r.1)
+    };
     if offset != o.size || hasher.finalize().to_hex().as_str() != o.source_hash {
-        return Err(Error::FileChanged { path });
+        return Err(Error::FileChanged { path: path.clone() });
     }
     parts.sort_by_key(|p| p.number);
     Ok(parts)
@@ -977,6 +991,32 @@ mod tests {
             "kept going after a fatal error: {}",
             store.op_count("put")
         );
+    }
+
+    #[tokio::test]
+    async fn multipart_with_parts_as_big_as_the_memory_budget_completes() {
+        // The default budget holds two default parts: reading a third must
+        // wait for an upload to finish, not deadlock against it.
+        let big: Vec<u8> = (0..(23 * 1024 * 1024 + 1))
+            .map(|i| (i % 251) as u8)
+            .collect();
+        let d = site(&[("v.bin", &big)]);
+        for budget in [5, 10, 12] {
+            let store = MemoryStore::new();
+            let mut o = opts();
+            o.multipart_threshold = 6 * 1024 * 1024;
+            o.part_size = 5 * 1024 * 1024;
+            o.memory_budget = budget * 1024 * 1024;
+            let done = tokio::time::timeout(
+                Duration::from_secs(30),
+                publish(&store, d.path(), &o),
+            )
+            .await
+            .expect("multipart upload deadlocked");
+            done.unwrap();
+            assert_eq!(store.object("v.bin").unwrap().body.as_ref(), &big[..]);
+            assert_eq!(store.op_count("upload_part"), 5, "budget {budget} MiB");
+        }
     }
 
     #[tokio::test]

@@ -28,6 +28,8 @@ pub mod progress;
 pub mod release;
 pub mod remote;
 pub mod report;
+#[cfg(test)]
+mod rewrite_fuzz;
 pub mod rules;
 pub mod scan;
 pub mod store;

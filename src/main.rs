@@ -35,7 +35,10 @@ fn init_tracing(verbose: u8, quiet: bool) {
         .try_init();
 }
 
-/// Ctrl-C / SIGTERM: stop scheduling work; a second one exits at once.
+/// How long a stopped run may take to finish its requests in flight.
+const STOP_GRACE: std::time::Duration = std::time::Duration::from_secs(20);
+
+/// Ctrl-C / SIGTERM: stop scheduling work; a second one, or 20 s, exits at once.
 fn watch_signals(cancel: Cancel) {
     tokio::spawn(async move {
         let mut term =
@@ -58,6 +61,17 @@ fn watch_signals(cancel: Cancel) {
                     "interrupted: finishing requests in flight, recording nothing (press Ctrl-C again to abort now)"
                 );
                 cancel.cancel();
+                // A request that never answers must not keep a stopped run
+                // alive (CI timeouts send one SIGTERM): every phase is safe to
+                // abandon, so give up waiting after a while.
+                tokio::spawn(async {
+                    tokio::time::sleep(STOP_GRACE).await;
+                    eprintln!(
+                        "error: still stopping after {} s; exiting without waiting for requests in flight",
+                        STOP_GRACE.as_secs()
+                    );
+                    std::process::exit(ExitCode::Interrupted.code() as i32);
+                });
             } else {
                 std::process::exit(ExitCode::Interrupted.code() as i32);
             }
