@@ -1007,12 +1007,9 @@ mod tests {
             o.multipart_threshold = 6 * 1024 * 1024;
             o.part_size = 5 * 1024 * 1024;
             o.memory_budget = budget * 1024 * 1024;
-            let done = tokio::time::timeout(
-                Duration::from_secs(30),
-                publish(&store, d.path(), &o),
-            )
-            .await
-            .expect("multipart upload deadlocked");
+            let done = tokio::time::timeout(Duration::from_secs(30), publish(&store, d.path(), &o))
+                .await
+                .expect("multipart upload deadlocked");
             done.unwrap();
             assert_eq!(store.object("v.bin").unwrap().body.as_ref(), &big[..]);
             assert_eq!(store.op_count("upload_part"), 5, "budget {budget} MiB");

@@ -124,9 +124,9 @@ pub enum StoreError {
         bucket: String,
         region: Option<String>,
     },
-    #[error("{key}: temporary failure: {message}")]
+    #[error("{}: temporary failure: {message}", if key.is_empty() { "listing" } else { key.as_str() })]
     Transient { key: String, message: String },
-    #[error("{key}: {message}")]
+    #[error("{}: {message}", if key.is_empty() { "listing" } else { key.as_str() })]
     Other { key: String, message: String },
 }
 

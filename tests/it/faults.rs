@@ -246,3 +246,26 @@ fn migrate_through_a_flaky_server_converges_and_a_dead_one_deletes_nothing() {
     );
     assert_eq!(b.keys("media2/").len(), 200);
 }
+
+#[test]
+fn truncated_answers_and_server_errors_are_retried() {
+    // One answer in ten cut to half their declared length, plus 500s:
+    // reads (listing, pointer, release record) and writes are retried until
+    // whole, and the publish converges.
+    let b = Bucket::moto("truncate");
+    let to = b.url("");
+    let v1 = changing_site("v1", 6);
+    cdnsync_moto(&publish_args(&path_str(v1.path()), &to)).ok_json();
+    let proxy = FaultProxy::start(&moto_endpoint(), "seed=5&truncate=0.1&internal=0.02");
+    for v in ["v2", "v3", "v4"] {
+        let s = changing_site(v, 6);
+        let dir = path_str(s.path());
+        let (r, failed) = publish_until_ok(&proxy, &dir, &to);
+        assert_eq!(failed, 0, "{r:#}");
+        let plan = cdnsync_moto(&["plan", &dir, "--to", &to, "--json"]).ok_json();
+        assert_eq!(plan["noop"], true, "{plan:#}");
+        assert!(broken_references(&b).is_empty());
+    }
+    let c = proxy.counts();
+    assert!(c.get("FAULT_truncate").copied().unwrap_or(0) >= 3, "{c:?}");
+}
