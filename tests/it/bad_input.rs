@@ -206,8 +206,22 @@ fn file_vanishing_during_scan() {
         let root = site.path().to_path_buf();
         let (child, _cwd) =
             cdnsync(&["publish", &path_str(&root), "--to", &live.to(), "--dry-run"]).spawn();
+        // Start deleting once cdnsync has a directory of the site open (the
+        // walk has begun), a little later on each attempt.
+        let pid = child.id();
         let deleter = std::thread::spawn(move || {
-            std::thread::sleep(std::time::Duration::from_millis(attempt * 3));
+            let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+            'wait: while std::time::Instant::now() < deadline {
+                if let Ok(fds) = std::fs::read_dir(format!("/proc/{pid}/fd")) {
+                    for fd in fds.flatten() {
+                        if std::fs::read_link(fd.path()).is_ok_and(|t| t.starts_with(&root)) {
+                            break 'wait;
+                        }
+                    }
+                }
+                std::thread::sleep(std::time::Duration::from_micros(200));
+            }
+            std::thread::sleep(std::time::Duration::from_millis(attempt));
             for (p, _) in files.iter().rev() {
                 let _ = std::fs::remove_file(root.join(p));
             }
@@ -229,6 +243,7 @@ fn file_vanishing_during_scan() {
         }
         assert_eq!(files_of(&live.out), live.before, "the live site changed");
     }
+    eprintln!("vanishing-file race: {failures} of 6 runs hit a vanished file");
     assert!(
         failures >= 1,
         "the race never hit a vanishing file in 6 runs"
@@ -383,9 +398,7 @@ fn odd_names_are_published_under_their_exact_keys_and_resolve() {
     let site = Site::new(&refs);
     let r = cdnsync_moto(&publish_args(&path_str(site.path()), &b.url(""))).ok_json();
     assert!(
-        r["missing_references"]
-            .as_array()
-            .is_none_or(|m| m.is_empty()),
+        r["missing_references"].as_array().unwrap().is_empty(),
         "links to odd names did not resolve: {r:#}"
     );
     for n in names {
@@ -478,6 +491,7 @@ fn six_gib_sparse_file_is_a_streamed_multipart_upload() {
         std::thread::sleep(std::time::Duration::from_millis(200));
     };
     assert!(status.success());
+    eprintln!("6 GiB sparse publish: peak RSS {} MiB", peak_kb / 1024);
     assert!(
         peak_kb < 1024 * 1024,
         "peak RSS {peak_kb} kB for a 6 GiB file"
