@@ -198,11 +198,7 @@ fn file_vanishing_during_scan() {
         let files: Vec<(String, Vec<u8>)> = (0..3000)
             .map(|i| (format!("d{}/f{i:05}.txt", i % 10), vec![b'x'; 64]))
             .collect();
-        let refs: Vec<(&str, &[u8])> = files
-            .iter()
-            .map(|(a, b)| (a.as_str(), b.as_slice()))
-            .collect();
-        let site = Site::new(&refs);
+        let site = Site::from_files(&files);
         let root = site.path().to_path_buf();
         let (child, _cwd) =
             cdnsync(&["publish", &path_str(&root), "--to", &live.to(), "--dry-run"]).spawn();
@@ -391,11 +387,7 @@ fn odd_names_are_published_under_their_exact_keys_and_resolve() {
     .map(|l| format!("<a href=\"docs/{l}\">x</a>"))
     .collect();
     files.push(("index.html".into(), links.into_bytes()));
-    let refs: Vec<(&str, &[u8])> = files
-        .iter()
-        .map(|(a, b)| (a.as_str(), b.as_slice()))
-        .collect();
-    let site = Site::new(&refs);
+    let site = Site::from_files(&files);
     let r = cdnsync_moto(&publish_args(&path_str(site.path()), &b.url(""))).ok_json();
     assert!(
         r["missing_references"].as_array().unwrap().is_empty(),

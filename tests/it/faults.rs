@@ -168,11 +168,7 @@ fn uploads(n: usize, v: &str) -> Site {
             )
         })
         .collect();
-    let refs: Vec<(&str, &[u8])> = files
-        .iter()
-        .map(|(a, b)| (a.as_str(), b.as_slice()))
-        .collect();
-    Site::new(&refs)
+    Site::from_files(&files)
 }
 
 #[test]

@@ -25,11 +25,7 @@ fn uploads_tree() -> (Site, Vec<(String, Vec<u8>)>) {
         ("video/big.bin".into(), big),
         (long, b"long".to_vec()),
     ];
-    let refs: Vec<(&str, &[u8])> = files
-        .iter()
-        .map(|(a, b)| (a.as_str(), b.as_slice()))
-        .collect();
-    let site = Site::new(&refs);
+    let site = Site::from_files(&files);
     // Names S3/CloudFront handle badly: reported and skipped.
     std::fs::write(
         site.path()
@@ -184,11 +180,7 @@ fn shards_cover_the_tree_exactly_once() {
     let files: Vec<(String, Vec<u8>)> = (0..120)
         .map(|i| (format!("u/{}/{i}.jpg", i % 7), format!("{i}").into_bytes()))
         .collect();
-    let refs: Vec<(&str, &[u8])> = files
-        .iter()
-        .map(|(a, b)| (a.as_str(), b.as_slice()))
-        .collect();
-    let site = Site::new(&refs);
+    let site = Site::from_files(&files);
     let src = path_str(site.path());
     let to = b.url("");
     let mut total = 0;
@@ -211,11 +203,7 @@ fn killed_migration_reruns_to_every_file_once() {
     let files: Vec<(String, Vec<u8>)> = (0..400)
         .map(|i| (format!("f/{i:04}.jpg"), format!("img {i}").into_bytes()))
         .collect();
-    let refs: Vec<(&str, &[u8])> = files
-        .iter()
-        .map(|(a, b)| (a.as_str(), b.as_slice()))
-        .collect();
-    let site = Site::new(&refs);
+    let site = Site::from_files(&files);
     let src = path_str(site.path());
     let to = b.url("");
     let (mut child, _cwd) =
@@ -248,11 +236,7 @@ fn verify_reports_mismatches_and_delete_source_removes_only_verified_files() {
     let files: Vec<(String, Vec<u8>)> = (0..10)
         .map(|i| (format!("u/{i}.jpg"), format!("img {i}").into_bytes()))
         .collect();
-    let refs: Vec<(&str, &[u8])> = files
-        .iter()
-        .map(|(a, b)| (a.as_str(), b.as_slice()))
-        .collect();
-    let site = Site::new(&refs);
+    let site = Site::from_files(&files);
     let src = path_str(site.path());
     let to = b.url("");
     cdnsync_moto(&["migrate", &src, "--to", &to, "--json", "--rate", "200"]).ok_json();
@@ -313,11 +297,7 @@ fn state_journal_makes_reruns_skip_the_listing() {
     let files: Vec<(String, Vec<u8>)> = (0..50)
         .map(|i| (format!("s/{i}.jpg"), format!("img {i}").into_bytes()))
         .collect();
-    let refs: Vec<(&str, &[u8])> = files
-        .iter()
-        .map(|(a, b)| (a.as_str(), b.as_slice()))
-        .collect();
-    let site = Site::new(&refs);
+    let site = Site::from_files(&files);
     let src = path_str(site.path());
     let to = b.url("");
     let st = tempfile::tempdir().unwrap();

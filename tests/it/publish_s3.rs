@@ -471,11 +471,7 @@ fn ctrl_c_records_nothing_and_rerun_converges() {
             )
         })
         .collect();
-    let refs: Vec<(&str, &[u8])> = files
-        .iter()
-        .map(|(a, b)| (a.as_str(), b.as_slice()))
-        .collect();
-    let site = Site::new(&refs);
+    let site = Site::from_files(&files);
     let dir = path_str(site.path());
     let (mut child, _cwd) =
         cdnsync_moto(&["publish", &dir, "--to", &b.url(""), "--concurrency", "4"]).spawn();

@@ -141,11 +141,7 @@ fn concurrent_publishes_one_proceeds_the_other_fails_or_waits() {
     let files: Vec<(String, Vec<u8>)> = (0..300)
         .map(|i| (format!("p/{i:04}.html"), format!("<p>{i}</p>").into_bytes()))
         .collect();
-    let refs: Vec<(&str, &[u8])> = files
-        .iter()
-        .map(|(a, b)| (a.as_str(), b.as_slice()))
-        .collect();
-    let site = Site::new(&refs);
+    let site = Site::from_files(&files);
     let dir = path_str(site.path());
     let to = b.url("");
     let (mut first, _c1) =

@@ -50,6 +50,15 @@ impl Site {
         s
     }
 
+    /// A site from owned (path, bytes) pairs.
+    pub fn from_files(files: &[(String, Vec<u8>)]) -> Site {
+        let s = Site::new(&[]);
+        for (p, b) in files {
+            s.write(p, b);
+        }
+        s
+    }
+
     pub fn path(&self) -> &Path {
         self.dir.path()
     }
