@@ -593,15 +593,17 @@ pub fn fingerprint(
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use super::*;
     use crate::graph::GraphOptions;
     use crate::rules::{Defaults, Rules};
     use crate::scan;
 
-    struct Run {
-        fp: Fingerprinted,
-        dir: tempfile::TempDir,
+    /// Fingerprinting of a site written to a temp dir.
+    pub(crate) struct Run {
+        pub fp: Fingerprinted,
+        pub graph: Graph,
+        pub dir: tempfile::TempDir,
     }
 
     impl Run {
@@ -615,23 +617,23 @@ mod tests {
         }
     }
 
-    fn run_files(files: &[(&str, &str)]) -> Run {
+    pub(crate) fn run_files<B: AsRef<[u8]>>(files: &[(&str, B)]) -> Run {
         let d = tempfile::tempdir().unwrap();
         for (p, b) in files {
             let p = d.path().join(p);
             std::fs::create_dir_all(p.parent().unwrap()).unwrap();
-            std::fs::write(p, b).unwrap();
+            std::fs::write(p, b.as_ref()).unwrap();
         }
         let rules = Rules::new(&[], Defaults::default()).unwrap();
         let inv = scan::scan(d.path(), &rules).unwrap();
-        let (fp, _) = fingerprint_site(
+        let (fp, graph) = fingerprint_site(
             &inv,
             &rules,
             &GraphOptions::default(),
             &FingerprintOptions::default(),
         )
         .unwrap();
-        Run { fp, dir: d }
+        Run { fp, graph, dir: d }
     }
 
     fn site(img: &str) -> Vec<(&'static str, String)> {
@@ -840,8 +842,6 @@ mod proptests {
 
     use super::*;
     use crate::graph::{self, GraphOptions, lang_of, resolve_refs};
-    use crate::rules::{Defaults, Rules};
-    use crate::scan;
 
     /// A random small site: pages, stylesheets, modules and images, with
     /// random references between them (cycles included).
@@ -879,21 +879,12 @@ mod proptests {
     }
 
     fn publish(files: &BTreeMap<String, String>) -> BTreeMap<String, Vec<u8>> {
-        let d = tempfile::tempdir().unwrap();
-        for (p, b) in files {
-            let p = d.path().join(p);
-            std::fs::create_dir_all(p.parent().unwrap()).unwrap();
-            std::fs::write(p, b).unwrap();
-        }
-        let rules = Rules::new(&[], Defaults::default()).unwrap();
-        let inv = scan::scan(d.path(), &rules).unwrap();
-        let (fp, g) = fingerprint_site(
-            &inv,
-            &rules,
-            &GraphOptions::default(),
-            &FingerprintOptions::default(),
-        )
-        .unwrap();
+        let files: Vec<(&str, &String)> = files.iter().map(|(p, b)| (p.as_str(), b)).collect();
+        let super::tests::Run {
+            fp,
+            graph: g,
+            dir: d,
+        } = super::tests::run_files(&files);
         assert!(g.missing.is_empty());
         fp.outputs
             .values()

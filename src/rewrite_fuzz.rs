@@ -10,9 +10,7 @@ use std::collections::BTreeMap;
 
 use proptest::prelude::*;
 
-use crate::fingerprint::{FingerprintOptions, fingerprint_site};
-use crate::graph::{self, GraphOptions, Lang};
-use crate::rules::{Defaults, Rules};
+use crate::graph::{self, Lang};
 
 /// Cases per property unless `PROPTEST_CASES` says otherwise.
 const CASES: u32 = 1500;
@@ -213,21 +211,8 @@ fn rewrite(
     files: &BTreeMap<&str, Vec<u8>>,
     subject: &str,
 ) -> (Vec<u8>, Vec<crate::fingerprint::Splice>) {
-    let d = tempfile::tempdir().unwrap();
-    for (p, b) in files {
-        let p = d.path().join(p);
-        std::fs::create_dir_all(p.parent().unwrap()).unwrap();
-        std::fs::write(p, b).unwrap();
-    }
-    let rules = Rules::new(&[], Defaults::default()).unwrap();
-    let inv = crate::scan::scan(d.path(), &rules).unwrap();
-    let (fp, _) = fingerprint_site(
-        &inv,
-        &rules,
-        &GraphOptions::default(),
-        &FingerprintOptions::default(),
-    )
-    .unwrap();
+    let list: Vec<(&str, &Vec<u8>)> = files.iter().map(|(p, b)| (*p, b)).collect();
+    let fp = crate::fingerprint::tests::run_files(&list).fp;
     let o = fp
         .outputs
         .values()
