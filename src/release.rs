@@ -146,6 +146,15 @@ pub fn parse(key: &str, body: &[u8]) -> Result<Release> {
     serde_json::from_value(v).map_err(|e| bad(format!("invalid manifest ({e})")))
 }
 
+/// How to get past a live release record that cannot be read: without
+/// `current` the next publish adopts the objects as they are (nothing is
+/// deleted), and the other releases stay listed for rollback.
+fn recover_hint(ckey: &str) -> String {
+    format!(
+        "nothing was changed. To recover, restore it from versioning, or delete `{ckey}`: the next publish then adopts the live objects as they are"
+    )
+}
+
 /// The live release, if any: reads `current`, then that release's manifest.
 pub async fn read_current(store: &dyn Store, prefix: &str) -> Result<Option<Release>> {
     let ckey = current_key(prefix);
@@ -162,17 +171,26 @@ pub async fn read_current(store: &dyn Store, prefix: &str) -> Result<Option<Rele
         })
         .ok_or_else(|| Error::Manifest {
             key: ckey.clone(),
-            reason: "does not contain a release id".into(),
+            reason: format!("does not contain a release id; {}", recover_hint(&ckey)),
         })?
         .to_string();
     let rkey = release_key(prefix, &id);
     let Some(body) = store.get(&rkey).await? else {
         return Err(Error::Manifest {
             key: rkey,
-            reason: format!("`{ckey}` names release {id}, but its manifest is missing"),
+            reason: format!(
+                "`{ckey}` names release {id}, but its manifest is missing; {}",
+                recover_hint(&ckey)
+            ),
         });
     };
-    let r = parse(&rkey, &body)?;
+    let r = parse(&rkey, &body).map_err(|e| match e {
+        Error::Manifest { key, reason } if !reason.contains("newer cdnsync") => Error::Manifest {
+            key,
+            reason: format!("{reason}; {}", recover_hint(&ckey)),
+        },
+        e => e,
+    })?;
     if r.id != id {
         return Err(Error::Manifest {
             key: rkey,

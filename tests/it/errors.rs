@@ -282,3 +282,45 @@ fn release_record_from_a_newer_cdnsync_is_refused_and_nothing_deleted() {
         "nothing deleted"
     );
 }
+
+#[test]
+fn current_pointer_that_is_not_a_release_id_is_refused_and_nothing_deleted() {
+    let (b, _dir, _) = live_bucket("badcurrent");
+    b.put(".cdnsync/current", b"\x00garbage/../x");
+    let before = b.snapshot();
+    let site = next_site();
+    let e = cdnsync_moto(&publish_args(&path_str(site.path()), &b.url(""))).fails(REMOTE);
+    let line = one_line(&e);
+    assert!(
+        line.contains(".cdnsync/current") && line.contains("does not contain a release id"),
+        "{line}"
+    );
+    assert!(line.contains("To recover"), "{line}");
+    assert_eq!(b.snapshot(), before);
+}
+
+#[test]
+fn current_pointer_to_a_missing_release_is_refused_and_recovery_adopts() {
+    let (b, _dir, _) = live_bucket("lostrecord");
+    b.put(".cdnsync/current", b"20990101T000000.000Z-deadbeef\n");
+    let before = b.snapshot();
+    let site = next_site();
+    let dir = path_str(site.path());
+    let e = cdnsync_moto(&publish_args(&dir, &b.url(""))).fails(REMOTE);
+    let line = one_line(&e);
+    assert!(line.contains("manifest is missing"), "{line}");
+    assert_eq!(b.snapshot(), before);
+    // The recovery the message gives: without `current`, the next publish
+    // adopts what is live and deletes nothing it did not publish.
+    b.rt.block_on(
+        b.client
+            .delete_object()
+            .bucket(&b.name)
+            .key(".cdnsync/current")
+            .send(),
+    )
+    .unwrap();
+    cdnsync_moto(&publish_args(&dir, &b.url(""))).ok_json();
+    assert_eq!(b.body("index.html"), b"<h1>next</h1>");
+    assert!(b.keys("").contains(&"old.html".to_string()));
+}
