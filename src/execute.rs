@@ -502,6 +502,7 @@ fn put_options(o: &Desired, encoding: Option<&str>, sse: &Sse, if_none_match: bo
         metadata,
         sse: sse.clone(),
         if_none_match,
+        if_match: None,
     }
 }
 

@@ -1,7 +1,8 @@
 //! The publish lock: `<prefix>/.cdnsync/lock`, created with
 //! `If-None-Match: *` so exactly one publish, rollback or gc runs against a
-//! target at a time. A lock past its TTL can be taken over; a running holder
-//! refreshes it; `cdnsync unlock --force` removes it.
+//! target at a time. A lock past its TTL can be taken over (by overwriting
+//! exactly the expired version, `If-Match`); a running holder refreshes it;
+//! `cdnsync unlock --force` removes it.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -74,16 +75,22 @@ fn now_str(clock: &dyn Clock) -> String {
 }
 
 async fn read(store: &dyn Store, key: &str) -> Result<Option<LockInfo>> {
-    match store.get(key).await? {
+    Ok(read_tagged(store, key).await?.map(|(l, _)| l))
+}
+
+/// The lock and the tag of the version read, for a conditional overwrite.
+async fn read_tagged(store: &dyn Store, key: &str) -> Result<Option<(LockInfo, Option<String>)>> {
+    match store.get_tagged(key).await? {
         None => Ok(None),
-        Some(b) => Ok(Some(serde_json::from_slice(&b).map_err(|e| {
-            Error::Manifest {
+        Some((b, tag)) => Ok(Some((
+            serde_json::from_slice(&b).map_err(|e| Error::Manifest {
                 key: key.to_string(),
                 reason: format!(
                     "lock is not valid JSON ({e}); remove it with `cdnsync unlock --force`"
                 ),
-            }
-        })?)),
+            })?,
+            tag,
+        ))),
     }
 }
 
@@ -98,40 +105,50 @@ pub async fn acquire(
     let key = lock_key(prefix);
     let id = format!("{:08x}{:08x}", clock.random_u32(), clock.random_u32());
     let start = tokio::time::Instant::now();
-    let popts = PutOptions {
+    let info = || LockInfo {
+        id: id.clone(),
+        holder: opts.holder.clone(),
+        command: opts.command.clone(),
+        started: now_str(clock.as_ref()),
+        refreshed: now_str(clock.as_ref()),
+        ttl_secs: opts.ttl.as_secs(),
+    };
+    let body =
+        |info: &LockInfo| Bytes::from(serde_json::to_vec_pretty(info).expect("serialize lock"));
+    // Either a create (`If-None-Match: *`) or the overwrite of one expired
+    // version (`If-Match: <its tag>`): a precondition failure means another
+    // run got there first.
+    let mut attempt = PutOptions {
         if_none_match: true,
         ..PutOptions::internal("application/json", sse)
     };
     loop {
-        let info = LockInfo {
-            id: id.clone(),
-            holder: opts.holder.clone(),
-            command: opts.command.clone(),
-            started: now_str(clock.as_ref()),
-            refreshed: now_str(clock.as_ref()),
-            ttl_secs: opts.ttl.as_secs(),
-        };
-        let body = Bytes::from(serde_json::to_vec_pretty(&info).expect("serialize lock"));
-        let mut ours = match store.put(&key, body, &popts).await {
+        let mine = info();
+        let mut ours = match store.put(&key, body(&mine), &attempt).await {
             Ok(()) => true,
             Err(StoreError::Precondition { .. }) => false,
+            // The version to overwrite was removed meanwhile (S3 answers an
+            // If-Match on a missing key with 404): start again.
+            Err(StoreError::NotFound { .. }) if attempt.if_match.is_some() => false,
             Err(e) => return Err(e.into()),
         };
+        attempt.if_none_match = true;
+        attempt.if_match = None;
         let held = if ours {
             None
         } else {
-            read(store.as_ref(), &key).await?
+            read_tagged(store.as_ref(), &key).await?
         };
         // A PUT whose answer was lost is retried by the SDK and then fails
         // its precondition against our own lock: that lock is ours.
-        if held.as_ref().is_some_and(|h| h.id == id) {
+        if held.as_ref().is_some_and(|(h, _)| h.id == id) {
             ours = true;
         }
         if ours {
             let heartbeat = tokio::spawn(heartbeat(
                 store.clone(),
                 key.clone(),
-                info,
+                mine,
                 sse.clone(),
                 clock.clone(),
                 opts.ttl,
@@ -146,12 +163,23 @@ pub async fn acquire(
         match held {
             // Released between our attempt and the read: try again.
             None => continue,
-            Some(h) if h.expires().is_none_or(|t| t <= clock.now()) => {
+            Some((h, tag)) if h.expires().is_none_or(|t| t <= clock.now()) => {
                 tracing::warn!("taking over an expired lock held by {}", h.describe());
-                store.delete_many(std::slice::from_ref(&key)).await?;
+                match tag {
+                    // Overwrite exactly the expired version: of two runs
+                    // taking it over at once, one wins.
+                    Some(tag) => {
+                        attempt.if_none_match = false;
+                        attempt.if_match = Some(tag);
+                    }
+                    // A store without conditional overwrites.
+                    None => {
+                        store.delete_many(std::slice::from_ref(&key)).await?;
+                    }
+                }
                 continue;
             }
-            Some(h) => {
+            Some((h, _)) => {
                 let waited = start.elapsed();
                 match opts.wait {
                     Some(w) if waited < w => {
@@ -170,7 +198,8 @@ pub async fn acquire(
     }
 }
 
-/// Refresh `refreshed` every third of the TTL, as long as the lock is ours.
+/// Refresh `refreshed` every third of the TTL, as long as the lock is ours
+/// (the refresh overwrites only the version it read).
 async fn heartbeat(
     store: Arc<dyn Store>,
     key: String,
@@ -182,15 +211,17 @@ async fn heartbeat(
     let every = (ttl / 3).max(Duration::from_secs(1));
     loop {
         tokio::time::sleep(every).await;
-        match read(store.as_ref(), &key).await {
-            Ok(Some(h)) if h.id == info.id => {}
+        let tag = match read_tagged(store.as_ref(), &key).await {
+            Ok(Some((h, tag))) if h.id == info.id => tag,
             _ => return,
-        }
+        };
         info.refreshed = now_str(clock.as_ref());
         let body = Bytes::from(serde_json::to_vec_pretty(&info).expect("serialize lock"));
-        let _ = store
-            .put(&key, body, &PutOptions::internal("application/json", &sse))
-            .await;
+        let popts = PutOptions {
+            if_match: tag,
+            ..PutOptions::internal("application/json", &sse)
+        };
+        let _ = store.put(&key, body, &popts).await;
     }
 }
 

@@ -50,6 +50,7 @@ fn put_options(f: &ReleaseFile, sse: &Sse) -> PutOptions {
         metadata,
         sse: sse.clone(),
         if_none_match: false,
+        if_match: None,
     }
 }
 

@@ -18,6 +18,7 @@ fn opts(ct: &str) -> PutOptions {
         metadata,
         sse: Sse::Aes256,
         if_none_match: false,
+        if_match: None,
     }
 }
 
@@ -138,6 +139,63 @@ pub async fn run(store: &dyn Store, prefix: &str) {
         "{name}: create-only kept"
     );
 
+    // If-Match: overwrite only the version read, when the backend tags
+    // versions (S3's ETag, the memory store); others return no tag.
+    store
+        .put(
+            &k("tagged.css"),
+            Bytes::from_static(b"a{}"),
+            &opts("text/css"),
+        )
+        .await
+        .unwrap();
+    let (_, tag) = store
+        .get_tagged(&k("tagged.css"))
+        .await
+        .unwrap()
+        .unwrap_or_else(|| panic!("{name}: get_tagged of an existing key"));
+    if let Some(tag) = tag {
+        let mut im = opts("text/css");
+        im.if_match = Some(tag.clone());
+        store
+            .put(&k("tagged.css"), Bytes::from_static(b"c{}"), &im)
+            .await
+            .unwrap_or_else(|e| panic!("{name}: put with the current tag: {e}"));
+        // The tag read before that write no longer matches.
+        let e = store
+            .put(&k("tagged.css"), Bytes::from_static(b"d{}"), &im)
+            .await
+            .unwrap_err();
+        assert!(
+            matches!(e, StoreError::Precondition { .. }),
+            "{name}: stale If-Match must fail, got {e}"
+        );
+        let e = store
+            .put(&k("never-written.css"), Bytes::from_static(b"d{}"), &im)
+            .await
+            .unwrap_err();
+        assert!(
+            matches!(
+                e,
+                StoreError::Precondition { .. } | StoreError::NotFound { .. }
+            ),
+            "{name}: If-Match on a missing key must fail, got {e}"
+        );
+        assert_eq!(
+            store.get(&k("tagged.css")).await.unwrap().as_deref(),
+            Some(&b"c{}"[..]),
+            "{name}: conditional overwrite"
+        );
+    }
+    assert!(
+        store
+            .get_tagged(&k("never-written.css"))
+            .await
+            .unwrap()
+            .is_none(),
+        "{name}: get_tagged of a missing key"
+    );
+
     // Zero-byte object.
     store
         .put(&k("empty.txt"), Bytes::new(), &opts("text/plain"))
@@ -247,6 +305,7 @@ pub async fn run(store: &dyn Store, prefix: &str) {
         k("dir/a b+c%20é.html"),
         k("empty.txt"),
         k("once.css"),
+        k("tagged.css"),
     ];
     want.sort();
     assert_eq!(keys, want, "{name}: list");

@@ -15,6 +15,11 @@ pub struct MemObject {
     pub meta: ObjectMeta,
 }
 
+/// The in-memory store's ETag: a hash of the body.
+fn etag(body: &[u8]) -> String {
+    format!("\"{}\"", &blake3::hash(body).to_hex()[..32])
+}
+
 type FailHook = Box<dyn Fn(&str, &str) -> Option<StoreError> + Send + Sync>;
 
 #[derive(Default)]
@@ -145,9 +150,25 @@ impl Store for MemoryStore {
         if opts.if_none_match && g.objects.contains_key(key) {
             return Err(StoreError::Precondition { key: key.into() });
         }
+        if let Some(want) = &opts.if_match
+            && g.objects.get(key).map(|o| etag(&o.body)).as_ref() != Some(want)
+        {
+            return Err(StoreError::Precondition { key: key.into() });
+        }
         let meta = meta_from(opts, body.len() as u64);
         g.objects.insert(key.to_string(), MemObject { body, meta });
         Ok(())
+    }
+
+    async fn get_tagged(&self, key: &str) -> StoreResult<Option<(Bytes, Option<String>)>> {
+        self.enter("get", key)?;
+        Ok(self
+            .inner
+            .lock()
+            .unwrap()
+            .objects
+            .get(key)
+            .map(|o| (o.body.clone(), Some(etag(&o.body)))))
     }
 
     async fn copy(&self, src: &str, dst: &str, opts: &PutOptions) -> StoreResult<()> {

@@ -63,6 +63,10 @@ pub struct PutOptions {
     /// Create only: fail with [`StoreError::Precondition`] if the key exists
     /// (`If-None-Match: *`).
     pub if_none_match: bool,
+    /// Overwrite only the version read: fail with
+    /// [`StoreError::Precondition`] unless the object's tag (from
+    /// [`Store::get_tagged`]) still matches (`If-Match`).
+    pub if_match: Option<String>,
 }
 
 impl PutOptions {
@@ -76,6 +80,7 @@ impl PutOptions {
             metadata: BTreeMap::new(),
             sse: sse.clone(),
             if_none_match: false,
+            if_match: None,
         }
     }
 }
@@ -202,6 +207,13 @@ pub trait Store: Send + Sync {
 
     /// Whole body of a (small) object, `None` if absent.
     async fn get(&self, key: &str) -> StoreResult<Option<Bytes>>;
+
+    /// Like [`Store::get`], with a tag of the version read (the ETag) for a
+    /// later [`PutOptions::if_match`]; `None` when the backend cannot do
+    /// conditional overwrites.
+    async fn get_tagged(&self, key: &str) -> StoreResult<Option<(Bytes, Option<String>)>> {
+        Ok(self.get(key).await?.map(|b| (b, None)))
+    }
 
     /// Write a whole object from memory.
     async fn put(&self, key: &str, body: Bytes, opts: &PutOptions) -> StoreResult<()>;

@@ -457,7 +457,7 @@ impl Store for S3Store {
         }
     }
 
-    async fn get(&self, key: &str) -> StoreResult<Option<Bytes>> {
+    async fn get_tagged(&self, key: &str) -> StoreResult<Option<(Bytes, Option<String>)>> {
         // The SDK retries the request, not the reading of a streamed body: a
         // connection lost mid-body is retried here.
         let mut attempt = 1;
@@ -470,20 +470,26 @@ impl Store for S3Store {
                 .send()
                 .await
             {
-                Ok(o) => match o.body.collect().await {
-                    Ok(data) => return Ok(Some(data.into_bytes())),
-                    Err(e) if attempt < BODY_ATTEMPTS => {
-                        tracing::debug!("{key}: body read failed ({}), retrying", error_chain(&e));
-                        tokio::time::sleep(Duration::from_millis(100 << attempt)).await;
-                        attempt += 1;
+                Ok(o) => {
+                    let tag = o.e_tag().map(str::to_string);
+                    match o.body.collect().await {
+                        Ok(data) => return Ok(Some((data.into_bytes(), tag))),
+                        Err(e) if attempt < BODY_ATTEMPTS => {
+                            tracing::debug!(
+                                "{key}: body read failed ({}), retrying",
+                                error_chain(&e)
+                            );
+                            tokio::time::sleep(Duration::from_millis(100 << attempt)).await;
+                            attempt += 1;
+                        }
+                        Err(e) => {
+                            return Err(StoreError::Transient {
+                                key: key.into(),
+                                message: error_chain(&e),
+                            });
+                        }
                     }
-                    Err(e) => {
-                        return Err(StoreError::Transient {
-                            key: key.into(),
-                            message: error_chain(&e),
-                        });
-                    }
-                },
+                }
                 Err(e) => {
                     return match self.map_err(key, e) {
                         StoreError::NotFound { .. } => Ok(None),
@@ -492,6 +498,10 @@ impl Store for S3Store {
                 }
             }
         }
+    }
+
+    async fn get(&self, key: &str) -> StoreResult<Option<Bytes>> {
+        Ok(self.get_tagged(key).await?.map(|(b, _)| b))
     }
 
     async fn put(&self, key: &str, body: Bytes, opts: &PutOptions) -> StoreResult<()> {
@@ -512,6 +522,9 @@ impl Store for S3Store {
             .set_bucket_key_enabled(bucket_key);
         if opts.if_none_match {
             req = req.if_none_match("*");
+        }
+        if let Some(tag) = &opts.if_match {
+            req = req.if_match(tag);
         }
         req.send()
             .await

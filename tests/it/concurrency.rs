@@ -238,3 +238,35 @@ fn a_rollback_racing_a_publish_leaves_one_whole_release_live() {
     let plan = cdnsync_moto(&["plan", &path_str(dir), "--to", &to, "--json"]).ok_json();
     assert_eq!(plan["noop"], true, "{plan:#}");
 }
+
+#[test]
+fn two_publishes_taking_over_the_same_expired_lock_one_wins() {
+    let b = Bucket::moto("takeover");
+    let to = b.url("");
+    let v0 = changing_site("v0", 6);
+    cdnsync_moto(&publish_args(&path_str(v0.path()), &to)).ok_json();
+    let proxy = slow_proxy();
+    for round in 0..3 {
+        // A lock left by a run killed long ago.
+        b.put(".cdnsync/lock", br#"{"id":"ghost","holder":"ghost","command":"publish","started":"2026-01-01T00:00:00Z","refreshed":"2026-01-01T00:00:00Z","ttl_secs":600}"#);
+        let sites: Vec<Site> = (0..2)
+            .map(|i| changing_site(&format!("t{round}s{i}"), 6))
+            .collect();
+        let runs = sites
+            .iter()
+            .map(|s| publish(&proxy, &path_str(s.path()), &to, false))
+            .collect();
+        let (out, broken) = race(&b, runs);
+        assert!(broken.is_empty(), "{broken:?}");
+        let winners: Vec<usize> = (0..2).filter(|&i| out[i].0 == 0).collect();
+        assert_eq!(
+            winners.len(),
+            1,
+            "exactly one takes the expired lock over: {out:?}"
+        );
+        let loser = 1 - winners[0];
+        assert_eq!(out[loser].0, LOCKED, "{}", out[loser].1);
+        assert_eq!(live_version(&b), format!("t{round}s{}", winners[0]));
+        assert!(b.keys(".cdnsync/lock").is_empty());
+    }
+}
