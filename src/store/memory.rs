@@ -134,14 +134,7 @@ impl Store for MemoryStore {
     }
 
     async fn get(&self, key: &str) -> StoreResult<Option<Bytes>> {
-        self.enter("get", key)?;
-        Ok(self
-            .inner
-            .lock()
-            .unwrap()
-            .objects
-            .get(key)
-            .map(|o| o.body.clone()))
+        Ok(self.get_tagged(key).await?.map(|(b, _)| b))
     }
 
     async fn put(&self, key: &str, body: Bytes, opts: &PutOptions) -> StoreResult<()> {

@@ -117,46 +117,6 @@ fn empty_dir_does_not_delete_the_live_site_without_allow_empty() {
     assert!(!live.out.join("index.html").exists());
 }
 
-/// Run the binary as `nobody` (tests run as root here, and root reads
-/// any file), so a mode-000 file is really unreadable.
-fn as_nobody(args: &[&str]) -> Ran {
-    let cwd = tempfile::tempdir().unwrap();
-    std::fs::set_permissions(
-        cwd.path(),
-        std::os::unix::fs::PermissionsExt::from_mode(0o777),
-    )
-    .unwrap();
-    let root = euid_is_root();
-    let mut cmd = if root {
-        let mut c = std::process::Command::new("setpriv");
-        c.args(["--reuid=65534", "--regid=65534", "--clear-groups", "--"])
-            .arg(env!("CARGO_BIN_EXE_cdnsync"));
-        c
-    } else {
-        std::process::Command::new(env!("CARGO_BIN_EXE_cdnsync"))
-    };
-    let out = cmd
-        .args(args)
-        .env_clear()
-        .env("PATH", std::env::var("PATH").unwrap_or_default())
-        .env("HOME", cwd.path())
-        .env("NO_COLOR", "1")
-        .current_dir(cwd.path())
-        .output()
-        .unwrap();
-    Ran {
-        code: out.status.code().unwrap_or(-1),
-        stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
-        stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
-    }
-}
-
-fn euid_is_root() -> bool {
-    // `id -u` rather than libc, to keep the harness dependency-free.
-    let o = std::process::Command::new("id").arg("-u").output().unwrap();
-    String::from_utf8_lossy(&o.stdout).trim() == "0"
-}
-
 #[test]
 fn unreadable_file() {
     use std::os::unix::fs::PermissionsExt;
@@ -173,7 +133,7 @@ fn unreadable_file() {
     std::fs::create_dir(&out).unwrap();
     std::fs::write(out.join("live.html"), "live").unwrap();
     std::fs::set_permissions(&out, PermissionsExt::from_mode(0o777)).unwrap();
-    let r = as_nobody(&["publish", &path_str(&site), "--to", &path_str(&out)]);
+    let r = cdnsync_as_nobody(&["publish", &path_str(&site), "--to", &path_str(&out)]).run();
     assert_eq!(r.code, INPUT, "{}", r.stderr);
     let line = one_line(&r.stderr);
     assert!(

@@ -113,15 +113,7 @@ fn two_then_three_publishes_at_once_one_wins_the_others_fail_having_written_noth
         assert_eq!(live_version(&b), format!("n{n}s{}", winners[0]));
         assert_eq!(releases(&b), releases_before + 1);
         assert!(b.keys(".cdnsync/lock").is_empty());
-        let plan = cdnsync_moto(&[
-            "plan",
-            &path_str(sites[winners[0]].path()),
-            "--to",
-            &to,
-            "--json",
-        ])
-        .ok_json();
-        assert_eq!(plan["noop"], true, "{plan:#}");
+        assert_plan_noop(&path_str(sites[winners[0]].path()), &to, "the winner");
     }
 }
 
@@ -189,8 +181,7 @@ fn a_gc_racing_a_publish_never_deletes_what_the_live_release_needs() {
         assert!(out.iter().all(|(c, _)| *c == 0), "{out:?}");
         assert!(broken.is_empty(), "a live object was deleted: {broken:?}");
         assert_eq!(live_version(&b), format!("g{round}"));
-        let plan = cdnsync_moto(&["plan", &dir, "--to", &to, "--json"]).ok_json();
-        assert_eq!(plan["noop"], true, "{plan:#}");
+        assert_plan_noop(&dir, &to, &format!("round {round}"));
     }
 }
 
@@ -235,8 +226,7 @@ fn a_rollback_racing_a_publish_leaves_one_whole_release_live() {
         );
     }
     let dir = if live == "v1" { v1.path() } else { v3.path() };
-    let plan = cdnsync_moto(&["plan", &path_str(dir), "--to", &to, "--json"]).ok_json();
-    assert_eq!(plan["noop"], true, "{plan:#}");
+    assert_plan_noop(&path_str(dir), &to, &live);
 }
 
 #[test]

@@ -312,14 +312,7 @@ fn current_pointer_to_a_missing_release_is_refused_and_recovery_adopts() {
     assert_eq!(b.snapshot(), before);
     // The recovery the message gives: without `current`, the next publish
     // adopts what is live and deletes nothing it did not publish.
-    b.rt.block_on(
-        b.client
-            .delete_object()
-            .bucket(&b.name)
-            .key(".cdnsync/current")
-            .send(),
-    )
-    .unwrap();
+    b.delete(".cdnsync/current");
     cdnsync_moto(&publish_args(&dir, &b.url(""))).ok_json();
     assert_eq!(b.body("index.html"), b"<h1>next</h1>");
     assert!(b.keys("").contains(&"old.html".to_string()));

@@ -46,8 +46,7 @@ fn twenty_publishes_through_a_flaky_server_converge_to_the_same_objects() {
         // Converged: a plan from a healthy connection has nothing to do, no
         // live reference is broken, and every object (bytes and headers)
         // is what the same publishes made on a healthy server.
-        let plan = cdnsync_moto(&["plan", &dir, "--to", &flaky.url(""), "--json"]).ok_json();
-        assert_eq!(plan["noop"], true, "publish {i} did not converge: {plan:#}");
+        assert_plan_noop(&dir, &flaky.url(""), &format!("publish {i}"));
         assert!(broken_references(&flaky).is_empty());
         let (got, want) = (flaky.snapshot(), healthy.snapshot());
         assert_eq!(
@@ -149,8 +148,7 @@ fn a_server_that_stops_answering_fails_the_publish_deletes_nothing_and_the_next_
     proxy.set("");
     let r = proxy.cdnsync(&publish_args(&dir2, &to)).ok_json();
     assert_eq!(r["dry_run"], false);
-    let plan = cdnsync_moto(&["plan", &dir2, "--to", &to, "--json"]).ok_json();
-    assert_eq!(plan["noop"], true, "{plan:#}");
+    assert_plan_noop(&dir2, &to, "after the server recovered");
     assert!(String::from_utf8_lossy(&b.body("p3/index.html")).contains("v2 3"));
     assert!(
         b.keys("p8/").is_empty(),
@@ -258,8 +256,7 @@ fn truncated_answers_and_server_errors_are_retried() {
         let dir = path_str(s.path());
         let (r, failed) = publish_until_ok(&proxy, &dir, &to);
         assert_eq!(failed, 0, "{r:#}");
-        let plan = cdnsync_moto(&["plan", &dir, "--to", &to, "--json"]).ok_json();
-        assert_eq!(plan["noop"], true, "{plan:#}");
+        assert_plan_noop(&dir, &to, v);
         assert!(broken_references(&b).is_empty());
     }
     let c = proxy.counts();

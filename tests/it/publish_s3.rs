@@ -308,14 +308,7 @@ fn interrupted_run_is_picked_up_by_head_not_reuploaded() {
     let dir = path_str(site.path());
     cdnsync_moto(&publish_args(&dir, &b.url(""))).ok_json();
     // Simulate the lost release record.
-    b.rt.block_on(
-        b.client
-            .delete_object()
-            .bucket(&b.name)
-            .key(".cdnsync/current")
-            .send(),
-    )
-    .unwrap();
+    b.delete(".cdnsync/current");
     let r = cdnsync_moto(&publish_args(&dir, &b.url(""))).ok_json();
     assert_eq!(r["uploaded"], 0, "{r:#}");
     assert_eq!(r["noop"], false, "a release must be recorded again");
@@ -530,17 +523,9 @@ fn a_missing_stored_body_is_stored_again() {
     assert_eq!(bodies.len(), 2, "{bodies:?}");
     // Delete every stored body, then publish b.html with a.html's content:
     // its body is "known" from the record but gone.
-    b.rt.block_on(async {
-        for k in &bodies {
-            b.client
-                .delete_object()
-                .bucket(&b.name)
-                .key(k)
-                .send()
-                .await
-                .unwrap();
-        }
-    });
+    for k in &bodies {
+        b.delete(k);
+    }
     site.write("b.html", b"<p>same</p>");
     let r = cdnsync_moto(&publish_args(&dir, &to)).ok_json();
     assert_eq!(r["uploaded"], 1, "{r}");

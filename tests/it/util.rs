@@ -220,6 +220,18 @@ impl Bucket {
         })
     }
 
+    pub fn delete(&self, key: &str) {
+        self.rt
+            .block_on(
+                self.client
+                    .delete_object()
+                    .bucket(&self.name)
+                    .key(key)
+                    .send(),
+            )
+            .unwrap_or_else(|e| panic!("delete {key}: {e:?}"));
+    }
+
     pub fn put(&self, key: &str, body: &[u8]) {
         self.rt
             .block_on(
@@ -243,8 +255,41 @@ pub struct Cdnsync {
 }
 
 pub fn cdnsync(args: &[&str]) -> Cdnsync {
+    in_clean_env(
+        std::process::Command::new(env!("CARGO_BIN_EXE_cdnsync")),
+        args,
+    )
+}
+
+/// The real binary as `nobody` when the tests run as root (root reads any
+/// file, so a mode-000 file is unreadable only to another user); its temp
+/// working directory is open to that user.
+pub fn cdnsync_as_nobody(args: &[&str]) -> Cdnsync {
+    let cmd = if euid_is_root() {
+        let mut c = std::process::Command::new("setpriv");
+        c.args(["--reuid=65534", "--regid=65534", "--clear-groups", "--"])
+            .arg(env!("CARGO_BIN_EXE_cdnsync"));
+        c
+    } else {
+        std::process::Command::new(env!("CARGO_BIN_EXE_cdnsync"))
+    };
+    let c = in_clean_env(cmd, args);
+    std::fs::set_permissions(
+        c._cwd.path(),
+        std::os::unix::fs::PermissionsExt::from_mode(0o777),
+    )
+    .unwrap();
+    c
+}
+
+fn euid_is_root() -> bool {
+    // `id -u` rather than libc, to keep the harness dependency-free.
+    let o = std::process::Command::new("id").arg("-u").output().unwrap();
+    String::from_utf8_lossy(&o.stdout).trim() == "0"
+}
+
+fn in_clean_env(mut cmd: std::process::Command, args: &[&str]) -> Cdnsync {
     let cwd = tempfile::tempdir().unwrap();
-    let mut cmd = std::process::Command::new(env!("CARGO_BIN_EXE_cdnsync"));
     cmd.env_clear()
         .env("PATH", std::env::var("PATH").unwrap_or_default())
         .env("HOME", cwd.path())
@@ -351,6 +396,13 @@ impl Cdnsync {
         );
         r.stderr
     }
+}
+
+/// A plan of `dir` against `to` (on moto, no proxy) has nothing to do:
+/// the target converged to the build.
+pub fn assert_plan_noop(dir: &str, to: &str, what: &str) {
+    let plan = cdnsync_moto(&["plan", dir, "--to", to, "--json"]).ok_json();
+    assert_eq!(plan["noop"], true, "{what}: not converged: {plan:#}");
 }
 
 pub fn path_str(p: &Path) -> String {
