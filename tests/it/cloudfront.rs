@@ -2,6 +2,7 @@
 //! stable-name paths, relative to the origin path, encoded, minimised, with
 //! an idempotent caller reference, and `--wait`.
 
+use aws_sdk_cloudfront::types::builders::DistributionConfigBuilder;
 use aws_sdk_cloudfront::types::{
     CookiePreference, DefaultCacheBehavior, DistributionConfig, ForwardedValues, ItemSelection,
     Origin, Origins, S3OriginConfig, ViewerProtocolPolicy,
@@ -23,9 +24,7 @@ pub(crate) fn cf_client() -> aws_sdk_cloudfront::Client {
 
 /// A distribution whose origin is `bucket` under `origin_path` (legacy
 /// cache settings: what the emulator accepts).
-#[allow(deprecated)]
 pub(crate) fn distribution(b: &Bucket, origin_path: &str) -> String {
-    let cf = cf_client();
     let origin = Origin::builder()
         .id("s3")
         .domain_name(format!("{}.s3.us-east-1.amazonaws.com", b.name))
@@ -33,31 +32,33 @@ pub(crate) fn distribution(b: &Bucket, origin_path: &str) -> String {
         .s3_origin_config(S3OriginConfig::builder().origin_access_identity("").build())
         .build()
         .unwrap();
-    let cfg = DistributionConfig::builder()
-        .caller_reference(format!("test-{}", b.name))
-        .comment("cdnsync test")
-        .enabled(true)
-        .origins(
-            Origins::builder()
-                .quantity(1)
-                .items(origin)
-                .build()
-                .unwrap(),
-        )
-        .default_cache_behavior(
-            DefaultCacheBehavior::builder()
-                .target_origin_id("s3")
-                .viewer_protocol_policy(ViewerProtocolPolicy::RedirectToHttps)
-                .min_ttl(0)
-                .forwarded_values(
-                    ForwardedValues::builder()
-                        .query_string(false)
-                        .cookies(
-                            CookiePreference::builder()
-                                .forward(ItemSelection::None)
-                                .build()
-                                .unwrap(),
-                        )
+    create_distribution(
+        b,
+        &format!("test-{}", b.name),
+        origin,
+        legacy_behavior(ViewerProtocolPolicy::RedirectToHttps, None),
+        |c| c.comment("cdnsync test"),
+    )
+}
+
+/// The default cache behaviour for origin `s3` with the legacy forwarded
+/// values the emulator requires.
+#[allow(deprecated)]
+pub(crate) fn legacy_behavior(
+    vpp: ViewerProtocolPolicy,
+    compress: Option<bool>,
+) -> DefaultCacheBehavior {
+    DefaultCacheBehavior::builder()
+        .target_origin_id("s3")
+        .viewer_protocol_policy(vpp)
+        .set_compress(compress)
+        .min_ttl(0)
+        .forwarded_values(
+            ForwardedValues::builder()
+                .query_string(false)
+                .cookies(
+                    CookiePreference::builder()
+                        .forward(ItemSelection::None)
                         .build()
                         .unwrap(),
                 )
@@ -65,10 +66,41 @@ pub(crate) fn distribution(b: &Bucket, origin_path: &str) -> String {
                 .unwrap(),
         )
         .build()
-        .unwrap();
+        .unwrap()
+}
+
+/// Create an enabled distribution with one origin; `more` sets the rest of
+/// its configuration. Returns its id.
+pub(crate) fn create_distribution(
+    b: &Bucket,
+    caller_reference: &str,
+    origin: Origin,
+    behavior: DefaultCacheBehavior,
+    more: impl FnOnce(DistributionConfigBuilder) -> DistributionConfigBuilder,
+) -> String {
+    let cfg = more(
+        DistributionConfig::builder()
+            .caller_reference(caller_reference)
+            .enabled(true)
+            .origins(
+                Origins::builder()
+                    .quantity(1)
+                    .items(origin)
+                    .build()
+                    .unwrap(),
+            )
+            .default_cache_behavior(behavior),
+    )
+    .build()
+    .unwrap();
     let out =
-        b.rt.block_on(cf.create_distribution().distribution_config(cfg).send())
-            .unwrap();
+        b.rt.block_on(
+            cf_client()
+                .create_distribution()
+                .distribution_config(cfg)
+                .send(),
+        )
+        .unwrap();
     out.distribution().unwrap().id().to_string()
 }
 

@@ -4,11 +4,9 @@
 //! exit codes 11 / 10 / 0.
 
 use aws_sdk_cloudfront::types::{
-    CookiePreference, CustomOriginConfig, DefaultCacheBehavior, DistributionConfig,
-    ForwardedValues, ItemSelection, Origin, OriginAccessControlConfig,
-    OriginAccessControlOriginTypes, OriginAccessControlSigningBehaviors,
-    OriginAccessControlSigningProtocols, OriginProtocolPolicy, Origins, PriceClass, S3OriginConfig,
-    ViewerProtocolPolicy,
+    CustomOriginConfig, Origin, OriginAccessControlConfig, OriginAccessControlOriginTypes,
+    OriginAccessControlSigningBehaviors, OriginAccessControlSigningProtocols, OriginProtocolPolicy,
+    PriceClass, S3OriginConfig, ViewerProtocolPolicy,
 };
 use aws_sdk_s3::types::{
     BucketVersioningStatus, ObjectOwnership, OwnershipControls, OwnershipControlsRule,
@@ -17,7 +15,7 @@ use aws_sdk_s3::types::{
 };
 use serde_json::Value;
 
-use crate::cloudfront::cf_client;
+use crate::cloudfront::{cf_client, create_distribution, legacy_behavior};
 use crate::util::*;
 
 enum Access {
@@ -26,7 +24,6 @@ enum Access {
     Website,
 }
 
-#[allow(deprecated)]
 fn distribution(
     b: &Bucket,
     tag: &str,
@@ -83,46 +80,17 @@ fn distribution(
                 .s3_origin_config(S3OriginConfig::builder().origin_access_identity("").build());
         }
     }
-    let cfg = DistributionConfig::builder()
-        .caller_reference(format!("doctor-{}-{tag}", b.name))
-        .comment("cdnsync doctor test")
-        .enabled(true)
-        .default_root_object(root)
-        .price_class(PriceClass::PriceClass100)
-        .origins(
-            Origins::builder()
-                .quantity(1)
-                .items(origin.build().unwrap())
-                .build()
-                .unwrap(),
-        )
-        .default_cache_behavior(
-            DefaultCacheBehavior::builder()
-                .target_origin_id("s3")
-                .viewer_protocol_policy(vpp)
-                .compress(compress)
-                .min_ttl(0)
-                .forwarded_values(
-                    ForwardedValues::builder()
-                        .query_string(false)
-                        .cookies(
-                            CookiePreference::builder()
-                                .forward(ItemSelection::None)
-                                .build()
-                                .unwrap(),
-                        )
-                        .build()
-                        .unwrap(),
-                )
-                .build()
-                .unwrap(),
-        )
-        .build()
-        .unwrap();
-    let out =
-        b.rt.block_on(cf.create_distribution().distribution_config(cfg).send())
-            .unwrap();
-    out.distribution().unwrap().id().to_string()
+    create_distribution(
+        b,
+        &format!("doctor-{}-{tag}", b.name),
+        origin.build().unwrap(),
+        legacy_behavior(vpp, Some(compress)),
+        |c| {
+            c.comment("cdnsync doctor test")
+                .default_root_object(root)
+                .price_class(PriceClass::PriceClass100)
+        },
+    )
 }
 
 fn secure_bucket(b: &Bucket, encrypted: bool) {
