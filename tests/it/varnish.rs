@@ -207,18 +207,7 @@ fn changed_pages_are_fresh_through_varnish_and_the_rest_stay_cached() {
     // Change two pages; publish with PURGE (the default) for Host site.test.
     site.write("about/index.html", &page("v2", "about"));
     site.write("blog/post.html", &page("v2", "post"));
-    let r = cdnsync(&[
-        "publish",
-        &dir,
-        "--to",
-        &to,
-        "--purge-url",
-        &purge,
-        "--purge-host",
-        HOST,
-        "--json",
-    ])
-    .ok_json();
+    let r = purging(&["publish", &dir], &to, &purge, &[]);
     let inv = &r["invalidations"][0];
     assert_eq!(inv["distribution"], purge);
     assert_eq!(inv["status"], "Purged");
@@ -257,22 +246,12 @@ fn changed_pages_are_fresh_through_varnish_and_the_rest_stay_cached() {
     // Cache /docs/a.html?x=1 too: a ban covers query variants.
     get(vport, "/docs/a.html?x=1");
     assert!(get(vport, "/docs/a.html?x=1").hit());
-    let r = cdnsync(&[
-        "publish",
-        &dir,
-        "--to",
+    let r = purging(
+        &["publish", &dir],
         &to,
-        "--purge-url",
         &purge,
-        "--purge-host",
-        HOST,
-        "--purge-method",
-        "ban",
-        "--max-invalidation-paths",
-        "1",
-        "--json",
-    ])
-    .ok_json();
+        &["--purge-method", "ban", "--max-invalidation-paths", "1"],
+    );
     assert_eq!(r["invalidations"][0]["paths"][0], "/docs/*", "{r}");
     std::thread::sleep(Duration::from_millis(200));
     for p in ["/docs/a.html", "/docs/b.html", "/docs/a.html?x=1"] {
@@ -286,22 +265,29 @@ fn changed_pages_are_fresh_through_varnish_and_the_rest_stay_cached() {
     assert!(get(vport, "/").age < 3600);
 
     // A rollback purges what it changes back, too.
-    let r = cdnsync(&[
-        "rollback",
-        "--to",
-        &to,
-        "--purge-url",
-        &purge,
-        "--purge-host",
-        HOST,
-        "--json",
-    ])
-    .ok_json();
+    let r = purging(&["rollback"], &to, &purge, &[]);
     assert!(r["cdn_failures"].as_array().unwrap().is_empty(), "{r}");
     let f = get(vport, "/docs/a.html");
     assert_eq!(f.cache, "MISS");
     assert!(f.body.contains("v1"), "{}", f.body);
     assert!(get(vport, "/about/").hit());
+}
+
+/// `cdnsync ARGS --to TO --purge-url PURGE --purge-host site.test --json
+/// EXTRA` (a publish or a rollback), expected to succeed: its report.
+fn purging(args: &[&str], to: &str, purge: &str, extra: &[&str]) -> serde_json::Value {
+    let mut all = args.to_vec();
+    all.extend([
+        "--to",
+        to,
+        "--purge-url",
+        purge,
+        "--purge-host",
+        HOST,
+        "--json",
+    ]);
+    all.extend(extra);
+    cdnsync(&all).ok_json()
 }
 
 #[test]
