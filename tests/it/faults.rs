@@ -5,8 +5,6 @@
 //! that stops answering fails the run with nothing deleted, the live site
 //! intact, and the next clean run converging.
 
-use std::collections::BTreeSet;
-
 use crate::util::*;
 
 /// 5 % 503 SlowDown, 1 % resets before the request, 1 % resets mid-body.
@@ -69,22 +67,6 @@ fn twenty_publishes_through_a_flaky_server_converge_to_the_same_objects() {
     assert!(reruns <= 2, "{reruns} publishes needed a rerun");
 }
 
-/// Keys and the bytes of every page, to compare "the live site".
-fn live(b: &Bucket) -> Vec<(String, Vec<u8>)> {
-    b.keys("")
-        .into_iter()
-        .filter(|k| !k.starts_with(".cdnsync/"))
-        .map(|k| {
-            let body = if k.ends_with(".html") {
-                b.body(&k)
-            } else {
-                Vec::new()
-            };
-            (k, body)
-        })
-        .collect()
-}
-
 #[test]
 fn a_server_that_stops_answering_fails_the_publish_deletes_nothing_and_the_next_run_converges() {
     let b = Bucket::moto("dead");
@@ -115,7 +97,7 @@ fn a_server_that_stops_answering_fails_the_publish_deletes_nothing_and_the_next_
         .iter()
         .zip(["internal", "reset", "slowdown", "internal", "reset"])
     {
-        let before = live(&b);
+        let before = b.snapshot();
         proxy.set(&format!("fail_after={k}&fail_with={with}"));
         let r = proxy.cdnsync(&publish_args(&dir2, &to)).run();
         assert_ne!(
@@ -128,18 +110,11 @@ fn a_server_that_stops_answering_fails_the_publish_deletes_nothing_and_the_next_
             .filter(|l| l.starts_with("error: "))
             .collect();
         assert_eq!(errors.len(), 1, "one error line:\n{}", r.stderr);
-        let after = live(&b);
-        let after_keys: BTreeSet<&String> = after.iter().map(|(k, _)| k).collect();
-        for (key, body) in &before {
-            assert!(
-                after_keys.contains(key),
-                "{key} deleted after a failure at {k}"
-            );
-            if key.ends_with(".html") {
-                let now = &after.iter().find(|(a, _)| a == key).unwrap().1;
-                assert_eq!(now, body, "live page {key} changed after a failure at {k}");
-            }
-        }
+        assert_kept(
+            &before,
+            &b.snapshot(),
+            &format!("after a failure at request {k}"),
+        );
         assert_eq!(b.body(".cdnsync/current"), current, "release switched");
         assert!(broken_references(&b).is_empty());
         cdnsync_moto(&["unlock", "--to", &to, "--force"]).ok_json_or_text();

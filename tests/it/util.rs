@@ -684,6 +684,18 @@ pub struct ObjectSnap {
     pub metadata: std::collections::BTreeMap<String, String>,
 }
 
+/// Every object of `before` is in `after`, bytes and headers unchanged
+/// (objects may have been added).
+pub fn assert_kept(
+    before: &std::collections::BTreeMap<String, ObjectSnap>,
+    after: &std::collections::BTreeMap<String, ObjectSnap>,
+    when: &str,
+) {
+    for (k, o) in before {
+        assert_eq!(after.get(k), Some(o), "{k} changed or vanished {when}");
+    }
+}
+
 impl Bucket {
     /// Every object outside `.cdnsync/`, with its raw bytes and headers.
     pub fn snapshot(&self) -> std::collections::BTreeMap<String, ObjectSnap> {
