@@ -274,7 +274,10 @@ async fn handle(
         req.headers().contains_key("x-amz-copy-source"),
     );
     let n = st.seen.fetch_add(1, Ordering::SeqCst);
-    let fault = st.schedule.lock().unwrap().decide(n, op);
+    let (fault, delay_ms) = {
+        let s = st.schedule.lock().unwrap();
+        (s.decide(n, op), s.delay_ms)
+    };
     {
         let mut c = st.counts.lock().unwrap();
         *c.entry(op.to_string()).or_default() += 1;
@@ -304,8 +307,7 @@ async fn handle(
             return Err(injected("reset before the request"));
         }
         Fault::Delay => {
-            let ms = st.schedule.lock().unwrap().delay_ms;
-            tokio::time::sleep(Duration::from_millis(ms)).await;
+            tokio::time::sleep(Duration::from_millis(delay_ms)).await;
         }
         _ => {}
     }
