@@ -339,24 +339,31 @@ fn lock_settings(a: &TargetArgs) -> Result<(Option<std::time::Duration>, std::ti
 }
 
 /// The commit being published: `GITHUB_SHA` in Actions, else the git HEAD
-/// of the directory (when it is in a work tree).
+/// of the directory (when it is in a work tree), with `-dirty` appended
+/// when tracked files have uncommitted changes (as `git describe --dirty`).
 fn source_commit(dir: &Path) -> Option<String> {
     if let Ok(sha) = std::env::var("GITHUB_SHA")
         && !sha.trim().is_empty()
     {
         return Some(sha.trim().to_string());
     }
-    let out = std::process::Command::new("git")
-        .arg("-C")
-        .arg(dir)
-        .args(["rev-parse", "HEAD"])
-        .stderr(std::process::Stdio::null())
-        .output()
-        .ok()?;
-    out.status
-        .success()
-        .then(|| String::from_utf8_lossy(&out.stdout).trim().to_string())
-        .filter(|s| !s.is_empty())
+    let git = |args: &[&str]| {
+        std::process::Command::new("git")
+            .arg("-C")
+            .arg(dir)
+            .args(args)
+            .stdin(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .output()
+            .ok()
+            .filter(|o| o.status.success())
+    };
+    let head = git(&["rev-parse", "HEAD"])
+        .map(|o| String::from_utf8_lossy(&o.stdout).trim().to_string())
+        .filter(|s| !s.is_empty())?;
+    let dirty = git(&["status", "--porcelain", "--untracked-files=no"])
+        .is_some_and(|o| !o.stdout.iter().all(u8::is_ascii_whitespace));
+    Some(if dirty { format!("{head}-dirty") } else { head })
 }
 
 /// `--keep` / `--grace` over the file's `keep` / `grace` over 5 / 7 days.

@@ -403,6 +403,9 @@ async fn store_body(
     let key = release::body_key(&opts.prefix, &name);
     let mut as_body = d.clone();
     as_body.key = key.clone();
+    // A stored body is content-addressed like an asset: created with
+    // `If-None-Match: *`, never overwritten.
+    as_body.class = FileClass::Asset;
     let up = Upload {
         object: as_body,
         reason: crate::plan::Reason::New,
@@ -585,34 +588,72 @@ fn mem_units(opts: &ExecOptions) -> usize {
 
 /// Read a whole (small) file, check it is what was scanned, apply its
 /// reference rewrites, and gzip it if its settings say so and that saves
-/// enough.
-async fn read_and_encode(o: &Desired) -> Result<(Bytes, Option<&'static str>)> {
-    let path = o.path.clone();
-    let source_hash = o.source_hash.clone();
-    let expect = o.hash.clone();
-    let splices = o.splices.clone();
+/// enough: the bytes a PUT sends, and their encoding. Blocking.
+pub fn encode_blocking(o: &Desired) -> Result<(Bytes, Option<&'static str>)> {
+    let path = &o.path;
     let compress = o.headers.compress && o.size <= compress::MAX_COMPRESS_SIZE;
-    tokio::task::spawn_blocking(move || {
-        let mut data = std::fs::read(&path).map_err(|e| read_error(&path, e))?;
-        if blake3::hash(&data).to_hex().as_str() != source_hash {
-            return Err(Error::FileChanged { path });
+    let mut data = std::fs::read(path).map_err(|e| read_error(path, e))?;
+    if blake3::hash(&data).to_hex().as_str() != o.source_hash {
+        return Err(Error::FileChanged { path: path.clone() });
+    }
+    if !o.splices.is_empty() {
+        data = crate::fingerprint::apply(&data, &o.splices);
+        if blake3::hash(&data).to_hex().as_str() != o.hash {
+            return Err(Error::Usage(format!(
+                "internal error: rewritten {} does not match its planned hash",
+                path.display()
+            )));
         }
-        if !splices.is_empty() {
-            data = crate::fingerprint::apply(&data, &splices);
-            if blake3::hash(&data).to_hex().as_str() != expect {
-                return Err(Error::Usage(format!(
-                    "internal error: rewritten {} does not match its planned hash",
-                    path.display()
-                )));
+    }
+    if compress && let Some(gz) = compress::gzip_if_worth_it(&data) {
+        return Ok((Bytes::from(gz), Some("gzip")));
+    }
+    Ok((Bytes::from(data), None))
+}
+
+async fn read_and_encode(o: &Desired) -> Result<(Bytes, Option<&'static str>)> {
+    let o = o.clone();
+    tokio::task::spawn_blocking(move || encode_blocking(&o))
+        .await
+        .map_err(|e| Error::Usage(format!("internal task failed: {e}")))?
+}
+
+/// What phase 1 of a plan sends, measured without sending it (for a dry
+/// run): per report key (the live key, also for a page whose body is
+/// stored), the bytes on the wire and their encoding, and the total.
+#[derive(Debug, Clone, Default)]
+pub struct Wire {
+    pub by_key: BTreeMap<String, (u64, Option<String>)>,
+    pub bytes: u64,
+}
+
+/// Measure [`Wire`] for `plan` (reads and compresses on all cores).
+pub fn measure(plan: &Plan, multipart_threshold: u64) -> Result<Wire> {
+    use rayon::prelude::*;
+    let mut jobs: Vec<&Desired> = Vec::new();
+    for u in &plan.uploads {
+        match &u.body {
+            Some(b) if b.exists => {}
+            _ => jobs.push(&u.object),
+        }
+    }
+    jobs.extend(plan.bodies_missing.iter());
+    let sized: Vec<(String, u64, Option<String>)> = jobs
+        .par_iter()
+        .map(|o| {
+            if o.size >= multipart_threshold && o.splices.is_empty() {
+                return Ok((o.key.clone(), o.size, None));
             }
-        }
-        if compress && let Some(gz) = compress::gzip_if_worth_it(&data) {
-            return Ok((Bytes::from(gz), Some("gzip")));
-        }
-        Ok((Bytes::from(data), None))
-    })
-    .await
-    .map_err(|e| Error::Usage(format!("internal task failed: {e}")))?
+            let (b, enc) = encode_blocking(o)?;
+            Ok((o.key.clone(), b.len() as u64, enc.map(str::to_string)))
+        })
+        .collect::<Result<_>>()?;
+    let mut w = Wire::default();
+    for (k, n, enc) in sized {
+        w.bytes += n;
+        w.by_key.insert(k, (n, enc));
+    }
+    Ok(w)
 }
 
 fn read_error(path: &Path, e: std::io::Error) -> Error {

@@ -32,6 +32,7 @@ pub mod report;
 mod rewrite_fuzz;
 pub mod rules;
 pub mod scan;
+pub mod signal;
 pub mod store;
 pub mod target;
 

@@ -17,8 +17,10 @@ use cdnsync::{Error, ExitCode};
 
 fn init_tracing(verbose: u8, quiet: bool) {
     let default = match (quiet, verbose) {
-        (true, _) => "error",
-        (false, 0) => "warn",
+        // cdnsync's own messages only: the AWS SDK's warnings (config
+        // files not found, …) are noise to a user and shown from -v on.
+        (true, _) => "cdnsync=error",
+        (false, 0) => "cdnsync=warn",
         (false, 1) => "cdnsync=debug,warn",
         _ => "cdnsync=trace,debug",
     };
@@ -41,41 +43,24 @@ const STOP_GRACE: std::time::Duration = std::time::Duration::from_secs(20);
 /// Ctrl-C / SIGTERM: stop scheduling work; a second one, or 20 s, exits at once.
 fn watch_signals(cancel: Cancel) {
     tokio::spawn(async move {
-        let mut term =
-            tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()).ok();
-        for n in 0.. {
-            let term_fut = async {
-                match term.as_mut() {
-                    Some(t) => {
-                        t.recv().await;
-                    }
-                    None => std::future::pending::<()>().await,
-                }
-            };
-            tokio::select! {
-                _ = tokio::signal::ctrl_c() => {}
-                _ = term_fut => {}
-            }
-            if n == 0 {
+        cdnsync::signal::stop_requested().await;
+        eprintln!(
+            "interrupted: finishing requests in flight, recording nothing (press Ctrl-C again to abort now)"
+        );
+        cancel.cancel();
+        // A request that never answers must not keep a stopped run alive
+        // (CI timeouts send one SIGTERM): every phase is safe to abandon,
+        // so give up waiting after a while.
+        tokio::select! {
+            () = cdnsync::signal::stop_requested() => {}
+            () = tokio::time::sleep(STOP_GRACE) => {
                 eprintln!(
-                    "interrupted: finishing requests in flight, recording nothing (press Ctrl-C again to abort now)"
+                    "error: still stopping after {} s; exiting without waiting for requests in flight",
+                    STOP_GRACE.as_secs()
                 );
-                cancel.cancel();
-                // A request that never answers must not keep a stopped run
-                // alive (CI timeouts send one SIGTERM): every phase is safe to
-                // abandon, so give up waiting after a while.
-                tokio::spawn(async {
-                    tokio::time::sleep(STOP_GRACE).await;
-                    eprintln!(
-                        "error: still stopping after {} s; exiting without waiting for requests in flight",
-                        STOP_GRACE.as_secs()
-                    );
-                    std::process::exit(ExitCode::Interrupted.code() as i32);
-                });
-            } else {
-                std::process::exit(ExitCode::Interrupted.code() as i32);
             }
         }
+        std::process::exit(ExitCode::Interrupted.code() as i32);
     });
 }
 
@@ -402,10 +387,13 @@ async fn run(cli: Cli, ctx: Context, gh: Option<GithubEnv>) -> Result<(), Error>
             Ok(())
         }
         Command::Serve(args) => {
-            commands::serve::run(&commands::serve::ServeConfig {
-                dir: args.dir.clone(),
-                addr: std::net::SocketAddr::new(args.host, args.port),
-            })
+            commands::serve::run(
+                &commands::serve::ServeConfig {
+                    dir: args.dir.clone(),
+                    addr: std::net::SocketAddr::new(args.host, args.port),
+                },
+                cdnsync::signal::stop_requested(),
+            )
             .await
         }
     }
@@ -554,7 +542,11 @@ fn main() -> std::process::ExitCode {
         holder: holder(),
     };
     let result = rt.block_on(async {
-        watch_signals(ctx.cancel.clone());
+        // `serve` stops on its own terms; every other command finishes
+        // its requests in flight first.
+        if !matches!(cli.command, Command::Serve(_)) {
+            watch_signals(ctx.cancel.clone());
+        }
         run(cli, ctx, gh.clone()).await
     });
     match result {

@@ -107,7 +107,28 @@ pub async fn fetch(store: &dyn Store, prefix: &str) -> Result<Fetched> {
             }
             _ => Vec::new(),
         };
-        list_ranges(store, &lp, &splits).await?
+        // The stored bodies are listed at the same time: a body stored by
+        // an older release (before a rollback, say) is never sent again.
+        let bodies_dir = format!("{lp}{META_DIR}/objects/");
+        let many_bodies = release
+            .as_ref()
+            .is_some_and(|r| r.files.values().filter(|f| f.body.is_some()).count() >= 2 * PAGE);
+        let body_splits: Vec<String> = if many_bodies {
+            // Body names are hex hashes: 16 evenly filled ranges.
+            "0123456789abcde"
+                .chars()
+                .map(|c| format!("{bodies_dir}{c}\u{10FFFF}"))
+                .collect()
+        } else {
+            Vec::new()
+        };
+        let (site, bodies) = futures::join!(
+            list_ranges(store, &lp, &splits, true),
+            list_ranges(store, &bodies_dir, &body_splits, false)
+        );
+        let mut listed = site?;
+        listed.extend(bodies?);
+        listed
     } else {
         store.list(&lp).await?
     };
@@ -120,6 +141,7 @@ async fn list_ranges(
     store: &dyn Store,
     lp: &str,
     splits: &[String],
+    skip_meta: bool,
 ) -> Result<Vec<crate::store::ListEntry>> {
     use futures::TryStreamExt;
     let futs = (0..=splits.len()).map(|i| {
@@ -128,6 +150,7 @@ async fn list_ranges(
             lp,
             i.checked_sub(1).map(|j| splits[j].clone()),
             splits.get(i).cloned(),
+            skip_meta,
         )
     });
     let parts: Vec<Vec<crate::store::ListEntry>> = futures::stream::iter(futs)
@@ -137,16 +160,17 @@ async fn list_ranges(
     Ok(parts.into_iter().flatten().collect())
 }
 
-/// The keys in `(after, end]` (`end` `None`: to the end of the prefix).
+/// The keys in `(after, end]` (`end` `None`: to the end of the prefix),
+/// jumping over cdnsync's own subtree `<prefix>/.cdnsync/…` if `skip_meta`.
 async fn list_range(
     store: &dyn Store,
     lp: &str,
     after: Option<String>,
     end: Option<String>,
+    skip_meta: bool,
 ) -> Result<Vec<crate::store::ListEntry>> {
-    // cdnsync's own subtree, `<prefix>/.cdnsync/…`, is jumped over.
-    let skip = format!("{lp}{META_DIR}/");
-    let skip_after = format!("{skip}\u{10FFFF}");
+    let skip = skip_meta.then(|| format!("{lp}{META_DIR}/"));
+    let skip_after = skip.as_ref().map(|s| format!("{s}\u{10FFFF}"));
     let mut out = Vec::new();
     let mut start = after;
     'pages: loop {
@@ -157,8 +181,10 @@ async fn list_range(
             if end.as_ref().is_some_and(|end| e.key > *end) {
                 return Ok(out);
             }
-            if e.key.starts_with(&skip) {
-                if end.as_ref().is_some_and(|end| *end < skip_after) {
+            if let (Some(skip), Some(skip_after)) = (&skip, &skip_after)
+                && e.key.starts_with(skip)
+            {
+                if end.as_ref().is_some_and(|end| end < skip_after) {
                     return Ok(out);
                 }
                 start = Some(skip_after.clone());
@@ -323,7 +349,7 @@ mod tests {
             ],
             vec!["p/k02599".to_string()],
         ] {
-            let r = list_ranges(&s, "p/", &splits).await.unwrap();
+            let r = list_ranges(&s, "p/", &splits, true).await.unwrap();
             assert_eq!(
                 r.iter().map(|e| &e.key).collect::<Vec<_>>(),
                 plain.iter().map(|e| &e.key).collect::<Vec<_>>(),

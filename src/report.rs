@@ -106,7 +106,9 @@ pub struct Report {
     pub uploaded: usize,
     pub unchanged: usize,
     pub deleted: usize,
-    /// Bytes sent (after compression); for a dry run, the files' sizes.
+    /// Bytes sent (after compression): what phase 1 PUTs (content-addressed
+    /// objects and stored bodies); server-side copies send none. A dry run
+    /// reports what the publish would send, measured the same way.
     pub bytes_uploaded: u64,
     /// Bodies of stable-name files stored under `.cdnsync/objects/`.
     pub bodies_stored: usize,
@@ -223,6 +225,17 @@ impl Report {
             fingerprint: None,
             missing_references: Vec::new(),
             timings: Timings::default(),
+        }
+    }
+
+    /// Bytes a dry run would send, and their encodings, as measured by
+    /// [`crate::execute::measure`]: the same definition a publish reports.
+    pub fn apply_wire(&mut self, wire: &crate::execute::Wire) {
+        self.bytes_uploaded = wire.bytes;
+        for o in self.objects.iter_mut().filter(|o| o.action == Action::Upload) {
+            if let Some((_, enc)) = wire.by_key.get(&o.key) {
+                o.content_encoding = enc.clone();
+            }
         }
     }
 

@@ -236,7 +236,10 @@ async fn publish_locked(
     }
 
     let mut report = if cfg.dry_run {
-        Report::from_plan(&plan, &target)
+        let mut r = Report::from_plan(&plan, &target);
+        let wire = tokio::task::block_in_place(|| execute::measure(&plan, cfg.multipart_threshold))?;
+        r.apply_wire(&wire);
+        r
     } else {
         let mut eopts = ExecOptions::new(&prefix, cfg.sse.clone());
         eopts.commit = cfg.commit.clone();
@@ -276,26 +279,10 @@ async fn publish_locked(
             for d in &plan.deletes {
                 listed.remove(&d.rel);
             }
-            // The read skipped cdnsync's subtree: gc needs the stored bodies.
-            let lp = remote::list_prefix(&prefix);
-            let bodies = if store.pages_natively() {
-                let bp = format!("{lp}{}/objects/", release::META_DIR);
-                store.list(&bp).await.map(|l| {
-                    l.into_iter()
-                        .map(|e| e.key[lp.len()..].to_string())
-                        .collect::<Vec<_>>()
-                })
-            } else {
-                Ok(Vec::new())
-            };
-            let gr = match bodies {
-                Ok(b) => {
-                    listed.extend(b);
-                    crate::gc::run_listed(store, &prefix, ctx.clock.now(), g, false, Some(listed))
-                        .await
-                }
-                Err(e) => Err(e.into()),
-            };
+            // The read listed the site and the stored bodies: all gc needs.
+            let gr =
+                crate::gc::run_listed(store, &prefix, ctx.clock.now(), g, false, Some(listed))
+                    .await;
             r.timings.gc_ms = t_gc.elapsed().as_millis() as u64;
             match gr {
                 Ok(gr) => {

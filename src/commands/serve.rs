@@ -9,7 +9,7 @@ use std::sync::Arc;
 
 use axum::Router;
 use axum::body::Body;
-use axum::http::{HeaderValue, Method, Response, StatusCode, Uri, header};
+use axum::http::{HeaderMap, HeaderValue, Method, Response, StatusCode, Uri, header};
 use percent_encoding::percent_decode_str;
 
 use crate::error::{Error, Result};
@@ -25,8 +25,9 @@ pub struct ServeConfig {
     pub addr: SocketAddr,
 }
 
-/// Bind, print the URL, serve until the process is stopped.
-pub async fn run(cfg: &ServeConfig) -> Result<()> {
+/// Bind, print the URL, serve until `stop` resolves (Ctrl-C / SIGTERM in
+/// the binary): then stop at once — a preview has nothing to finish.
+pub async fn run(cfg: &ServeConfig, stop: impl std::future::Future<Output = ()>) -> Result<()> {
     if !cfg.dir.is_dir() {
         return Err(Error::input(
             &cfg.dir,
@@ -41,13 +42,19 @@ pub async fn run(cfg: &ServeConfig) -> Result<()> {
         .map_err(|e| Error::Usage(e.to_string()))?;
     println!("Serving {} at http://{addr}/", cfg.dir.display());
     let store = Arc::new(LocalStore::new(cfg.dir.clone()));
-    let app = Router::new().fallback(move |method: Method, uri: Uri| {
+    let app = Router::new().fallback(move |method: Method, uri: Uri, headers: HeaderMap| {
         let store = store.clone();
-        async move { respond(&store, &method, &uri).await }
+        async move { respond(&store, &method, &uri, &headers).await }
     });
-    axum::serve(listener, app)
-        .await
-        .map_err(|e| Error::Usage(format!("server failed: {e}")))
+    // Open keep-alive connections must not hold the exit: stop serving the
+    // moment a stop is requested.
+    tokio::select! {
+        r = axum::serve(listener, app) => r.map_err(|e| Error::Usage(format!("server failed: {e}"))),
+        () = stop => {
+            eprintln!("stopped serving {}", cfg.dir.display());
+            Ok(())
+        }
+    }
 }
 
 /// The key a request path maps to, or `None` for paths never served.
@@ -73,14 +80,19 @@ pub fn key_for(path: &str) -> Option<String> {
     Some(key)
 }
 
-async fn respond(store: &LocalStore, method: &Method, uri: &Uri) -> Response<Body> {
+async fn respond(
+    store: &LocalStore,
+    method: &Method,
+    uri: &Uri,
+    headers: &HeaderMap,
+) -> Response<Body> {
     if method != Method::GET && method != Method::HEAD {
         return plain(StatusCode::METHOD_NOT_ALLOWED, "method not allowed");
     }
     let Some(key) = key_for(uri.path()) else {
         return not_found(store, method).await;
     };
-    match object(store, &key, method, StatusCode::OK).await {
+    match object(store, &key, method, StatusCode::OK, Some(headers)).await {
         Some(r) => r,
         None => {
             // `/dir` → `/dir/` when `dir/index.html` exists.
@@ -103,7 +115,7 @@ async fn respond(store: &LocalStore, method: &Method, uri: &Uri) -> Response<Bod
 }
 
 async fn not_found(store: &LocalStore, method: &Method) -> Response<Body> {
-    match object(store, "404.html", method, StatusCode::NOT_FOUND).await {
+    match object(store, "404.html", method, StatusCode::NOT_FOUND, None).await {
         Some(r) => r,
         None => plain(StatusCode::NOT_FOUND, "not found"),
     }
@@ -117,14 +129,53 @@ fn plain(status: StatusCode, msg: &'static str) -> Response<Body> {
         .expect("response")
 }
 
+/// Whether a conditional GET/HEAD may be answered 304 Not Modified
+/// (RFC 9110 §13.2.2: `If-None-Match` wins over `If-Modified-Since`).
+pub fn not_modified(
+    request: &HeaderMap,
+    etag: Option<&str>,
+    last_modified: Option<std::time::SystemTime>,
+) -> bool {
+    if let Some(inm) = request.get(header::IF_NONE_MATCH) {
+        let Some(etag) = etag else { return false };
+        let Ok(inm) = inm.to_str() else { return false };
+        let opaque = |t: &str| t.trim().trim_start_matches("W/").to_string();
+        return inm
+            .split(',')
+            .any(|t| t.trim() == "*" || opaque(t) == opaque(etag));
+    }
+    match (request.get(header::IF_MODIFIED_SINCE), last_modified) {
+        (Some(ims), Some(lm)) => ims
+            .to_str()
+            .ok()
+            .and_then(|v| httpdate::parse_http_date(v).ok())
+            // HTTP dates have whole seconds.
+            .is_some_and(|since| httpdate::HttpDate::from(lm) <= httpdate::HttpDate::from(since)),
+        _ => false,
+    }
+}
+
 async fn object(
     store: &LocalStore,
     key: &str,
     method: &Method,
     status: StatusCode,
+    conditional: Option<&HeaderMap>,
 ) -> Option<Response<Body>> {
     let meta = store.read_meta(key).ok()??;
     let path = store.object_path(key).ok()?;
+    let modified = tokio::fs::metadata(&path)
+        .await
+        .ok()
+        .and_then(|m| m.modified().ok());
+    let etag = meta
+        .metadata
+        .get(META_HASH)
+        .map(|h| format!("\"{}\"", h.chars().take(32).collect::<String>()));
+    let status = match conditional {
+        Some(h) if not_modified(h, etag.as_deref(), modified) => StatusCode::NOT_MODIFIED,
+        _ => status,
+    };
     let mut b = Response::builder().status(status);
     let hv = |s: &str| HeaderValue::from_str(s).ok();
     if let Some(v) = meta.content_type.as_deref().and_then(hv) {
@@ -139,8 +190,14 @@ async fn object(
     if let Some(v) = meta.content_disposition.as_deref().and_then(hv) {
         b = b.header(header::CONTENT_DISPOSITION, v);
     }
-    if let Some(h) = meta.metadata.get(META_HASH) {
-        b = b.header(header::ETAG, format!("\"{}\"", &h[..h.len().min(32)]));
+    if let Some(v) = etag.as_deref().and_then(hv) {
+        b = b.header(header::ETAG, v);
+    }
+    if let Some(m) = modified {
+        b = b.header(header::LAST_MODIFIED, httpdate::fmt_http_date(m));
+    }
+    if status == StatusCode::NOT_MODIFIED {
+        return b.body(Body::empty()).ok();
     }
     b = b.header(header::CONTENT_LENGTH, meta.size);
     let body = if method == Method::HEAD {

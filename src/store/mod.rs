@@ -131,6 +131,10 @@ pub enum StoreError {
     },
     #[error("{}: temporary failure: {message}", if key.is_empty() { "listing" } else { key.as_str() })]
     Transient { key: String, message: String },
+    /// No connection to the store could be made at all (refused, DNS,
+    /// timeout) before anything was written.
+    #[error("cannot connect to {endpoint}: {message}; nothing was written")]
+    Unreachable { endpoint: String, message: String },
     #[error("{}: {message}", if key.is_empty() { "listing" } else { key.as_str() })]
     Other { key: String, message: String },
 }
@@ -143,7 +147,9 @@ impl StoreError {
     pub fn exit_code(&self) -> ExitCode {
         match self {
             StoreError::Denied { .. } => ExitCode::Auth,
-            StoreError::NoSuchBucket { .. } | StoreError::WrongRegion { .. } => ExitCode::Remote,
+            StoreError::NoSuchBucket { .. }
+            | StoreError::WrongRegion { .. }
+            | StoreError::Unreachable { .. } => ExitCode::Remote,
             StoreError::Transient { .. } => ExitCode::Transfer,
             StoreError::NotFound { .. }
             | StoreError::Precondition { .. }
@@ -158,6 +164,7 @@ impl StoreError {
             StoreError::Denied { .. }
                 | StoreError::NoSuchBucket { .. }
                 | StoreError::WrongRegion { .. }
+                | StoreError::Unreachable { .. }
         )
     }
 }

@@ -294,6 +294,17 @@ fn classify(
     }
 }
 
+/// The innermost source of an error ("Connection refused (os error 111)"),
+/// or the timeout itself.
+fn root_cause(e: &(dyn std::error::Error + 'static)) -> String {
+    let mut cur = e;
+    while let Some(c) = cur.source() {
+        cur = c;
+    }
+    let s = cur.to_string();
+    if s.is_empty() { error_chain(e) } else { s }
+}
+
 /// The error and its sources on one line.
 pub(crate) fn error_chain(e: &(dyn std::error::Error + 'static)) -> String {
     let mut s = e.to_string();
@@ -346,14 +357,28 @@ impl Store for S3Store {
     }
 
     async fn check(&self) -> StoreResult<()> {
-        self.client
+        match self
+            .client
             .list_objects_v2()
             .bucket(&self.bucket)
             .max_keys(1)
             .send()
             .await
-            .map(|_| ())
-            .map_err(|e| self.map_err("", e))
+        {
+            Ok(_) => Ok(()),
+            // The first request could not even connect: say so, not
+            // "temporary failure".
+            Err(e @ (SdkError::DispatchFailure(_) | SdkError::TimeoutError(_))) => {
+                Err(StoreError::Unreachable {
+                    endpoint: self
+                        .endpoint
+                        .clone()
+                        .unwrap_or_else(|| "the S3 endpoint".into()),
+                    message: root_cause(&e),
+                })
+            }
+            Err(e) => Err(self.map_err("", e)),
+        }
     }
 
     async fn list(&self, prefix: &str) -> StoreResult<Vec<ListEntry>> {

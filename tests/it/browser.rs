@@ -5,9 +5,9 @@
 //! purpose, which cdnsync reports as warnings.
 
 use std::collections::{BTreeSet, HashSet};
-use std::io::{BufRead, Read};
+use std::io::Read;
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
+use std::process::{Command, Stdio};
 
 use cdnsync::graph::{self, GraphOptions, RefKind, lang_of};
 use serde_json::Value;
@@ -100,41 +100,6 @@ fn reported_missing(report: &Value) -> BTreeSet<(String, String)> {
             )
         })
         .collect()
-}
-
-/// `cdnsync serve DIR --port 0`; returns the child and its base URL.
-struct Server {
-    child: Child,
-    base: String,
-}
-
-impl Drop for Server {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-fn serve(dir: &Path) -> Server {
-    let mut child = Command::new(env!("CARGO_BIN_EXE_cdnsync"))
-        .args(["serve", dir.to_str().unwrap(), "--port", "0"])
-        .stdout(Stdio::piped())
-        .stderr(Stdio::inherit())
-        .spawn()
-        .unwrap();
-    let mut line = String::new();
-    std::io::BufReader::new(child.stdout.take().unwrap())
-        .read_line(&mut line)
-        .unwrap();
-    let base = line
-        .trim()
-        .rsplit(' ')
-        .next()
-        .unwrap()
-        .trim_end_matches('/')
-        .to_string();
-    assert!(base.starts_with("http://127.0.0.1:"), "{line}");
-    Server { child, base }
 }
 
 /// Load `pages` in Chromium; returns one result per page.

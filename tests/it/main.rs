@@ -8,6 +8,7 @@ mod bad_input;
 mod browser;
 mod cli;
 mod cloudfront;
+mod day_one;
 mod concurrency;
 mod conformance;
 mod consistency;
