@@ -144,7 +144,7 @@ fn planning(c: &mut Criterion) {
     // The state after a publish of the same inventory: the no-op case.
     let cold = plan(
         "20261126T000000.000Z-00000000",
-        desired(&inv, &rules, None, "", &sse).unwrap(),
+        desired(&inv, &rules, None, "", &sse, true).unwrap(),
         &inv,
         &empty,
         &opts,
@@ -180,13 +180,13 @@ fn planning(c: &mut Criterion) {
     g.sample_size(10).measurement_time(Duration::from_secs(10));
     g.throughput(Throughput::Elements(n as u64));
     g.bench_function("desired 100k", |b| {
-        b.iter(|| desired(&inv, &rules, None, "", &sse).unwrap())
+        b.iter(|| desired(&inv, &rules, None, "", &sse, true).unwrap())
     });
     g.bench_function("plan 100k cold", |b| {
         b.iter(|| {
             plan(
                 "20261126T000000.000Z-00000001",
-                desired(&inv, &rules, None, "", &sse).unwrap(),
+                desired(&inv, &rules, None, "", &sse, true).unwrap(),
                 &inv,
                 &empty,
                 &opts,
@@ -198,7 +198,7 @@ fn planning(c: &mut Criterion) {
         b.iter(|| {
             let p = plan(
                 "20261126T000000.000Z-00000002",
-                desired(&inv, &rules, None, "", &sse).unwrap(),
+                desired(&inv, &rules, None, "", &sse, true).unwrap(),
                 &inv,
                 &live,
                 &opts,

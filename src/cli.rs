@@ -390,6 +390,11 @@ pub struct PublishArgs {
     #[arg(long, env = "CDNSYNC_NO_FINGERPRINT")]
     pub no_fingerprint: bool,
 
+    /// Do not also publish renamed assets under their original paths (only
+    /// for sites where no script builds an asset URL at run time).
+    #[arg(long, env = "CDNSYNC_NO_ORIGINAL_COPIES")]
+    pub no_original_copies: bool,
+
     /// Fail (writing nothing) when a page, stylesheet or script references a missing file.
     #[arg(long, env = "CDNSYNC_STRICT")]
     pub strict: bool,

@@ -28,6 +28,8 @@ pub struct FileConfig {
     pub compress: Option<String>,
     /// Content-addressed asset names and reference rewriting (default true).
     pub fingerprint: Option<bool>,
+    /// Also publish each renamed asset under its original path (default true).
+    pub original_copies: Option<bool>,
     /// Missing references are errors (default false).
     pub strict: Option<bool>,
     /// URL path the site is served under (default `/`).
@@ -95,6 +97,8 @@ pub struct PublishConfig {
     /// Source commit (GITHUB_SHA, else `git rev-parse HEAD` in DIR).
     pub commit: Option<String>,
     pub fingerprint: bool,
+    /// Every renamed asset also answers at its original URL.
+    pub original_copies: bool,
     pub strict: bool,
     /// Always starts and ends with `/`.
     pub base_path: String,
@@ -299,6 +303,7 @@ impl PublishConfig {
             message: args.message.clone(),
             commit: source_commit(&args.dir),
             fingerprint: !args.no_fingerprint && file.fingerprint.unwrap_or(true),
+            original_copies: !args.no_original_copies && file.original_copies.unwrap_or(true),
             strict: args.strict || file.strict.unwrap_or(false),
             base_path,
             hash_length,
@@ -650,6 +655,7 @@ mod docs_tests {
             max_delete,
             compress,
             fingerprint,
+            original_copies,
             strict,
             base_path,
             hash_length,
@@ -676,6 +682,7 @@ mod docs_tests {
             ("max_delete", max_delete.is_some()),
             ("compress", compress.is_some()),
             ("fingerprint", fingerprint.is_some()),
+            ("original_copies", original_copies.is_some()),
             ("strict", strict.is_some()),
             ("base_path", base_path.is_some()),
             ("hash_length", hash_length.is_some()),

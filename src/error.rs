@@ -54,6 +54,10 @@ pub enum Error {
     #[error("{0}")]
     Usage(String),
 
+    /// A broken invariant or a failed internal task: a bug (exit 1).
+    #[error("internal error: {0}")]
+    Internal(String),
+
     #[error("{path}:{line}:{column}: {message}")]
     ConfigSyntax {
         path: PathBuf,
@@ -142,6 +146,7 @@ impl Error {
             | Error::InvalidTarget { .. } => ExitCode::Usage,
             Error::Input { .. } | Error::Io { .. } | Error::FileChanged { .. } => ExitCode::Input,
             Error::Credentials(_) => ExitCode::Auth,
+            Error::Internal(_) => ExitCode::Internal,
             Error::Store(e) => e.exit_code(),
             Error::Manifest { .. } => ExitCode::Remote,
             Error::Transfer { .. } => ExitCode::Transfer,

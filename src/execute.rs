@@ -3,7 +3,7 @@
 //! release manifest and `current`; then deletes — and deletes only when
 //! everything before succeeded.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
 use std::path::Path;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -18,7 +18,7 @@ use crate::clock::Clock;
 use crate::compress;
 use crate::error::{Error, Result};
 use crate::headers::{META_HASH, META_HEADERS};
-use crate::plan::{Desired, Plan, Upload};
+use crate::plan::{Desired, Plan, SwitchFrom, Upload};
 use crate::progress::{Phase, ProgressMode};
 use crate::release::{self, FORMAT, Release, ReleaseFile};
 use crate::rules::FileClass;
@@ -173,10 +173,10 @@ pub async fn execute(
     // Phase 1.
     let mut phase1: Vec<Job> = Vec::new();
     for u in &plan.uploads {
-        match &u.body {
-            None => phase1.push(Job::Put(u)),
-            Some(b) if !b.exists => phase1.push(Job::Body(&u.object)),
-            Some(_) => {}
+        if u.switch.is_none() {
+            phase1.push(Job::Put(u));
+        } else if u.body_to_store() {
+            phase1.push(Job::Body(&u.object));
         }
     }
     phase1.extend(plan.bodies_missing.iter().map(Job::Body));
@@ -196,12 +196,29 @@ pub async fn execute(
     r?;
     out.upload_ms = t0.elapsed().as_millis() as u64;
 
-    // Phase 2: the switch. Non-entry stable files first, pages last.
+    // Phase 2: the switch. Non-entry stable files (and the original-URL
+    // copies of renamed assets) first, pages last.
     let t1 = Instant::now();
+    // Copies of content-addressed objects this run did not upload: their
+    // stored size and encoding are known from the remote state.
+    let sources: std::collections::HashSet<&str> = plan
+        .uploads
+        .iter()
+        .filter_map(|u| match &u.switch {
+            Some(SwitchFrom::Object { rel }) => Some(rel.as_str()),
+            _ => None,
+        })
+        .collect();
+    for k in plan.unchanged.iter().filter(|k| sources.contains(k.object.rel.as_str())) {
+        encodings.insert(
+            object_slot(&k.object.rel),
+            (k.stored_size, k.content_encoding.clone()),
+        );
+    }
     let (plain, entries): (Vec<&Upload>, Vec<&Upload>) = plan
         .uploads
         .iter()
-        .filter(|u| u.body.is_some())
+        .filter(|u| u.switch.is_some())
         .partition(|u| u.object.class != FileClass::Entry);
     let n_switch = plain.len() + entries.len();
     let phase = Phase::new(opts.progress, "switch", n_switch as u64, 0);
@@ -250,7 +267,7 @@ pub async fn execute(
         let mut keys: Vec<String> = plan
             .uploads
             .iter()
-            .filter(|u| u.body.is_some() && u.reason != crate::plan::Reason::New)
+            .filter(|u| u.switch.is_some() && u.reason != crate::plan::Reason::New)
             .map(|u| u.object.key.clone())
             .collect();
         keys.extend(plan.deletes.iter().map(|d| d.key.clone()));
@@ -359,6 +376,11 @@ async fn run_jobs(
                     phase.object_done();
                     if !matches!(j, Job::Switch(_)) {
                         out.bytes_sent += up.stored_size;
+                        done_bodies.push((
+                            object_slot(&j.object().rel),
+                            up.stored_size,
+                            up.content_encoding.clone(),
+                        ));
                     }
                     out.uploaded.insert(j.object().rel.clone(), up);
                 }
@@ -409,7 +431,7 @@ async fn store_body(
     let up = Upload {
         object: as_body,
         reason: crate::plan::Reason::New,
-        body: None,
+        switch: None,
     };
     let r = upload_with_retry(&up, store, opts, cancel, mem, phase).await?;
     Ok(Done::Body {
@@ -419,7 +441,15 @@ async fn store_body(
     })
 }
 
-/// Phase 2: copy the stored body to the live key with the file's headers.
+/// Where the size and encoding of a content-addressed object of the site
+/// are kept among the stored bodies' (`/` cannot start a body name).
+fn object_slot(rel: &str) -> String {
+    format!("/{rel}")
+}
+
+/// Phase 2: copy the stored body (or, for the original URL of a renamed
+/// asset, its content-addressed object) to the live key with the file's
+/// headers.
 async fn switch(
     u: &Upload,
     store: &dyn Store,
@@ -430,6 +460,31 @@ async fn switch(
     phase: &Phase,
 ) -> Result<Uploaded> {
     let o = &u.object;
+    if let Some(SwitchFrom::Object { rel }) = &u.switch {
+        let src = crate::store::join_key(&opts.prefix, rel);
+        let (stored_size, encoding) = match known.get(&object_slot(rel)) {
+            Some((size, enc)) => (*size, enc.clone()),
+            None => {
+                let m = retry(opts, cancel, || store.head(&src))
+                    .await?
+                    .filter(|m| m.metadata.get(META_HASH).map(String::as_str) == Some(o.hash.as_str()))
+                    .ok_or_else(|| {
+                        Error::Store(StoreError::Other {
+                            key: src.clone(),
+                            message: "the content-addressed object an original URL copies is missing or differs".into(),
+                        })
+                    })?;
+                (m.size, m.content_encoding)
+            }
+        };
+        let popts = put_options(o, encoding.as_deref(), &opts.sse, false);
+        retry(opts, cancel, || store.copy(&src, &o.key, &popts)).await?;
+        return Ok(Uploaded {
+            key: o.key.clone(),
+            stored_size,
+            content_encoding: encoding,
+        });
+    }
     let name = o.body_name();
     let body_key = release::body_key(&opts.prefix, &name);
     let (stored_size, encoding) = match known.get(&name) {
@@ -632,9 +687,8 @@ pub fn measure(plan: &Plan, multipart_threshold: u64) -> Result<Wire> {
     use rayon::prelude::*;
     let mut jobs: Vec<&Desired> = Vec::new();
     for u in &plan.uploads {
-        match &u.body {
-            Some(b) if b.exists => {}
-            _ => jobs.push(&u.object),
+        if u.switch.is_none() || u.body_to_store() {
+            jobs.push(&u.object);
         }
     }
     jobs.extend(plan.bodies_missing.iter());
@@ -649,9 +703,27 @@ pub fn measure(plan: &Plan, multipart_threshold: u64) -> Result<Wire> {
         })
         .collect::<Result<_>>()?;
     let mut w = Wire::default();
+    let mut by_rel: HashMap<&str, Option<String>> = jobs
+        .iter()
+        .zip(&sized)
+        .map(|(o, (_, _, enc))| (o.rel.as_str(), enc.clone()))
+        .collect();
+    by_rel.extend(
+        plan.unchanged
+            .iter()
+            .map(|k| (k.object.rel.as_str(), k.content_encoding.clone())),
+    );
     for (k, n, enc) in sized {
         w.bytes += n;
         w.by_key.insert(k, (n, enc));
+    }
+    // An original-URL copy carries its source's bytes, encoding included.
+    for u in &plan.uploads {
+        if let Some(SwitchFrom::Object { rel }) = &u.switch
+            && let Some(enc) = by_rel.get(rel.as_str())
+        {
+            w.by_key.insert(u.object.key.clone(), (0, enc.clone()));
+        }
     }
     Ok(w)
 }
@@ -814,7 +886,8 @@ pub fn build_release(plan: &Plan, out: &Outcome, clock: &dyn Clock) -> Release {
         content_encoding: enc,
         content_disposition: d.headers.content_disposition.clone(),
         stale: false,
-        body: d.is_stable().then(|| d.body_name()),
+        body: (d.is_stable() && d.copy_of.is_none()).then(|| d.body_name()),
+        copy_of: d.copy_of.clone(),
     };
     for u in &plan.uploads {
         let up = out.uploaded.get(&u.object.rel);
@@ -884,7 +957,7 @@ mod tests {
     async fn make_plan(store: &MemoryStore, dir: &std::path::Path) -> Plan {
         let rules = Rules::new(&[], Defaults::default()).unwrap();
         let inv = scan::scan(dir, &rules).unwrap();
-        let desired = plan::desired(&inv, &rules, None, "", &Sse::Aes256).unwrap();
+        let desired = plan::desired(&inv, &rules, None, "", &Sse::Aes256, true).unwrap();
         let local: HashSet<&str> = desired.iter().map(|d| d.rel.as_str()).collect();
         let state = remote::load(store, "", &local, 4).await.unwrap();
         let id = release::new_release_id(&SystemClock);

@@ -65,6 +65,8 @@ pub struct Output {
 #[derive(Debug, Clone, Default, Serialize)]
 pub struct Stats {
     pub assets_renamed: usize,
+    /// Files pages load that keep their names (see `decisions`).
+    pub pinned: usize,
     pub files_rewritten: usize,
     pub references_rewritten: usize,
     pub cycles: usize,
@@ -78,6 +80,8 @@ pub struct Fingerprinted {
     pub outputs: BTreeMap<String, Output>,
     pub stats: Stats,
     pub warnings: Vec<String>,
+    /// Why each file pages load was renamed or kept its name.
+    pub decisions: BTreeMap<String, Decision>,
 }
 
 #[derive(Debug, Clone)]
@@ -185,40 +189,160 @@ pub fn fingerprint_site(
     opts: &FingerprintOptions,
 ) -> Result<(Fingerprinted, Graph)> {
     let g = crate::graph::build(inv, gopts)?;
-    let hashed = crate::rules::detect_hashed(inv.files.iter().map(|f| f.rel.as_str()));
-    let class_of = |r: &str| rules.settings(r, hashed.contains(r)).0;
-    let (assets, _) = select_assets(inv, &g, &class_of)?;
-    let fp = fingerprint(inv, &g, &assets, &class_of, opts)?;
+    let bundled = crate::rules::detect_bundled(inv.files.iter().map(|f| f.rel.as_str()));
+    let sel = select_assets(inv, &g, rules, &bundled)?;
+    let rewritable = |rel: &str| rewritable(&g, rules, &bundled, rel);
+    let mut fp = fingerprint(inv, &g, &sel.assets, &rewritable, opts)?;
+    fp.stats.pinned = sel
+        .decisions
+        .values()
+        .filter(|d| matches!(d, Decision::Pinned { .. }))
+        .count();
+    fp.decisions = sel.decisions;
     Ok((fp, g))
 }
 
-/// Which files are assets (renamed). `class_of` gives the class rules
-/// assign (entry / bundler-hashed / plain).
+/// Whether cdnsync may rewrite a file's references: it parsed, and it is
+/// not bundler output (whose bytes are never touched).
+fn rewritable(
+    graph: &Graph,
+    rules: &crate::rules::Rules,
+    bundled: &crate::rules::Bundled,
+    rel: &str,
+) -> bool {
+    let bundler_output = (bundled.is_hashed(rel) || bundled.in_folder(rel))
+        && rules.builtin_class(rel, false) != FileClass::Entry;
+    graph.files.get(rel).is_some_and(|f| f.error.is_none())
+        && !bundler_output
+        && rules.rule_class(rel) != Some(FileClass::Hashed)
+}
+
+/// Why a file that pages load keeps its name.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(tag = "reason", rename_all = "snake_case")]
+pub enum PinReason {
+    /// Named by a string in a script or JSON file (JavaScript may build
+    /// its URL at run time).
+    String { file: String, line: usize },
+    /// Referenced by a file whose bytes are not rewritten (bundler output).
+    Unrewritten { file: String, line: usize },
+    /// Its name appears in a file that could not be parsed.
+    Unparsable { file: String },
+    /// A rule gives it a class that is never renamed.
+    Rule { class: FileClass },
+}
+
+impl std::fmt::Display for PinReason {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            PinReason::String { file, line } => write!(f, "named as a string in {file}:{line}"),
+            PinReason::Unrewritten { file, line } => {
+                write!(f, "referenced by bundler output {file}:{line}")
+            }
+            PinReason::Unparsable { file } => write!(f, "named in {file}, which cannot be parsed"),
+            PinReason::Rule { class } => write!(
+                f,
+                "a rule gives it class `{}`",
+                serde_json::to_value(class)
+                    .ok()
+                    .and_then(|v| v.as_str().map(str::to_string))
+                    .unwrap_or_default()
+            ),
+        }
+    }
+}
+
+/// Why a file that pages load was renamed, or kept its name.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(tag = "decision", rename_all = "snake_case")]
+pub enum Decision {
+    /// Renamed: the page `page` reaches it through static references; the
+    /// last one is in `via` at `line`.
+    Renamed {
+        page: String,
+        via: String,
+        line: usize,
+    },
+    /// Keeps its name.
+    Pinned {
+        #[serde(flatten)]
+        reason: PinReason,
+    },
+}
+
+/// What [`select_assets`] decided.
+#[derive(Debug, Default)]
+pub struct Selection {
+    /// Files to rename.
+    pub assets: BTreeSet<String>,
+    /// For every file pages reach that could have been renamed: renamed,
+    /// and from where, or pinned, and why.
+    pub decisions: BTreeMap<String, Decision>,
+}
+
+/// Which files are renamed. Only what is safe: a file an HTML page reaches
+/// through static references (directly, or through stylesheets, module
+/// imports, manifests and SVG that cdnsync rewrites), that is not already
+/// bundler output, not an entry, not given a never-renamed class by a rule,
+/// and whose name no script, JSON file, bundler output or unparsable file
+/// may use as it is.
 pub fn select_assets(
     inv: &Inventory,
     graph: &Graph,
-    class_of: &dyn Fn(&str) -> FileClass,
-) -> Result<(BTreeSet<String>, BTreeSet<String>)> {
-    let rewritable = |rel: &str| {
-        graph.files.get(rel).is_some_and(|f| f.error.is_none())
-            && class_of(rel) != FileClass::Hashed
-    };
-    // Targets that must keep their names: referenced by a file whose bytes
-    // cannot be rewritten (bundler output) or only reachable by navigation.
-    let mut pinned: BTreeSet<String> = BTreeSet::new();
-    let mut wanted: BTreeSet<String> = BTreeSet::new();
+    rules: &crate::rules::Rules,
+    bundled: &crate::rules::Bundled,
+) -> Result<Selection> {
+    let can_rewrite = |rel: &str| rewritable(graph, rules, bundled, rel);
+    // Reach from every page, breadth first: the first page (and referrer)
+    // that reaches a file is the one reported.
+    let mut reached: HashMap<&str, (&str, &str, usize)> = HashMap::new();
+    let mut queue: std::collections::VecDeque<&str> = std::collections::VecDeque::new();
     for (rel, f) in &graph.files {
-        let can = rewritable(rel);
-        for r in &f.refs {
-            if !can {
-                pinned.insert(r.target.clone());
-            } else if r.kind == RefKind::Asset {
-                wanted.insert(r.target.clone());
+        if f.lang == Some(crate::graph::Lang::Html) {
+            queue.push_back(rel.as_str());
+            reached.insert(rel.as_str(), (rel.as_str(), rel.as_str(), 0));
+        }
+    }
+    let mut wanted: BTreeSet<&str> = BTreeSet::new();
+    while let Some(rel) = queue.pop_front() {
+        if !can_rewrite(rel) {
+            continue;
+        }
+        let page = reached[rel].0;
+        for r in graph.files[rel].refs.iter().filter(|r| r.kind == RefKind::Asset) {
+            wanted.insert(r.target.as_str());
+            if !reached.contains_key(r.target.as_str()) {
+                reached.insert(r.target.as_str(), (page, rel, r.line));
+                if graph.files.contains_key(&r.target) {
+                    queue.push_back(r.target.as_str());
+                }
             }
         }
     }
-    // A file that failed to parse may reference anything by name: every
-    // file whose name appears in its bytes keeps that name.
+    // Names that must stay, with the first reason found.
+    let mut pinned: HashMap<&str, PinReason> = HashMap::new();
+    for (rel, f) in &graph.files {
+        if !can_rewrite(rel) {
+            for r in &f.refs {
+                pinned
+                    .entry(r.target.as_str())
+                    .or_insert_with(|| PinReason::Unrewritten {
+                        file: rel.clone(),
+                        line: r.line,
+                    });
+            }
+        }
+        for p in &f.pins {
+            pinned
+                .entry(p.target.as_str())
+                .or_insert_with(|| PinReason::String {
+                    file: rel.clone(),
+                    line: p.line,
+                });
+        }
+    }
+    // A file that failed to parse may name anything: every wanted file
+    // whose name appears in its bytes keeps that name.
     let broken: Vec<&String> = graph
         .files
         .iter()
@@ -226,7 +350,7 @@ pub fn select_assets(
         .map(|(r, _)| r)
         .collect();
     if !broken.is_empty() && !wanted.is_empty() {
-        let cands: Vec<&String> = wanted.iter().collect();
+        let cands: Vec<&str> = wanted.iter().copied().collect();
         let names: Vec<&str> = cands
             .iter()
             .map(|c| c.rsplit('/').next().unwrap_or(c))
@@ -241,17 +365,47 @@ pub fn select_assets(
             let path = by_path[b.as_str()];
             let bytes = std::fs::read(path).map_err(|e| Error::io(path, e))?;
             for m in ac.find_overlapping_iter(&bytes) {
-                pinned.insert(cands[m.pattern().as_usize()].clone());
+                pinned
+                    .entry(cands[m.pattern().as_usize()])
+                    .or_insert_with(|| PinReason::Unparsable { file: b.clone() });
             }
         }
     }
-    let assets = wanted
-        .into_iter()
-        .filter(|t| {
-            !pinned.contains(t) && matches!(class_of(t), FileClass::Plain | FileClass::Asset)
-        })
-        .collect();
-    Ok((assets, pinned))
+    let mut sel = Selection::default();
+    for t in wanted {
+        // Pages and other entries, and bundler output, keep their names
+        // by what they are: no decision to report.
+        if rules.builtin_class(t, false) == FileClass::Entry && rules.rule_class(t).is_none()
+            || bundled.is_hashed(t)
+            || bundled.in_folder(t)
+        {
+            continue;
+        }
+        let rule = rules.rule_class(t);
+        let pin = match rule {
+            Some(c @ (FileClass::Entry | FileClass::Plain | FileClass::Hashed)) => {
+                Some(PinReason::Rule { class: c })
+            }
+            // A rule saying `asset` renames it whatever strings name it
+            // (its original URL still answers: see the original-name copies).
+            Some(FileClass::Asset) => None,
+            None => pinned.remove(t),
+        };
+        let decision = match pin {
+            Some(reason) => Decision::Pinned { reason },
+            None => {
+                let (page, via, line) = reached[t];
+                sel.assets.insert(t.to_string());
+                Decision::Renamed {
+                    page: page.to_string(),
+                    via: via.to_string(),
+                    line,
+                }
+            }
+        };
+        sel.decisions.insert(t.to_string(), decision);
+    }
+    Ok(sel)
 }
 
 /// Tarjan's strongly connected components; components come out with every
@@ -364,16 +518,12 @@ pub fn fingerprint(
     inv: &Inventory,
     graph: &Graph,
     assets: &BTreeSet<String>,
-    class_of: &dyn Fn(&str) -> FileClass,
+    rewritable: &dyn Fn(&str) -> bool,
     opts: &FingerprintOptions,
 ) -> Result<Fingerprinted> {
     let len = opts.hash_length.clamp(8, 64);
     let by_rel: HashMap<&str, &crate::scan::LocalFile> =
         inv.files.iter().map(|f| (f.rel.as_str(), f)).collect();
-    let rewritable = |rel: &str| {
-        graph.files.get(rel).is_some_and(|f| f.error.is_none())
-            && class_of(rel) != FileClass::Hashed
-    };
     // Edges: a rewritable file depends on the assets it names, and on any
     // rewritable target whose bytes an integrity attribute covers.
     let mut edges: HashMap<&str, Vec<&str>> = HashMap::new();

@@ -225,6 +225,7 @@ mod tests {
             content_disposition: None,
             stale: false,
             body: body.map(str::to_string),
+            copy_of: None,
         }
     }
 

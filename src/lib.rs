@@ -7,6 +7,7 @@
 //! the plan to a [`store::Store`]. See `DESIGN.md` for the full architecture.
 
 pub mod cdn;
+pub mod check;
 pub mod cli;
 pub mod clock;
 pub mod commands;

@@ -692,9 +692,10 @@ async fn migrate_one(
             splices: Default::default(),
             headers,
             digest,
+            copy_of: None,
         },
         reason: Reason::New,
-        body: None,
+        switch: None,
     };
     let done = upload_with_retry(&up, store, exec, cancel, mem, phase)
         .await

@@ -44,6 +44,11 @@ pub struct Desired {
     pub headers: HeaderSettings,
     /// Digest of `headers` + SSE, stored as `x-amz-meta-cdnsync-headers`.
     pub digest: String,
+    /// For the original-URL copy of a renamed asset: the published path of
+    /// the content-addressed object it copies (same bytes, revalidating
+    /// headers), so a URL built at run time still resolves.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub copy_of: Option<String>,
 }
 
 /// Why an object is uploaded.
@@ -65,10 +70,36 @@ pub struct Upload {
     #[serde(flatten)]
     pub object: Desired,
     pub reason: Reason,
-    /// Stable-name files go live by a server-side copy of their stored body
-    /// (phase 2); `None` for content-addressed files, PUT directly.
+    /// Stable-name files go live by a server-side copy (phase 2); `None`
+    /// for content-addressed files, PUT directly in phase 1.
     #[serde(skip_serializing_if = "Option::is_none")]
-    pub body: Option<Body>,
+    pub switch: Option<SwitchFrom>,
+}
+
+impl Upload {
+    /// Its stored body, when it goes live from one.
+    pub fn body(&self) -> Option<&Body> {
+        match &self.switch {
+            Some(SwitchFrom::Body(b)) => Some(b),
+            _ => None,
+        }
+    }
+
+    /// A stored body that phase 1 must upload first.
+    pub fn body_to_store(&self) -> bool {
+        self.body().is_some_and(|b| !b.exists)
+    }
+}
+
+/// What a stable-name file is copied live from in the switch.
+#[derive(Debug, Clone, Serialize)]
+#[serde(tag = "from", rename_all = "snake_case")]
+pub enum SwitchFrom {
+    /// Its stored body under `.cdnsync/objects/`.
+    Body(Body),
+    /// The content-addressed object at this path (an asset's original URL
+    /// is a copy of its fingerprinted object).
+    Object { rel: String },
 }
 
 /// The stored body of a stable-name file.
@@ -170,6 +201,7 @@ pub fn desired(
     fp: Option<&Fingerprinted>,
     prefix: &str,
     sse: &Sse,
+    original_copies: bool,
 ) -> Result<Vec<Desired>> {
     let hashed = detect_hashed(inv.files.iter().map(|f| f.rel.as_str()));
     let mut out = Vec::with_capacity(inv.files.len());
@@ -191,7 +223,7 @@ pub fn desired(
         let renamed = o.is_some_and(|o| o.renamed);
         let (class, headers) = rules.settings_as(&f.rel, hashed.contains(&f.rel), renamed);
         let digest = headers.digest(sse);
-        out.push(Desired {
+        let d = Desired {
             rel: published,
             logical: f.rel.clone(),
             key,
@@ -203,10 +235,48 @@ pub fn desired(
             splices: o.map(|o| o.splices.clone()).unwrap_or_default(),
             headers,
             digest,
-        });
+            copy_of: None,
+        };
+        if renamed && original_copies {
+            out.push(original_copy(&d, rules, prefix, sse));
+        }
+        out.push(d);
     }
     out.sort_by(|a, b| a.rel.cmp(&b.rel));
     Ok(out)
+}
+
+/// The original-URL copy of a renamed asset: under its path in the build
+/// directory, the same final bytes, and the headers the file would have had
+/// without a content hash (never `immutable`: its content changes under
+/// the same URL).
+fn original_copy(asset: &Desired, rules: &Rules, prefix: &str, sse: &Sse) -> Desired {
+    let (class, mut headers) = rules.settings_as(&asset.logical, false, false);
+    let class = match class {
+        FileClass::Entry => FileClass::Entry,
+        _ => FileClass::Plain,
+    };
+    if headers.cache_control.contains("immutable") {
+        headers.cache_control = match class {
+            FileClass::Entry => rules.defaults.entry_cache_control.clone(),
+            _ => rules.defaults.plain_cache_control.clone(),
+        };
+    }
+    let digest = headers.digest(sse);
+    Desired {
+        rel: asset.logical.clone(),
+        logical: asset.logical.clone(),
+        key: join_key(prefix, &asset.logical),
+        path: asset.path.clone(),
+        class,
+        size: asset.size,
+        hash: asset.hash.clone(),
+        source_hash: asset.source_hash.clone(),
+        splices: asset.splices.clone(),
+        headers,
+        digest,
+        copy_of: Some(asset.rel.clone()),
+    }
 }
 
 /// The one place equality is decided. A remote object matches when it
@@ -247,16 +317,19 @@ pub fn plan(
     let mut bodies_missing = Vec::new();
     for d in desired {
         let r = remote.objects.get(&d.rel);
-        let body = d.is_stable().then(|| {
-            let name = d.body_name();
-            Body {
-                exists: remote.bodies.contains(&name),
-                name,
-            }
-        });
+        let switch = match &d.copy_of {
+            Some(rel) => Some(SwitchFrom::Object { rel: rel.clone() }),
+            None => d.is_stable().then(|| {
+                let name = d.body_name();
+                SwitchFrom::Body(Body {
+                    exists: remote.bodies.contains(&name),
+                    name,
+                })
+            }),
+        };
         match (needs_upload(&d, r), r) {
             (None, Some(r)) => {
-                if body.as_ref().is_some_and(|b| !b.exists) {
+                if matches!(&switch, Some(SwitchFrom::Body(b)) if !b.exists) {
                     bodies_missing.push(d.clone());
                 }
                 unchanged.push(Kept {
@@ -268,7 +341,7 @@ pub fn plan(
             (reason, _) => uploads.push(Upload {
                 object: d,
                 reason: reason.unwrap_or(Reason::New),
-                body,
+                switch,
             }),
         }
     }
@@ -399,7 +472,7 @@ mod tests {
 
     /// The remote state a successful publish of `i` leaves behind.
     fn published(i: &Inventory) -> RemoteState {
-        let d = desired(i, &rules(), None, "p", &Sse::Aes256).unwrap();
+        let d = desired(i, &rules(), None, "p", &Sse::Aes256, true).unwrap();
         let mut files = BTreeMap::new();
         let mut objects = BTreeMap::new();
         for x in d {
@@ -417,6 +490,7 @@ mod tests {
                     content_disposition: None,
                     stale: false,
                     body: None,
+                    copy_of: None,
                 },
             );
             objects.insert(
@@ -429,7 +503,7 @@ mod tests {
                 },
             );
         }
-        let bodies = desired(i, &rules(), None, "p", &Sse::Aes256)
+        let bodies = desired(i, &rules(), None, "p", &Sse::Aes256, true)
             .unwrap()
             .iter()
             .filter(|d| d.is_stable())
@@ -454,7 +528,7 @@ mod tests {
     }
 
     fn run(i: &Inventory, r: &RemoteState, o: &PlanOptions) -> Plan {
-        let d = desired(i, &rules(), None, &o.prefix, &o.sse).unwrap();
+        let d = desired(i, &rules(), None, &o.prefix, &o.sse, true).unwrap();
         plan("r2", d, i, r, o).unwrap()
     }
 
@@ -562,7 +636,7 @@ mod tests {
         let before = inv(&[("a.html", "a")]);
         let remote = published(&before);
         let empty = inv(&[]);
-        let d = desired(&empty, &rules(), None, "p", &Sse::Aes256).unwrap();
+        let d = desired(&empty, &rules(), None, "p", &Sse::Aes256, true).unwrap();
         let e = plan("r2", d, &empty, &remote, &opts()).unwrap_err();
         assert!(e.to_string().contains("--allow-empty"), "{e}");
         let mut o = opts();
@@ -574,7 +648,7 @@ mod tests {
     fn overlong_keys_are_refused() {
         let long = format!("{}.html", "a".repeat(1100));
         let i = inv(&[(long.as_str(), "x")]);
-        let e = desired(&i, &rules(), None, "p", &Sse::Aes256).unwrap_err();
+        let e = desired(&i, &rules(), None, "p", &Sse::Aes256, true).unwrap_err();
         assert!(e.to_string().contains("1024-byte limit"), "{e}");
     }
 }

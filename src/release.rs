@@ -46,6 +46,11 @@ pub struct ReleaseFile {
     /// (`objects/<hash>[.gz]`), from which a rollback restores the live key.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub body: Option<String>,
+    /// For the original URL of a renamed asset: the path (relative to the
+    /// prefix) of the content-addressed object it is a copy of, from which
+    /// a rollback restores it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub copy_of: Option<String>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -285,6 +290,7 @@ mod tests {
                 content_disposition: None,
                 stale: false,
                 body: None,
+                copy_of: None,
             },
         );
         Release {

@@ -33,6 +33,9 @@ pub struct ObjectReport {
     /// A stable-name file whose body must be stored in phase 1 first.
     #[serde(skip_serializing_if = "std::ops::Not::not")]
     pub store_body: bool,
+    /// The original URL of a renamed asset: a copy of this object.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub copy_of: Option<String>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub reason: Option<Reason>,
     /// Uncompressed size of the file (for deletes: the stored size).
@@ -124,6 +127,10 @@ pub struct Report {
     pub warnings: Vec<String>,
     /// Assets renamed, files and references rewritten, cycles.
     pub fingerprint: Option<crate::fingerprint::Stats>,
+    /// For every file pages load that could be renamed: renamed (reached
+    /// from which page, through which reference) or pinned (and why).
+    #[serde(skip_serializing_if = "std::collections::BTreeMap::is_empty")]
+    pub decisions: std::collections::BTreeMap<String, crate::fingerprint::Decision>,
     pub missing_references: Vec<crate::graph::Missing>,
     pub timings: Timings,
 }
@@ -138,8 +145,9 @@ impl Report {
                 key: o.key.clone(),
                 logical: (o.logical != o.rel).then(|| o.logical.clone()),
                 action: Action::Upload,
-                phase: Some(if u.body.is_some() { 2 } else { 1 }),
-                store_body: u.body.as_ref().is_some_and(|b| !b.exists),
+                phase: Some(if u.switch.is_some() { 2 } else { 1 }),
+                store_body: u.body_to_store(),
+                copy_of: u.object.copy_of.clone(),
                 reason: Some(u.reason),
                 size: o.size,
                 content_type: Some(o.headers.content_type.clone()),
@@ -156,6 +164,7 @@ impl Report {
                 action: Action::Unchanged,
                 phase: None,
                 store_body: false,
+                copy_of: o.copy_of.clone(),
                 reason: None,
                 size: o.size,
                 content_type: Some(o.headers.content_type.clone()),
@@ -171,6 +180,7 @@ impl Report {
                 action: Action::Delete,
                 phase: Some(5),
                 store_body: false,
+                copy_of: None,
                 reason: None,
                 size: d.size,
                 content_type: None,
@@ -192,19 +202,19 @@ impl Report {
             deleted: plan.deletes.len(),
             bytes_uploaded: plan.upload_bytes(),
             phases: Phases {
-                upload: plan.uploads.iter().filter(|u| u.body.is_none()).count(),
+                upload: plan.uploads.iter().filter(|u| u.switch.is_none()).count(),
                 store_bodies: plan
                     .uploads
                     .iter()
-                    .filter(|u| u.body.as_ref().is_some_and(|b| !b.exists))
+                    .filter(|u| u.body_to_store())
                     .count()
                     + plan.bodies_missing.len(),
-                switch: plan.uploads.iter().filter(|u| u.body.is_some()).count(),
+                switch: plan.uploads.iter().filter(|u| u.switch.is_some()).count(),
                 record: !plan.noop,
                 invalidate_keys: plan
                     .uploads
                     .iter()
-                    .filter(|u| u.body.is_some() && u.reason != Reason::New)
+                    .filter(|u| u.switch.is_some() && u.reason != Reason::New)
                     .count()
                     + plan.deletes.len(),
                 prune: plan.deletes.len(),
@@ -215,7 +225,7 @@ impl Report {
             bodies_stored: plan
                 .uploads
                 .iter()
-                .filter(|u| u.body.as_ref().is_some_and(|b| !b.exists))
+                .filter(|u| u.body_to_store())
                 .count()
                 + plan.bodies_missing.len(),
             objects,
@@ -223,6 +233,7 @@ impl Report {
             delete_blocked: plan.delete_blocked.clone(),
             warnings: plan.warnings.clone(),
             fingerprint: None,
+            decisions: Default::default(),
             missing_references: Vec::new(),
             timings: Timings::default(),
         }
@@ -324,10 +335,10 @@ impl Report {
                         1 => ", 1 reference rewritten".into(),
                         n => format!(", {n} references rewritten"),
                     };
-                    let verb = if o.phase == Some(2) {
-                        "switch"
-                    } else {
-                        "upload"
+                    let (verb, from) = match (&o.copy_of, o.phase) {
+                        (Some(c), _) => ("copy  ", format!(" ← {c}")),
+                        (None, Some(2)) => ("switch", from),
+                        _ => ("upload", from),
                     };
                     let _ = writeln!(
                         s,
@@ -365,11 +376,32 @@ impl Report {
             };
             let _ = writeln!(s, "  skip    {}  ({why})", k.rel);
         }
+        let pinned: Vec<(&String, &crate::fingerprint::PinReason)> = self
+            .decisions
+            .iter()
+            .filter_map(|(p, d)| match d {
+                crate::fingerprint::Decision::Pinned { reason } => Some((p, reason)),
+                _ => None,
+            })
+            .collect();
+        // A short list by default; all of them with -v.
+        let keep_lines = if max_lines == usize::MAX { max_lines } else { max_lines.min(10) };
+        for (p, why) in pinned.iter().take(keep_lines) {
+            let _ = writeln!(s, "  keep    {p}  (not renamed: {why})");
+        }
+        if pinned.len() > keep_lines {
+            let _ = writeln!(
+                s,
+                "  … and {} more files keep their names (-v or --json lists all)",
+                pinned.len() - keep_lines
+            );
+        }
         if let Some(f) = &self.fingerprint {
             let _ = writeln!(
                 s,
-                "fingerprinted: {} assets renamed, {} files rewritten ({} references), {} reference cycles{}",
+                "fingerprinted: {} assets renamed, {} kept their names, {} files rewritten ({} references), {} reference cycles{}",
                 f.assets_renamed,
+                f.pinned,
                 f.files_rewritten,
                 f.references_rewritten,
                 f.cycles,
@@ -514,7 +546,9 @@ impl Report {
                 let (what, why) = match o.action {
                     Action::Delete => ("delete", String::new()),
                     _ => (
-                        if o.phase == Some(2) {
+                        if o.copy_of.is_some() {
+                            "copy"
+                        } else if o.phase == Some(2) {
                             "switch"
                         } else {
                             "upload"
@@ -530,8 +564,9 @@ impl Report {
                     ),
                 };
                 let from = o
-                    .logical
+                    .copy_of
                     .as_deref()
+                    .or(o.logical.as_deref())
                     .map(|l| format!(" ← {}", code(l)))
                     .unwrap_or_default();
                 let size = if o.action == Action::Delete {

@@ -229,6 +229,16 @@ fn site_with(lang: Lang, text: &[u8]) -> BTreeMap<&'static str, Vec<u8>> {
     files.insert("img/b.svg", b"<svg><symbol id=icon/></svg>".to_vec());
     files.insert("s.css", b"h1{color:red}".to_vec());
     files.insert("m.js", b"export const m = 1;".to_vec());
+    // Only what a page loads is renamed: a page loads the subject.
+    match lang {
+        Lang::Css => {
+            files.insert("index.html", b"<link rel=stylesheet href=style.css>".to_vec());
+        }
+        Lang::Html => {}
+        _ => {
+            files.insert("index.html", b"<script type=module src=app.js></script>".to_vec());
+        }
+    }
     files.insert(file_name(lang), text.to_vec());
     files
 }

@@ -245,6 +245,11 @@ impl Rules {
         !self.rules.iter().any(|r| r.spec.include == Some(true))
     }
 
+    /// The class a rule gives a path explicitly, if any.
+    pub fn rule_class(&self, rel: &str) -> Option<FileClass> {
+        self.first_match(rel).and_then(|r| r.class)
+    }
+
     /// Built-in class for a path (before rules).
     pub fn builtin_class(&self, rel: &str, hashed: bool) -> FileClass {
         if self.entry.is_match(rel) {
@@ -305,89 +310,170 @@ impl Rules {
     }
 }
 
-/// Whether a hash-looking segment is strong evidence on its own: hex with
-/// letters and digits, or base64url with letters and digits.
+/// Whether a hash-looking segment is strong evidence on its own: hex (8–64)
+/// with letters and digits, or base64url/base32 (8–22) with letters and a
+/// digit, `_` or `-` inside.
 fn strong_hash(seg: &str) -> bool {
-    let hex = seg.len() >= 8
-        && seg.len() <= 64
-        && seg
-            .bytes()
-            .all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b));
     let has_digit = seg.bytes().any(|b| b.is_ascii_digit());
     let has_alpha = seg.bytes().any(|b| b.is_ascii_alphabetic());
+    let hex = (8..=64).contains(&seg.len())
+        && (seg
+            .bytes()
+            .all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b))
+            || seg
+                .bytes()
+                .all(|b| b.is_ascii_digit() || (b'A'..=b'F').contains(&b)));
     if hex {
         return has_digit && has_alpha;
     }
-    seg.len() <= 16 && has_digit && has_alpha
+    let b64 = seg
+        .bytes()
+        .all(|c| c.is_ascii_alphanumeric() || c == b'_' || c == b'-');
+    let inner_sep = seg[1..seg.len().saturating_sub(1).max(1)]
+        .bytes()
+        .any(|c| c == b'_' || c == b'-');
+    b64 && (8..=22).contains(&seg.len()) && has_alpha && (has_digit || inner_sep)
 }
 
-/// The hash-like segment at the end of a file stem (`index-B4x9Tz2k` →
-/// `B4x9Tz2k`, `app.3f9c0a1b` → `3f9c0a1b`), if any: 8–64 characters of
-/// base64url after a `-` or `.`.
+/// Segments bundlers put between a hash and the extension
+/// (`index.md.C6xrKs9U.lean.js`, `main.3f9c0a1b.js.map`,
+/// `main.3f9c0a1b.js.LICENSE.txt`).
+const HASH_SUFFIXES: &[&str] = &[
+    "map", "lean", "min", "chunk", "bundle", "module", "modern", "legacy", "esm", "iife", "umd",
+    "worker", "entry", "client", "server", "js", "mjs", "cjs", "css", "LICENSE", "gz", "br",
+];
+
+/// The hash-like segment of a file name, if any: the last `-`/`.`
+/// separated segment of the stem (after the extension and bundler suffixes
+/// are stripped), or Rollup's 8-character base64url tail, which may itself
+/// contain `-` or `_`, or a whole stem of 16+ hex characters (Next.js CSS).
 pub fn hash_segment(file_name: &str) -> Option<&str> {
-    // Strip the extension (and a `.map` after it).
-    let base = file_name.strip_suffix(".map").unwrap_or(file_name);
-    let stem = match base.rsplit_once('.') {
-        Some((stem, _)) if !stem.is_empty() => stem,
-        _ => return None,
-    };
-    let bytes = stem.as_bytes();
-    // Try separators from the right, preferring the longest valid tail of
-    // base64url characters of length 8..=64 (Rollup hashes may contain `-`).
-    let mut best = None;
-    for (i, &b) in bytes.iter().enumerate().rev() {
-        if b != b'-' && b != b'.' {
-            continue;
-        }
-        let tail = &stem[i + 1..];
-        if tail.len() < 8 {
-            continue;
-        }
-        if tail.len() > 64 {
-            break;
-        }
-        if tail
-            .bytes()
-            .all(|c| c.is_ascii_alphanumeric() || c == b'_' || c == b'-')
-            && i > 0
-        {
-            best = Some(tail);
+    let (mut stem, _ext) = file_name.rsplit_once('.')?;
+    for _ in 0..3 {
+        match stem.rsplit_once('.') {
+            Some((s, suffix)) if !s.is_empty() && HASH_SUFFIXES.contains(&suffix) => stem = s,
+            _ => break,
         }
     }
-    best
+    if stem.is_empty() {
+        return None;
+    }
+    let is_b64 = |t: &str| {
+        t.bytes()
+            .all(|c| c.is_ascii_alphanumeric() || c == b'_' || c == b'-')
+    };
+    // `[name]-[hash]` / `[name].[hash]`: the segment after the last separator.
+    if let Some(i) = stem.rfind(['-', '.']) {
+        let tail = &stem[i + 1..];
+        if i > 0 && (8..=64).contains(&tail.len()) && is_b64(tail) && strong_hash(tail) {
+            return Some(tail);
+        }
+    }
+    // Rollup / Vite: exactly 8 base64url characters after a separator.
+    if stem.len() > 9 && stem.is_char_boundary(stem.len() - 9) {
+        let (head, tail) = stem.split_at(stem.len() - 8);
+        // A tail with `-` or `_` inside must look random (both cases), not
+        // a slug such as `sync-444`.
+        let random = tail.bytes().any(|b| b.is_ascii_uppercase())
+            && tail.bytes().any(|b| b.is_ascii_lowercase());
+        if head.ends_with(['-', '.'])
+            && is_b64(tail)
+            && (random || !tail.contains(['-', '_']))
+        {
+            return Some(tail);
+        }
+    }
+    if let Some(i) = stem.rfind(['-', '.']) {
+        let tail = &stem[i + 1..];
+        if i > 0 && (8..=64).contains(&tail.len()) && is_b64(tail) {
+            return Some(tail);
+        }
+    }
+    // A name that is only a long hash (`_next/static/css/a1b2c3d4e5f60718.css`).
+    if stem.len() >= 16 && stem.bytes().all(|b| b.is_ascii_hexdigit()) && strong_hash(stem) {
+        return Some(stem);
+    }
+    None
 }
 
-/// Which files already carry a bundler hash. A name counts when its hash
-/// segment is strong evidence by itself, or when it has the same length as
-/// the strong hashes that make up most candidates of its directory (bundlers
-/// use one hash length, and some hashes happen to have no digit).
-pub fn detect_hashed<'a>(paths: impl IntoIterator<Item = &'a str>) -> HashSet<String> {
+/// Folders that bundlers document as immutable output as a whole.
+const IMMUTABLE_FOLDERS: &[&str] = &["_next/static/", "_app/immutable/"];
+
+/// What the build directory's names say about bundler output.
+#[derive(Debug, Default, Clone)]
+pub struct Bundled {
+    /// Files that already carry a bundler hash (immutable, never renamed,
+    /// bytes never rewritten).
+    pub hashed: HashSet<String>,
+    /// Folders where most files carry a hash: the bundler's output folder.
+    /// Its other files keep their names and bytes too.
+    pub folders: HashSet<String>,
+}
+
+impl Bundled {
+    pub fn is_hashed(&self, rel: &str) -> bool {
+        self.hashed.contains(rel)
+    }
+
+    /// In a bundler output folder (hashed or not).
+    pub fn in_folder(&self, rel: &str) -> bool {
+        let dir = rel.rsplit_once('/').map(|(d, _)| d).unwrap_or("");
+        self.folders.contains(dir)
+    }
+
+    /// The bundler folder holding `rel`, if any.
+    pub fn folder_of(&self, rel: &str) -> Option<&str> {
+        let dir = rel.rsplit_once('/').map(|(d, _)| d).unwrap_or("");
+        self.folders.get(dir).map(String::as_str)
+    }
+}
+
+/// Which files already carry a bundler hash, and which folders are bundler
+/// output. A name counts when its hash segment is strong evidence by
+/// itself, when it has the same length as the strong hashes that make up
+/// most candidates of its directory (bundlers use one hash length, and some
+/// hashes happen to have no digit), or when it lies in a folder bundlers
+/// document as immutable. A folder where at least 3 files, and at least
+/// half of its files, carry a strong hash is bundler output as a whole.
+pub fn detect_bundled<'a>(paths: impl IntoIterator<Item = &'a str>) -> Bundled {
     // dir -> len -> (strong count, candidates)
-    let mut by_dir: BTreeMap<&str, BTreeMap<usize, (usize, Vec<&str>)>> = BTreeMap::new();
-    let mut out = HashSet::new();
+    type Lens<'a> = BTreeMap<usize, (usize, Vec<&'a str>)>;
+    let mut by_dir: BTreeMap<&str, (usize, Lens<'a>)> = BTreeMap::new();
+    let mut out = Bundled::default();
     for p in paths {
         let (dir, name) = p.rsplit_once('/').unwrap_or(("", p));
+        let d = by_dir.entry(dir).or_default();
+        d.0 += 1;
+        if IMMUTABLE_FOLDERS.iter().any(|f| p.starts_with(f)) {
+            out.hashed.insert(p.to_string());
+        }
         if let Some(seg) = hash_segment(name) {
-            let e = by_dir
-                .entry(dir)
-                .or_default()
-                .entry(seg.len())
-                .or_insert((0, Vec::new()));
+            let e = d.1.entry(seg.len()).or_insert((0, Vec::new()));
             if strong_hash(seg) {
                 e.0 += 1;
-                out.insert(p.to_string());
+                out.hashed.insert(p.to_string());
             }
             e.1.push(p);
         }
     }
-    for lens in by_dir.values() {
+    for (dir, (total, lens)) in &by_dir {
+        let mut strong_in_dir = 0;
         for (strong, cands) in lens.values() {
+            strong_in_dir += strong;
             if *strong >= 3 && strong * 2 >= cands.len() {
-                out.extend(cands.iter().map(|s| s.to_string()));
+                out.hashed.extend(cands.iter().map(|s| s.to_string()));
             }
+        }
+        if strong_in_dir >= 3 && strong_in_dir * 2 >= *total {
+            out.folders.insert(dir.to_string());
         }
     }
     out
+}
+
+/// The files that already carry a bundler hash (see [`detect_bundled`]).
+pub fn detect_hashed<'a>(paths: impl IntoIterator<Item = &'a str>) -> HashSet<String> {
+    detect_bundled(paths).hashed
 }
 
 #[cfg(test)]
@@ -529,6 +615,73 @@ mod tests {
         )
         .unwrap_err();
         assert!(e.contains("a/[b"), "{e}");
+    }
+
+    #[test]
+    fn bundler_names_of_every_style() {
+        let hashed = [
+            // Vite / Rollup: 8 base64url, `-` or `_` inside.
+            "assets/index-B4x9Tz2k.js",
+            "assets/index-B4x-Tz2k.js",
+            "assets/vendor-DgqH_Kq1.css",
+            // VitePress: `.md.<hash>.js` and `.lean.js`.
+            "assets/index.md.C6xrKs9U.lean.js",
+            "assets/guide_getting-started.md.C6xrKs9U.js",
+            "assets/chunks/theme.BXvyuW_w.js",
+            "assets/inter-roman-latin.Di8DUHzh.woff2",
+            // webpack / rspack: any number of `-` or `.` in the name, hex.
+            "assets/images/docusaurus-plushie-banner-a60f7593abca1e3eef26a9afa244e4fb.jpeg",
+            "assets/js/main.3f9c0a1b.js",
+            "assets/js/1df93b7f.4f6a2c8e.js",
+            "assets/js/runtime~main.3f9c0a1b.js",
+            "static/js/main.3f9c0a1b.js.map",
+            "static/js/main.3f9c0a1b.js.LICENSE.txt",
+            "app-2c8f9e1d3b4a5f6e7d8c.js",
+            // esbuild: base32, upper case.
+            "main-5XK2ZQHD.js",
+            // Next.js: chunks, CSS named by its hash, the build-id folder.
+            "_next/static/chunks/pages/index-0123abcd4567ef89.js",
+            "_next/static/css/0123abcd4567ef89.css",
+            "_next/static/Xy3_buildIdAbc123/_buildManifest.js",
+            "_app/immutable/chunks/index.js",
+        ];
+        let plain = [
+            "report-20261126.pdf",
+            "about-overview.html",
+            "img/chapter1-overview.png",
+            "img/logo.svg",
+            "js/lib/component-library.js",
+            "downloads/Annual Report 2023.pdf",
+            "img/hero-480.png",
+            "img/hero@2x.png",
+            "fonts/inter-regular.woff2",
+            "docs/getting-started.html",
+            "docs/api/article-sync-444.html",
+            "blog/post-2023-444/index.html",
+        ];
+        let b = detect_bundled(hashed.iter().chain(plain.iter()).copied());
+        for h in hashed {
+            assert!(b.is_hashed(h), "{h} not recognised");
+        }
+        for p in plain {
+            assert!(!b.is_hashed(p), "{p} taken for bundler output");
+        }
+    }
+
+    #[test]
+    fn a_folder_of_hashed_files_is_bundler_output_as_a_whole() {
+        let files = [
+            "assets/a-B4x9Tz2k.js",
+            "assets/b-C1a2b3c4.js",
+            "assets/c-D9z8y7x6.css",
+            "assets/logo.svg",
+            "img/a.png",
+            "img/b-C1a2b3c4.png",
+        ];
+        let b = detect_bundled(files.iter().copied());
+        assert!(b.in_folder("assets/logo.svg"));
+        assert!(!b.is_hashed("assets/logo.svg"), "no hash: not immutable");
+        assert!(!b.in_folder("img/a.png"));
     }
 
     #[test]

@@ -203,6 +203,7 @@ async fn publish_locked(
         fp.as_ref().map(|(f, _)| f),
         &prefix,
         &cfg.sse,
+        cfg.original_copies,
     )?;
     let local: HashSet<&str> = desired.iter().map(|d| d.rel.as_str()).collect();
     // What garbage collection will need after the publish: no second listing.
@@ -219,6 +220,25 @@ async fn publish_locked(
         allow_empty: cfg.allow_empty,
     };
     let plan = plan::plan(&id, desired, &inv, &state, &popts)?;
+    // Nothing is written unless the new release behaves like the build
+    // directory.
+    if !plan.noop {
+        let gopts = GraphOptions {
+            base_path: cfg.base_path.clone(),
+        };
+        tokio::task::block_in_place(|| {
+            crate::check::check(
+                &plan,
+                &crate::check::CheckInput {
+                    inv: &inv,
+                    fp: fp.as_ref().map(|(f, _)| f),
+                    missing: fp.as_ref().map(|(_, m)| m.as_slice()).unwrap_or(&[]),
+                    original_copies: cfg.original_copies,
+                    graph: &gopts,
+                },
+            )
+        })?;
+    }
     let target = cfg.target.display();
 
     // The asset manifest (with SRI) only when it is written.
@@ -295,8 +315,9 @@ async fn publish_locked(
         }
         r
     };
-    if let Some((f, missing)) = &fp {
+    if let Some((f, missing)) = &mut fp {
         report.fingerprint = Some(f.stats.clone());
+        report.decisions = std::mem::take(&mut f.decisions);
         report.warnings.extend(f.warnings.iter().cloned());
         report.warnings.extend(missing.iter().map(|m| {
             format!(

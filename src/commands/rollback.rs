@@ -35,7 +35,8 @@ pub struct RollbackReport {
 }
 
 fn is_stable(f: &ReleaseFile) -> bool {
-    matches!(f.class, FileClass::Entry | FileClass::Plain) && f.body.is_some()
+    matches!(f.class, FileClass::Entry | FileClass::Plain)
+        && (f.body.is_some() || f.copy_of.is_some())
 }
 
 fn put_options(f: &ReleaseFile, sse: &Sse) -> PutOptions {
@@ -113,14 +114,20 @@ async fn rollback_locked(
     let meta = format!("{}/", release::META_DIR);
     let mut missing = Vec::new();
     for (rel, f) in target.files.iter().filter(|(_, f)| !f.stale) {
-        match &f.body {
-            Some(b) if !listed.contains(&format!("{meta}{b}")) => {
+        match (&f.body, &f.copy_of) {
+            (Some(b), _) if !listed.contains(&format!("{meta}{b}")) => {
                 missing.push(format!("{rel} (stored body {b})"))
             }
-            None if !listed.contains(rel) => missing.push(rel.clone()),
+            (None, Some(c)) if !listed.contains(c) => {
+                missing.push(format!("{rel} (copy of {c})"))
+            }
+            (None, None) if !listed.contains(rel) => missing.push(rel.clone()),
             _ => {}
         }
-        if f.body.is_none() && matches!(f.class, FileClass::Entry | FileClass::Plain) {
+        if f.body.is_none()
+            && f.copy_of.is_none()
+            && matches!(f.class, FileClass::Entry | FileClass::Plain)
+        {
             missing.push(format!("{rel} (published before cdnsync stored bodies)"));
         }
     }
@@ -182,10 +189,13 @@ async fn rollback_locked(
         let jobs: Vec<_> = restore.iter().filter(|(_, f)| f.class == wave).collect();
         let results: Vec<Result<()>> =
             futures::stream::iter(jobs.into_iter().map(|(rel, f)| async move {
-                let body =
-                    release::body_key(prefix, f.body.as_deref().expect("stable files have bodies"));
+                let src = match (&f.body, &f.copy_of) {
+                    (Some(b), _) => release::body_key(prefix, b),
+                    (None, Some(c)) => join_key(prefix, c),
+                    (None, None) => unreachable!("stable files have a body or copy a file"),
+                };
                 store
-                    .copy(&body, &join_key(prefix, rel), &put_options(f, &cfg.sse))
+                    .copy(&src, &join_key(prefix, rel), &put_options(f, &cfg.sse))
                     .await
                     .map_err(Error::from)
             }))

@@ -7,7 +7,7 @@ use std::cell::RefCell;
 
 use lol_html::{AsciiCompatibleEncoding, HtmlRewriter, Settings, element, text};
 
-use super::{Extracted, RawRef, RefKind, css, js, json};
+use super::{StrLit, Extracted, RawRef, RefKind, css, js, json};
 
 /// One attribute of a start tag: lowercase name, raw value span (absolute).
 #[derive(Debug, Clone)]
@@ -27,6 +27,10 @@ enum Block {
     Style(usize, usize),
     ModuleScript(usize, usize),
     ImportMap(usize, usize),
+    /// A classic inline script: read for strings only.
+    ClassicScript(usize, usize),
+    /// Inline JSON data (`application/json`, `ld+json`): strings only.
+    JsonData(usize, usize),
 }
 
 /// Lex the attributes of the start tag at `bytes[start..end]`.
@@ -237,8 +241,8 @@ pub fn extract(bytes: &[u8], svg_doc: bool) -> Extracted {
             Some(a) => a,
             None => {
                 return Extracted {
-                    refs: vec![],
                     error: Some(format!("unsupported charset {}", e.name())),
+                    ..Extracted::default()
                 };
             }
         },
@@ -252,7 +256,9 @@ pub fn extract(bytes: &[u8], svg_doc: bool) -> Extracted {
             blocks.borrow_mut().push(match k {
                 0 => Block::Style(s, e),
                 1 => Block::ModuleScript(s, e),
-                _ => Block::ImportMap(s, e),
+                2 => Block::ImportMap(s, e),
+                3 => Block::ClassicScript(s, e),
+                _ => Block::JsonData(s, e),
             });
         }
     };
@@ -299,6 +305,12 @@ pub fn extract(bytes: &[u8], svg_doc: bool) -> Extracted {
                         match ty.as_deref() {
                             Some("module") => Some(1u8),
                             Some("importmap") => Some(2u8),
+                            None
+                            | Some(
+                                "" | "text/javascript" | "application/javascript"
+                                | "text/ecmascript" | "application/ecmascript",
+                            ) => Some(3u8),
+                            Some("application/json" | "application/ld+json") => Some(4u8),
                             _ => None,
                         }
                     };
@@ -318,8 +330,8 @@ pub fn extract(bytes: &[u8], svg_doc: bool) -> Extracted {
     };
     if let Err(e) = result {
         return Extracted {
-            refs: vec![],
             error: Some(format!("HTML parse error: {e}")),
+            ..Extracted::default()
         };
     }
     flush(&open, &blocks);
@@ -410,6 +422,13 @@ pub fn extract(bytes: &[u8], svg_doc: bool) -> Extracted {
             refs.extend(css::extract(raw, s, RefKind::Asset));
         }
     }
+    let mut strings = Vec::new();
+    let shifted = |v: Vec<StrLit>, s: usize| {
+        v.into_iter().map(move |mut l| {
+            l.span = (l.span.0 + s, l.span.1 + s);
+            l
+        })
+    };
     for b in blocks.into_inner() {
         match b {
             Block::Style(s, e) => {
@@ -424,6 +443,24 @@ pub fn extract(bytes: &[u8], svg_doc: bool) -> Extracted {
                         r.span = (r.span.0 + s, r.span.1 + s);
                         r
                     }));
+                    strings.extend(shifted(ex.strings, s));
+                }
+            }
+            Block::ClassicScript(s, e) => {
+                if let Some(t) = text_of((s, e)) {
+                    // Its references are not rewritten (a classic script
+                    // has no imports): every string it holds counts.
+                    let ex = js::extract_str(t);
+                    strings.extend(shifted(ex.strings, s));
+                    strings.extend(ex.refs.into_iter().map(|r| StrLit {
+                        span: (r.span.0 + s, r.span.1 + s),
+                        value: r.url,
+                    }));
+                }
+            }
+            Block::JsonData(s, e) => {
+                if let Some(t) = text_of((s, e)) {
+                    strings.extend(shifted(json::path_strings(t), s));
                 }
             }
             Block::ImportMap(s, e) => {
@@ -439,7 +476,11 @@ pub fn extract(bytes: &[u8], svg_doc: bool) -> Extracted {
         }
     }
     refs.sort_by_key(|r| r.span);
-    Extracted { refs, error: None }
+    Extracted {
+        refs,
+        strings,
+        error: None,
+    }
 }
 
 #[cfg(test)]

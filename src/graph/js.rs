@@ -4,12 +4,12 @@
 //! Never regular expressions over source text.
 
 use oxc_allocator::Allocator;
-use oxc_ast::ast::{Argument, Expression, NewExpression};
+use oxc_ast::ast::{Argument, Expression, NewExpression, StringLiteral, TemplateLiteral};
 use oxc_ast_visit::{Visit, walk};
 use oxc_parser::Parser;
 use oxc_span::SourceType;
 
-use super::{Extracted, RawRef, RefKind, with_text};
+use super::{Extracted, RawRef, RefKind, StrLit, with_text};
 
 /// Span strictly inside the quotes of a string literal at `s..e`.
 fn inner(text: &str, s: usize, e: usize) -> Option<(usize, usize)> {
@@ -44,6 +44,38 @@ impl<'a> Visit<'a> for NewUrls<'_> {
     }
 }
 
+/// Every string literal and template-literal quasi that could name a file.
+struct Strings<'t> {
+    text: &'t str,
+    out: Vec<StrLit>,
+}
+
+impl Strings<'_> {
+    fn push(&mut self, start: u32, end: u32, value: &str) {
+        let (s, e) = (start as usize, end as usize);
+        if StrLit::could_be_path(value) && e <= self.text.len() {
+            self.out.push(StrLit {
+                span: inner(self.text, s, e).unwrap_or((s, e)),
+                value: value.to_string(),
+            });
+        }
+    }
+}
+
+impl<'a> Visit<'a> for Strings<'_> {
+    fn visit_string_literal(&mut self, it: &StringLiteral<'a>) {
+        self.push(it.span.start, it.span.end, it.value.as_str());
+    }
+
+    fn visit_template_literal(&mut self, it: &TemplateLiteral<'a>) {
+        for q in it.quasis.iter() {
+            let v = q.value.cooked.as_ref().unwrap_or(&q.value.raw);
+            self.push(q.span.start, q.span.end, v.as_str());
+        }
+        walk::walk_template_literal(self, it);
+    }
+}
+
 /// References in a JS file (module or classic script).
 pub fn extract(bytes: &[u8]) -> Extracted {
     with_text(bytes, extract_str)
@@ -64,8 +96,8 @@ pub fn extract_str(text: &str) -> Extracted {
                 .map(|d| d.to_string())
                 .unwrap_or_else(|| "syntax error".into());
             return Extracted {
-                refs: vec![],
                 error: Some(format!("JavaScript syntax error: {msg}")),
+                ..Extracted::default()
             };
         }
         ret = script;
@@ -122,7 +154,21 @@ pub fn extract_str(text: &str) -> Extracted {
         }
     }
     refs.sort_by_key(|r| r.span);
-    Extracted { refs, error: None }
+    // Strings other than the references themselves: a reference is
+    // rewritten, a string is not, so what it names must keep its name.
+    let mut sv = Strings {
+        text,
+        out: Vec::new(),
+    };
+    sv.visit_program(&ret.program);
+    let ref_spans: std::collections::HashSet<(usize, usize)> = refs.iter().map(|r| r.span).collect();
+    let mut strings = sv.out;
+    strings.retain(|l| !ref_spans.contains(&l.span));
+    Extracted {
+        refs,
+        strings,
+        error: None,
+    }
 }
 
 #[cfg(test)]
@@ -172,6 +218,21 @@ const t = `template import("./in-template.js")`;
                 "app.js.map"
             ]
         );
+    }
+
+    #[test]
+    fn strings_that_may_name_files_but_not_the_references() {
+        let js = r#"import a from "./a.js";
+const logo = "/img/logo.svg", word = "hello", tpl = `./img/${n}.png`, whole = `data/x.json`;
+new Image().src = 'mode-x.js';
+const w = new URL("./worker.js", import.meta.url);
+"#;
+        let ex = extract_str(js);
+        let got: Vec<&str> = ex.strings.iter().map(|l| l.value.as_str()).collect();
+        assert_eq!(got, ["/img/logo.svg", "./img/", ".png", "data/x.json", "mode-x.js"]);
+        for l in &ex.strings {
+            assert_eq!(&js[l.span.0..l.span.1], l.value);
+        }
     }
 
     #[test]

@@ -3,7 +3,7 @@
 //! and import maps (`imports`, `scopes`). A small span-keeping scanner, so a
 //! rewrite changes only the string it renames.
 
-use super::{Extracted, RawRef, RefKind, with_text};
+use super::{Extracted, RawRef, RefKind, StrLit, with_text};
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Seg {
@@ -194,19 +194,43 @@ pub fn extract_importmap(text: &str, off: usize) -> Vec<RawRef> {
     }
 }
 
+/// Strings of a JSON document that could name files (invalid JSON: none).
+pub fn path_strings(text: &str) -> Vec<StrLit> {
+    match strings(text) {
+        Ok(v) => v
+            .into_iter()
+            .filter(|(_, _, s)| StrLit::could_be_path(s))
+            .map(|(_, span, value)| StrLit { span, value })
+            .collect(),
+        Err(_) => Vec::new(),
+    }
+}
+
+/// A JSON data file: no references, the strings that could name files.
+pub fn extract_data(bytes: &[u8]) -> Extracted {
+    extract_with(bytes, |_| false)
+}
+
 fn extract_with(bytes: &[u8], pick: fn(&[Seg]) -> bool) -> Extracted {
     with_text(bytes, |text| match strings(text) {
-        Ok(v) => Extracted {
-            refs: v
-                .into_iter()
-                .filter(|(p, _, _)| pick(p))
-                .map(|(_, s, url)| RawRef::new(url, s, RefKind::Asset))
-                .collect(),
-            error: None,
-        },
+        Ok(v) => {
+            let (refs, rest): (Vec<_>, Vec<_>) = v.into_iter().partition(|(p, _, _)| pick(p));
+            Extracted {
+                refs: refs
+                    .into_iter()
+                    .map(|(_, s, url)| RawRef::new(url, s, RefKind::Asset))
+                    .collect(),
+                strings: rest
+                    .into_iter()
+                    .filter(|(_, _, s)| StrLit::could_be_path(s))
+                    .map(|(_, span, value)| StrLit { span, value })
+                    .collect(),
+                error: None,
+            }
+        }
         Err(e) => Extracted {
-            refs: vec![],
             error: Some(e),
+            ..Extracted::default()
         },
     })
 }

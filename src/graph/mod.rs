@@ -2,7 +2,7 @@
 //! and SVG file points at, with the byte span of every file name as written,
 //! so fingerprinting can rename targets and splice referrers byte-exactly.
 
-use std::collections::{BTreeMap, HashSet};
+use std::collections::{BTreeMap, HashMap, HashSet};
 
 use rayon::prelude::*;
 use serde::Serialize;
@@ -24,6 +24,8 @@ pub enum Lang {
     Js,
     Manifest,
     Svg,
+    /// Any other JSON file: no references, but strings that may name files.
+    Json,
 }
 
 /// The language of a file, by name.
@@ -36,6 +38,7 @@ pub fn lang_of(rel: &str) -> Option<Lang> {
         "js" | "mjs" => Lang::Js,
         "webmanifest" => Lang::Manifest,
         "json" if name == "manifest.json" => Lang::Manifest,
+        "json" => Lang::Json,
         "svg" => Lang::Svg,
         _ => return None,
     })
@@ -83,10 +86,33 @@ impl RawRef {
     }
 }
 
+/// A string in a script or JSON document that may name a file of the site
+/// at run time (`new Image().src = "/logo.svg"`): its byte span and value.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StrLit {
+    pub span: (usize, usize),
+    pub value: String,
+}
+
+impl StrLit {
+    /// Whether a string could be a file's URL at all: short, one line,
+    /// with a `.` or a `/` (keeps the many other strings of a bundle out).
+    pub fn could_be_path(v: &str) -> bool {
+        !v.is_empty()
+            && v.len() <= 1024
+            && !v.contains(['\n', '\r'])
+            && v.contains(['.', '/'])
+            && v.chars().any(|c| c.is_alphanumeric())
+    }
+}
+
 /// What a parser returns for one file.
 #[derive(Debug, Default)]
 pub struct Extracted {
     pub refs: Vec<RawRef>,
+    /// String literals (JS, inline scripts, JSON) that could name files,
+    /// other than the references above: their targets keep their names.
+    pub strings: Vec<StrLit>,
     /// Set when the file could not be parsed: it is published unchanged and
     /// everything it may reference keeps its name.
     pub error: Option<String>,
@@ -112,10 +138,21 @@ pub struct Missing {
     pub url: String,
 }
 
+/// A file of the site named by a string in a script or JSON document (not
+/// by a reference cdnsync rewrites): JavaScript may build its URL at run
+/// time, so it keeps its name.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Pin {
+    pub target: String,
+    pub line: usize,
+}
+
 #[derive(Debug, Default, Serialize)]
 pub struct FileRefs {
     pub lang: Option<Lang>,
     pub refs: Vec<Ref>,
+    /// Files named by its strings.
+    pub pins: Vec<Pin>,
     pub error: Option<String>,
 }
 
@@ -147,10 +184,11 @@ pub fn extract(lang: Lang, bytes: &[u8]) -> Extracted {
         Lang::Svg => html::extract(bytes, true),
         Lang::Css => with_text(bytes, |t| Extracted {
             refs: css::extract(t, 0, RefKind::Asset),
-            error: None,
+            ..Extracted::default()
         }),
         Lang::Js => js::extract(bytes),
         Lang::Manifest => json::extract_manifest(bytes),
+        Lang::Json => json::extract_data(bytes),
     }
 }
 
@@ -161,13 +199,16 @@ pub fn with_text(bytes: &[u8], f: impl FnOnce(&str) -> Extracted) -> Extracted {
     let off = bytes.len() - body.len();
     let Ok(text) = std::str::from_utf8(body) else {
         return Extracted {
-            refs: vec![],
             error: Some("not valid UTF-8".into()),
+            ..Extracted::default()
         };
     };
     let mut ex = f(text);
     for r in &mut ex.refs {
         r.span = (r.span.0 + off, r.span.1 + off);
+    }
+    for l in &mut ex.strings {
+        l.span = (l.span.0 + off, l.span.1 + off);
     }
     ex
 }
@@ -242,10 +283,63 @@ pub fn resolve_refs(
     out
 }
 
-/// Read and parse every HTML/CSS/JS/manifest/SVG file of the inventory, in
-/// parallel.
+/// File names (last path segment) → the one file of the site with that
+/// name, `None` when several share it.
+pub fn name_index<'a>(files: impl Iterator<Item = &'a str>) -> HashMap<&'a str, Option<&'a str>> {
+    let mut m: HashMap<&str, Option<&str>> = HashMap::new();
+    for f in files {
+        let name = f.rsplit('/').next().unwrap_or(f);
+        m.entry(name)
+            .and_modify(|v| *v = None)
+            .or_insert(Some(f));
+    }
+    m
+}
+
+/// The site files a string may name when a script uses it as a URL: as a
+/// URL relative to the file holding it, root-relative (under the base
+/// path), relative to the site root (a script runs in a page, often the
+/// home page), or a bare file name that only one file of the site has.
+pub fn string_targets(
+    value: &str,
+    from: &str,
+    files: &HashSet<&str>,
+    names: &HashMap<&str, Option<&str>>,
+    opts: &GraphOptions,
+) -> Vec<String> {
+    let v = value.trim();
+    let path = &v[..v.find(['?', '#']).unwrap_or(v.len())];
+    if path.is_empty() || path.ends_with('/') || path.ends_with('.') {
+        return Vec::new();
+    }
+    let mut out: Vec<String> = Vec::new();
+    let mut add = |p: String| {
+        if files.contains(p.as_str()) && !out.contains(&p) {
+            out.push(p);
+        }
+    };
+    if let Ok(r) = resolve::resolve(v, from, &opts.base_path, None) {
+        add(r.path);
+    }
+    if !v.starts_with('/')
+        && let Ok(r) = resolve::resolve(v, "", &opts.base_path, Some(""))
+    {
+        add(r.path);
+    }
+    if !path.contains('/') {
+        let name = percent_encoding::percent_decode_str(path).decode_utf8_lossy();
+        if let Some(Some(f)) = names.get(name.as_ref()) {
+            add(f.to_string());
+        }
+    }
+    out
+}
+
+/// Read and parse every HTML/CSS/JS/manifest/SVG/JSON file of the
+/// inventory, in parallel.
 pub fn build(inv: &Inventory, opts: &GraphOptions) -> crate::error::Result<Graph> {
     let files: HashSet<&str> = inv.files.iter().map(|f| f.rel.as_str()).collect();
+    let names = name_index(inv.files.iter().map(|f| f.rel.as_str()));
     let parsed: Vec<crate::error::Result<(String, FileRefs, Vec<Missing>)>> = inv
         .files
         .par_iter()
@@ -259,6 +353,20 @@ pub fn build(inv: &Inventory, opts: &GraphOptions) -> crate::error::Result<Graph
             }
             let ex = extract(lang, &bytes);
             let mut missing = Vec::new();
+            let mut pins: Vec<Pin> = Vec::new();
+            if !ex.strings.is_empty() {
+                let lines = Lines::new(&bytes);
+                for l in &ex.strings {
+                    for target in string_targets(&l.value, &f.rel, &files, &names, opts) {
+                        if !pins.iter().any(|p| p.target == target) {
+                            pins.push(Pin {
+                                target,
+                                line: lines.line(l.span.0),
+                            });
+                        }
+                    }
+                }
+            }
             let refs = if ex.error.is_some() {
                 Vec::new()
             } else {
@@ -269,6 +377,7 @@ pub fn build(inv: &Inventory, opts: &GraphOptions) -> crate::error::Result<Graph
                 FileRefs {
                     lang: Some(lang),
                     refs,
+                    pins,
                     error: ex.error,
                 },
                 missing,
@@ -305,12 +414,38 @@ mod tests {
     }
 
     #[test]
+    fn strings_resolve_to_the_files_a_script_may_load() {
+        let files: HashSet<&str> = [
+            "img/logo.svg",
+            "lib/mode-x.js",
+            "lib/util.js",
+            "docs/util.js",
+            "data/a b.json",
+            "index.html",
+        ]
+        .into_iter()
+        .collect();
+        let names = name_index(files.iter().copied());
+        let o = GraphOptions::default();
+        let t = |v: &str, from: &str| string_targets(v, from, &files, &names, &o);
+        assert_eq!(t("/img/logo.svg", "js/app.js"), ["img/logo.svg"]);
+        assert_eq!(t("img/logo.svg?v=2", "js/app.js"), ["img/logo.svg"], "from the root");
+        assert_eq!(t("../img/logo.svg", "js/app.js"), ["img/logo.svg"]);
+        assert_eq!(t("mode-x.js", "lib/loader.js"), ["lib/mode-x.js"]);
+        assert_eq!(t("mode-x.js", "other/loader.js"), ["lib/mode-x.js"], "unique name");
+        assert!(t("util.js", "x/y.js").is_empty(), "two files share the name");
+        assert_eq!(t("/data/a%20b.json", "x.js"), ["data/a b.json"]);
+        assert!(t("/docs/", "x.js").is_empty() && t("img/", "x.js").is_empty());
+        assert!(t("https://cdn.example.com/img/logo.svg", "x.js").is_empty());
+    }
+
+    #[test]
     fn languages() {
         assert_eq!(lang_of("a/b.HTML"), Some(Lang::Html));
         assert_eq!(lang_of("x.mjs"), Some(Lang::Js));
         assert_eq!(lang_of("site.webmanifest"), Some(Lang::Manifest));
         assert_eq!(lang_of("data/manifest.json"), Some(Lang::Manifest));
-        assert_eq!(lang_of("data/other.json"), None);
+        assert_eq!(lang_of("data/other.json"), Some(Lang::Json));
         assert_eq!(lang_of("i.svg"), Some(Lang::Svg));
         assert_eq!(lang_of("x.png"), None);
     }

@@ -212,7 +212,8 @@ fn install_checks_the_sha256_then_run_publishes_with_summary_and_outputs() {
     let o = outputs(&t("output1"));
     let release1 = o["release"].clone();
     assert!(release1.len() > 20, "{o:?}");
-    assert_eq!(o["uploaded"], "3");
+    // The files, and the renamed asset's original URL.
+    assert_eq!(o["uploaded"], "4");
     assert_eq!(
         o["invalidation-id"], "",
         "all paths new: nothing to invalidate"
@@ -232,7 +233,7 @@ fn install_checks_the_sha256_then_run_publishes_with_summary_and_outputs() {
         r.stdout
     );
     assert!(
-        r.stdout.contains("::group::Details (3 changes)"),
+        r.stdout.contains("::group::Details (4 changes)"),
         "{}",
         r.stdout
     );
@@ -240,7 +241,7 @@ fn install_checks_the_sha256_then_run_publishes_with_summary_and_outputs() {
     let summary = std::fs::read_to_string(t("summary1")).unwrap();
     assert!(summary.starts_with("### cdnsync publish\n"), "{summary}");
     assert!(summary.contains(&release1), "{summary}");
-    assert!(summary.contains("| Uploaded | **3**"), "{summary}");
+    assert!(summary.contains("| Uploaded | **4**"), "{summary}");
     assert!(summary.contains("<code>www/index.html</code>"), "{summary}");
     assert!(summary.contains("reference to missing file"), "{summary}");
     // The quoted --message went through intact.

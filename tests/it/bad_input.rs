@@ -113,7 +113,10 @@ fn empty_dir_does_not_delete_the_live_site_without_allow_empty() {
     let mut args = publish_args(&dir, &to);
     args.push("--allow-empty");
     let r = cdnsync(&args).ok_json();
-    assert_eq!(r["deleted"], 2, "both pages deleted: {r:#}");
+    assert_eq!(
+        r["deleted"], 3,
+        "both pages and the stylesheet's original URL deleted: {r:#}"
+    );
     assert!(!live.out.join("index.html").exists());
 }
 

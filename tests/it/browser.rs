@@ -274,8 +274,10 @@ fn hand_written_site_rewrites_resolve_and_load_in_chromium() {
     let keys = local_keys(&out);
     let bad: BTreeSet<(String, String)> = unresolved(&keys, &|k| local_body(&out, k))
         .into_iter()
+        .map(|(k, u)| (logical_of(&report, &k), u))
         .collect();
-    // The same dangling references, seen from the published names.
+    // The same dangling references, seen from the published names (a
+    // renamed file and its original-URL copy are the same file).
     assert_eq!(bad.len(), 4, "{bad:?}");
     let missing_urls: BTreeSet<&str> = missing.iter().map(|(_, u)| u.as_str()).collect();
     assert!(
@@ -289,9 +291,56 @@ fn hand_written_site_rewrites_resolve_and_load_in_chromium() {
     let results = load_pages(&srv.base, &pages);
     assert_clean(&results, &missing_paths(&report, &keys, &manifest));
 
+    // Every file's original URL answers.
+    let all = files_under(&site);
+    assert_eq!(all.len(), 2000);
+    let failing: Vec<(String, u16)> = head_statuses(&srv.base, &all)
+        .into_iter()
+        .filter(|(_, s)| *s != 200)
+        .collect();
+    assert!(failing.is_empty(), "{failing:?}");
+    // Every stylesheet, script and image a page loads carries a content
+    // hash: nothing of a hand-written site needs pinning.
+    let pinned: Vec<(&String, &Value)> = report["decisions"]
+        .as_object()
+        .unwrap()
+        .iter()
+        .filter(|(_, d)| d["decision"] == "pinned")
+        .collect();
+    assert!(pinned.is_empty(), "{pinned:?}");
+
     // Publishing the same input again: same keys, nothing to upload.
     let (again, _) = publish_local(&site, &out);
     assert_eq!(again["uploaded"], 0, "{}", again["uploaded"]);
+}
+
+/// The build-directory path a published key holds (its logical path).
+fn logical_of(report: &Value, key: &str) -> String {
+    report["objects"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|o| o["key"] == key)
+        .and_then(|o| o["logical"].as_str())
+        .unwrap_or(key)
+        .to_string()
+}
+
+/// Every file of a build directory, relative, as URL paths.
+fn files_under(dir: &Path) -> Vec<String> {
+    walkdir::WalkDir::new(dir)
+        .into_iter()
+        .filter_map(|e| e.ok())
+        .filter(|e| e.file_type().is_file())
+        .map(|e| {
+            e.path()
+                .strip_prefix(dir)
+                .unwrap()
+                .to_str()
+                .unwrap()
+                .to_string()
+        })
+        .collect()
 }
 
 #[test]
@@ -331,6 +380,14 @@ fn vite_build_is_not_double_hashed_and_loads() {
     assert!(unresolved(&keys, &|k| local_body(&out, k)).is_empty());
     let srv = serve(&out);
     assert_clean(&load_pages(&srv.base, &["/".to_string()]), &HashSet::new());
+    // Every file's original URL answers.
+    let all = files_under(&dist);
+    assert!(all.len() > 100);
+    let failing: Vec<(String, u16)> = head_statuses(&srv.base, &all)
+        .into_iter()
+        .filter(|(_, s)| *s != 200)
+        .collect();
+    assert!(failing.is_empty(), "{failing:?}");
 }
 
 #[test]
@@ -357,7 +414,10 @@ fn sites_published_to_s3_keep_every_reference_resolvable() {
             .filter(|k| !k.starts_with("site/.cdnsync/"))
             .map(|k| k["site/".len()..].to_string())
             .collect();
-        let bad = unresolved(&keys, &|k| b.body(&format!("site/{k}")));
+        let bad: BTreeSet<(String, String)> = unresolved(&keys, &|k| b.body(&format!("site/{k}")))
+            .into_iter()
+            .map(|(k, u)| (logical_of(&r, &format!("site/{k}")).trim_start_matches("site/").to_string(), u))
+            .collect();
         assert_eq!(bad.len(), expect_missing, "{name}: {bad:?}");
     }
 }

@@ -37,7 +37,8 @@ fn plan_as_markdown_for_a_pull_request() {
     let to = path_str(&target);
     let md = cdnsync(&["plan", &dir, "--to", &to, "--format", "markdown"]).ok_json_or_text();
     assert!(md.starts_with("### cdnsync plan\n"), "{md}");
-    assert!(md.contains("| To upload | **3**"), "{md}");
+    // Two pages, the renamed stylesheet and its original URL.
+    assert!(md.contains("| To upload | **4**"), "{md}");
     assert!(md.contains("| Change | Path | Size | Why |"), "{md}");
     // Entry pages first, the renamed asset with its source, a `|` escaped.
     let rows: Vec<&str> = md
@@ -45,6 +46,11 @@ fn plan_as_markdown_for_a_pull_request() {
         .filter(|l| l.starts_with("| switch") || l.starts_with("| upload"))
         .collect();
     assert_eq!(rows.len(), 3, "{md}");
+    assert!(
+        md.lines()
+            .any(|l| l.starts_with("| copy | <code>app.css</code> ← <code>app.")),
+        "{md}"
+    );
     assert!(
         rows[0].starts_with("| switch | <code>docs/a&#124;b.html</code>"),
         "{md}"
@@ -55,7 +61,7 @@ fn plan_as_markdown_for_a_pull_request() {
     );
     // Every table row has the same number of cells.
     for l in md.lines().filter(|l| {
-        ["| switch ", "| upload ", "| delete "]
+        ["| switch ", "| upload ", "| delete ", "| copy "]
             .iter()
             .any(|p| l.starts_with(p))
     }) {

@@ -171,6 +171,8 @@ fn invalidates_exactly_the_changed_stable_paths() {
         "/blog/",
         "/blog/caf%C3%A9%20post%27s%7Ex.html",
         "/blog/index.html",
+        // The stylesheet's original URL (a copy of its new name).
+        "/css/a.css",
         "/index.html",
         "/old.html",
     ];
@@ -183,6 +185,7 @@ fn invalidates_exactly_the_changed_stable_paths() {
     got.sort();
     assert_eq!(got, want, "{r:#}");
     // What moto recorded is what was sent; the new CSS name is not in it.
+    assert!(!got.iter().any(|p| p.starts_with("/css/a.") && *p != "/css/a.css"));
     assert_eq!(server_paths(&b, &dist, inv["id"].as_str().unwrap()), want);
     assert!(
         inv["status"]

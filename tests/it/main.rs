@@ -16,6 +16,7 @@ mod doctor;
 mod errors;
 mod faults;
 mod migrate;
+mod original_urls;
 mod publish_local;
 mod publish_s3;
 mod releases;

@@ -185,16 +185,29 @@ fn dry_run_writes_nothing_and_reports_the_plan() {
     args.push("--dry-run");
     let r = cdnsync_moto(&args).ok_json();
     assert_eq!(r["dry_run"], true);
-    assert_eq!(r["uploaded"], 9);
+    // 9 files, and the original URLs of the 2 renamed assets.
+    assert_eq!(r["uploaded"], 11);
     // The plan shows its phases: content-addressed objects are PUT in phase 1,
     // stable-name files are stored then switched in phase 2.
     let p = &r["phases"];
     assert_eq!(
         p["upload"].as_u64().unwrap() + p["switch"].as_u64().unwrap(),
-        9,
+        11,
         "{p}"
     );
-    assert_eq!(p["store_bodies"], p["switch"]);
+    // Stable-name files switch from a stored body; original URLs of
+    // renamed assets from their content-addressed object.
+    let copies = r["objects"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|o| o["copy_of"].is_string())
+        .count() as u64;
+    assert!(copies > 0);
+    assert_eq!(
+        p["store_bodies"].as_u64().unwrap() + copies,
+        p["switch"].as_u64().unwrap()
+    );
     assert_eq!(p["record"], true);
     let obj = |k: &str| {
         r["objects"]

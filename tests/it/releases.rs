@@ -55,7 +55,8 @@ fn rollback_restores_pages_byte_for_byte_without_local_files() {
     );
     assert_eq!(list[1]["live"], true);
     assert_eq!(list[0]["message"], "first");
-    assert_eq!(list[0]["files"], 4);
+    // 4 files and the stylesheet's original URL.
+    assert_eq!(list[0]["files"], 5);
 
     // Dry run changes nothing.
     let d = cdnsync_moto(&["rollback", "--to", &to, "--json", "--dry-run"]).ok_json();
@@ -70,7 +71,10 @@ fn rollback_restores_pages_byte_for_byte_without_local_files() {
         .iter()
         .map(|v| v.as_str().unwrap())
         .collect();
-    assert_eq!(restored, ["www/docs/guide.pdf", "www/index.html"]);
+    assert_eq!(
+        restored,
+        ["www/css/site.css", "www/docs/guide.pdf", "www/index.html"]
+    );
     assert_eq!(rb["deleted"], serde_json::json!(["www/new.html"]));
     // Byte for byte, with the headers.
     assert_eq!(b.body("www/index.html"), page_v1);

@@ -817,3 +817,42 @@ pub fn http(method: &str, url: &str, headers: &[(&str, &str)]) -> Http {
         body: raw[split + 4..].to_vec(),
     }
 }
+
+/// `HEAD` every path (relative URL paths, encoded here) over one keep-alive
+/// connection; the status of each.
+pub fn head_statuses(base: &str, paths: &[String]) -> Vec<(String, u16)> {
+    use std::io::{BufRead, Write};
+    const SEGMENT: &percent_encoding::AsciiSet = &percent_encoding::NON_ALPHANUMERIC
+        .remove(b'-')
+        .remove(b'.')
+        .remove(b'_')
+        .remove(b'~');
+    let addr = base.trim_start_matches("http://").trim_end_matches('/');
+    let conn = std::net::TcpStream::connect(addr).unwrap();
+    let mut w = conn.try_clone().unwrap();
+    let mut r = std::io::BufReader::new(conn);
+    let mut out = Vec::new();
+    for p in paths {
+        let enc: Vec<String> = p
+            .split('/')
+            .map(|s| percent_encoding::utf8_percent_encode(s, SEGMENT).to_string())
+            .collect();
+        write!(w, "HEAD /{} HTTP/1.1\r\nHost: {addr}\r\n\r\n", enc.join("/")).unwrap();
+        let mut status = String::new();
+        r.read_line(&mut status).unwrap();
+        let code = status
+            .split_whitespace()
+            .nth(1)
+            .and_then(|c| c.parse().ok())
+            .unwrap_or(0);
+        loop {
+            let mut l = String::new();
+            r.read_line(&mut l).unwrap();
+            if l == "\r\n" || l.is_empty() {
+                break;
+            }
+        }
+        out.push((p.clone(), code));
+    }
+    out
+}
