@@ -184,13 +184,20 @@ async function runSite(browser, base, steps, label) {
   const page = await context.newPage();
   const records = [];
   let cur = null; // the record events are attributed to
-  const inflight = new Set();
+  const inflight = new Map(); // request -> start time
+  const STALE_MS = 5000; // a request pending longer is not waited for (it is noted)
   let lastActivity = Date.now();
   const failedUrls = new Set();
   const ignore = (item) => (cur ? cur.ignored.push(item) : null);
 
   await context.route((u) => u.origin !== origin, (route) => route.abort("blockedbyclient"));
-  page.on("request", (r) => { inflight.add(r); lastActivity = Date.now(); });
+  page.on("request", (r) => {
+    // A new document: what the old one had in flight (prefetches, mostly) may
+    // never report an end to this page; stop waiting for it.
+    if (r.isNavigationRequest() && r.frame() === page.mainFrame()) inflight.clear();
+    inflight.set(r, Date.now());
+    lastActivity = Date.now();
+  });
   page.on("requestfinished", (r) => { inflight.delete(r); lastActivity = Date.now(); });
   page.on("requestfailed", (r) => {
     inflight.delete(r);
@@ -228,12 +235,17 @@ async function runSite(browser, base, steps, label) {
     cur?.pageErrors.push({ text: `${e.name}: ${e.message}`.split(origin).join("") });
   });
 
+  // Waits until no request has been in flight for idleMs (at most maxMs); notes
+  // the requests still pending when it gives up.
   async function quiet(idleMs, maxMs) {
     const end = Date.now() + maxMs;
+    const live = () => [...inflight].filter(([, t]) => Date.now() - t < STALE_MS);
     while (Date.now() < end) {
-      if (inflight.size === 0 && Date.now() - lastActivity >= idleMs) return;
+      if (live().length === 0 && Date.now() - lastActivity >= idleMs) break;
       await page.waitForTimeout(50);
     }
+    const pending = [...inflight.keys()].map((r) => norm(r.url(), origin));
+    if (cur && pending.length) cur.pendingAfterSettle = pending;
   }
   const pathNow = () => {
     const u = new URL(page.url());
