@@ -55,6 +55,28 @@ fn collectable(r: &Release) -> impl Iterator<Item = String> + '_ {
         })
 }
 
+/// Every key a release lists, whatever its class, with the stored bodies
+/// and copy sources it names: none of these may go while it is kept.
+fn listed_by(r: &Release) -> impl Iterator<Item = String> + '_ {
+    r.files.iter().flat_map(|(rel, f)| {
+        std::iter::once(rel.clone())
+            .chain(f.body.as_ref().map(|b| format!("{META_DIR}/{b}")))
+            .chain(f.copy_of.clone())
+    })
+}
+
+/// Whether gc may ever delete a key (relative to the prefix): a site key
+/// (never inside `.cdnsync/`), or a stored body under `.cdnsync/objects/`.
+fn deletable(k: &str) -> bool {
+    match k.strip_prefix(&format!("{META_DIR}/objects/")) {
+        Some(name) => {
+            let hex = name.strip_suffix(".gz").unwrap_or(name);
+            hex.len() == 64 && hex.bytes().all(|b| b.is_ascii_hexdigit())
+        }
+        None => release::key_problem(k).is_none(),
+    }
+}
+
 fn created(r: &Release) -> OffsetDateTime {
     OffsetDateTime::parse(&r.created, &Rfc3339).unwrap_or(OffsetDateTime::UNIX_EPOCH)
 }
@@ -78,7 +100,9 @@ pub fn plan(
         kept.push(r);
     }
     let kept_ids: HashSet<&str> = kept.iter().map(|r| r.id.as_str()).collect();
-    let needed: HashSet<String> = kept.iter().flat_map(|r| collectable(r)).collect();
+    // Everything a kept release lists stays, whatever its class in any
+    // other record.
+    let needed: HashSet<String> = kept.iter().flat_map(|r| listed_by(r)).collect();
 
     // For every key: the index of the last release referencing it.
     let mut last_ref: BTreeMap<String, usize> = BTreeMap::new();
@@ -93,7 +117,7 @@ pub fn plan(
     };
     let mut grace_releases: HashSet<usize> = HashSet::new();
     for (k, &i) in &last_ref {
-        if needed.contains(k) || !listed.contains(k) {
+        if needed.contains(k) || !listed.contains(k) || !deletable(k) {
             continue;
         }
         // Dropped by the release after the last one that had it.
@@ -235,7 +259,7 @@ mod tests {
         let mut files = BTreeMap::new();
         files.insert(
             "index.html".to_string(),
-            file(FileClass::Entry, Some(&format!("objects/b{i}"))),
+            file(FileClass::Entry, Some(&format!("objects/{i:064x}"))),
         );
         for a in assets {
             files.insert(a.to_string(), file(FileClass::Asset, None));
@@ -257,6 +281,11 @@ mod tests {
         keys.iter().map(|s| s.to_string()).collect()
     }
 
+    /// The stored body of release `i`'s index page.
+    fn body(i: u32) -> String {
+        format!(".cdnsync/objects/{i:064x}")
+    }
+
     #[test]
     fn keeps_what_kept_releases_and_the_grace_period_need() {
         let rs = vec![
@@ -271,10 +300,10 @@ mod tests {
             "a.2.css",
             "x.1.js",
             "untracked.txt",
-            ".cdnsync/objects/b1",
-            ".cdnsync/objects/b2",
-            ".cdnsync/objects/b3",
-            ".cdnsync/objects/b4",
+            &body(1),
+            &body(2),
+            &body(3),
+            &body(4),
         ]);
         let opts = GcOptions {
             keep: 2,
@@ -292,7 +321,7 @@ mod tests {
         // (dropped on days 2 and 20: b2 is in grace). a.1.css: dropped day 20 → grace.
         let mut d = p.delete.clone();
         d.sort();
-        assert_eq!(d, [".cdnsync/objects/b1", "old.1.js"]);
+        assert_eq!(d, [body(1), "old.1.js".to_string()]);
         assert_eq!(p.in_grace, 2);
         assert_eq!(p.kept_releases, ["r3", "r4"]);
         // r1's objects are gone, r2 still has a.1.css and b2 in grace.
@@ -351,5 +380,48 @@ mod tests {
             &opts,
         );
         assert!(p.delete.is_empty() && p.blocked.is_some());
+    }
+
+    #[test]
+    fn never_deletes_what_a_kept_release_lists_whatever_its_class() {
+        // r1 had the module as bundler output (content-addressed); r2 made
+        // it an entry (a rule), so r2 still serves it under the same key.
+        let mut r1 = rel(1, 1, &["js/app-B4x9Tz2k.js"]);
+        r1.files.get_mut("js/app-B4x9Tz2k.js").unwrap().class = FileClass::Hashed;
+        let mut r2 = rel(2, 2, &[]);
+        r2.files.insert(
+            "js/app-B4x9Tz2k.js".into(),
+            file(FileClass::Entry, Some(&format!("objects/{:064x}", 99))),
+        );
+        // A forged older record calling the live page and cdnsync's own
+        // keys assets.
+        let mut r0 = rel(0, 1, &["index.html"]);
+        r0.id = "r0".into();
+        let all = listed(&[
+            "js/app-B4x9Tz2k.js",
+            "index.html",
+            ".cdnsync/current",
+            ".cdnsync/lock",
+            &body(1),
+        ]);
+        let opts = GcOptions {
+            keep: 1,
+            grace: Duration::ZERO,
+            max_delete: 100,
+        };
+        let p = plan(
+            &[r0, r1, r2],
+            Some("r2"),
+            &all,
+            datetime!(2026-12-30 00:00:00 UTC),
+            &opts,
+        );
+        assert!(!p.delete.iter().any(|k| k == "js/app-B4x9Tz2k.js"), "{p:?}");
+        assert!(!p.delete.iter().any(|k| k == "index.html"), "{p:?}");
+        assert_eq!(p.delete, [body(1)], "only r1's own body goes");
+        for k in [".cdnsync/current", ".cdnsync/lock", "../x", "/abs", ".cdnsync/releases/r.json"] {
+            assert!(!deletable(k), "{k}");
+        }
+        assert!(deletable(&body(7)) && deletable("img/a.1.png"));
     }
 }

@@ -30,6 +30,8 @@ pub mod release;
 pub mod remote;
 pub mod report;
 #[cfg(test)]
+mod reader_fuzz;
+#[cfg(test)]
 mod rewrite_fuzz;
 pub mod rules;
 pub mod scan;

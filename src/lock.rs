@@ -39,13 +39,21 @@ pub struct LockInfo {
 impl LockInfo {
     fn expires(&self) -> Option<OffsetDateTime> {
         let t = OffsetDateTime::parse(&self.refreshed, &Rfc3339).ok()?;
-        Some(t + Duration::from_secs(self.ttl_secs))
+        // A forged TTL must not overflow the date: one past the year 9999
+        // counts as unreadable, like a garbled time (taken over).
+        t.checked_add(time::Duration::seconds(
+            i64::try_from(self.ttl_secs).unwrap_or(i64::MAX),
+        ))
     }
 
     pub fn describe(&self) -> String {
+        use crate::commands::releases::printable;
+        let short = |s: &str| printable(&s.chars().take(200).collect::<String>());
         format!(
             "{} ({}, started {})",
-            self.holder, self.command, self.started
+            short(&self.holder),
+            short(&self.command),
+            short(&self.started)
         )
     }
 }
@@ -74,13 +82,16 @@ fn now_str(clock: &dyn Clock) -> String {
     clock.now().format(&Rfc3339).expect("format time")
 }
 
+/// The most a lock can hold.
+const LOCK_MAX: u64 = 64 * 1024;
+
 async fn read(store: &dyn Store, key: &str) -> Result<Option<LockInfo>> {
     Ok(read_tagged(store, key).await?.map(|(l, _)| l))
 }
 
 /// The lock and the tag of the version read, for a conditional overwrite.
 async fn read_tagged(store: &dyn Store, key: &str) -> Result<Option<(LockInfo, Option<String>)>> {
-    match store.get_tagged(key).await? {
+    match store.get_tagged(key, LOCK_MAX).await? {
         None => Ok(None),
         Some((b, tag)) => Ok(Some((
             serde_json::from_slice(&b).map_err(|e| Error::Manifest {
@@ -331,7 +342,7 @@ mod tests {
             .await
             .expect("our own lock");
         l.release().await;
-        assert!(s.get(&lock_key("p")).await.unwrap().is_none());
+        assert!(s.get(&lock_key("p"), u64::MAX).await.unwrap().is_none());
     }
 
     #[tokio::test]
@@ -363,7 +374,7 @@ mod tests {
             .await
             .unwrap();
         b.release().await;
-        assert!(s.get("p/.cdnsync/lock").await.unwrap().is_none());
+        assert!(s.get("p/.cdnsync/lock", u64::MAX).await.unwrap().is_none());
     }
 
     #[tokio::test]
@@ -380,7 +391,7 @@ mod tests {
         let held = unlock(s.as_ref(), "", false).await.unwrap().unwrap();
         assert_eq!(held.id, b.id);
         unlock(s.as_ref(), "", true).await.unwrap();
-        assert!(s.get(".cdnsync/lock").await.unwrap().is_none());
+        assert!(s.get(".cdnsync/lock", u64::MAX).await.unwrap().is_none());
         b.release().await; // already gone: only a warning
     }
 

@@ -20,6 +20,66 @@ pub const FORMAT: u32 = 1;
 /// Folder (under the prefix) that holds cdnsync's own objects.
 pub const META_DIR: &str = ".cdnsync";
 
+/// The most `current` can hold (a release id and a newline).
+pub const CURRENT_MAX: u64 = 4 * 1024;
+/// The most a release record can hold: about 2 million files. Bigger is
+/// not a record cdnsync wrote, and is not read.
+pub const RECORD_MAX: u64 = 1 << 30;
+/// S3's limit on an object's size.
+const OBJECT_MAX: u64 = 5 << 40;
+
+/// Why a site key read back from a bucket cannot be acted on, if it cannot:
+/// every key must be relative to the prefix, without `.`/`..`/empty
+/// segments, a leading `/`, backslashes or control characters, at most
+/// 1,024 bytes, and outside cdnsync's own `.cdnsync/` folder.
+pub fn key_problem(rel: &str) -> Option<&'static str> {
+    if rel.is_empty() {
+        return Some("an empty key");
+    }
+    if rel.len() > 1024 {
+        return Some("a key over 1,024 bytes");
+    }
+    if rel.starts_with('/') {
+        return Some("a key starting with `/`");
+    }
+    if rel.contains('\\') {
+        return Some("a key with a backslash");
+    }
+    if rel.chars().any(char::is_control) {
+        return Some("a key with a control character");
+    }
+    if rel.split('/').any(|s| s.is_empty() || s == "." || s == "..") {
+        return Some("a key with an empty, `.` or `..` segment");
+    }
+    if rel == META_DIR || rel.starts_with(&format!("{META_DIR}/")) {
+        return Some("a key inside cdnsync's own `.cdnsync/` folder");
+    }
+    None
+}
+
+/// A release id as cdnsync writes them: 1–128 characters of `A-Za-z0-9._-`,
+/// not `.` or `..`.
+pub fn valid_id(id: &str) -> bool {
+    (1..=128).contains(&id.len())
+        && id != "."
+        && id != ".."
+        && id
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.'))
+}
+
+fn is_hex(s: &str, lens: std::ops::RangeInclusive<usize>) -> bool {
+    lens.contains(&s.len())
+        && s
+            .bytes()
+            .all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b))
+}
+
+/// A header value read back: one line, bounded.
+fn header_ok(v: &str) -> bool {
+    v.len() <= 1024 && !v.chars().any(char::is_control)
+}
+
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct ReleaseFile {
     /// blake3 of the uncompressed content (64 hex).
@@ -131,7 +191,78 @@ pub fn current_key(prefix: &str) -> String {
     format!("{}/current", meta_prefix(prefix))
 }
 
-/// Parse a manifest, refusing corrupt ones and ones from a newer format.
+impl Release {
+    /// Check everything a command may act on, as untrusted input. The
+    /// first problem found, naming the path it concerns.
+    pub fn validate(&self) -> std::result::Result<(), String> {
+        if !valid_id(&self.id) {
+            return Err("its id is not a release id".into());
+        }
+        for (what, id) in [("previous", &self.previous), ("rollback_of", &self.rollback_of)] {
+            if id.as_deref().is_some_and(|i| !valid_id(i)) {
+                return Err(format!("`{what}` is not a release id"));
+            }
+        }
+        if time::OffsetDateTime::parse(&self.created, &Rfc3339).is_err() {
+            return Err("`created` is not an RFC 3339 time".into());
+        }
+        if self.message.as_ref().is_some_and(|m| m.len() > 64 * 1024)
+            || self.commit.as_ref().is_some_and(|c| c.len() > 1024)
+            || self.tool.len() > 1024
+        {
+            return Err("a message, commit or tool name is too long".into());
+        }
+        for (rel, f) in &self.files {
+            let bad = |why: &str| {
+                Err(format!(
+                    "`{}`: {why}",
+                    crate::commands::releases::printable(rel)
+                ))
+            };
+            if let Some(p) = key_problem(rel) {
+                return bad(p);
+            }
+            if !is_hex(&f.hash, 64..=64) {
+                return bad("its hash is not 64 hex characters");
+            }
+            if !is_hex(&f.headers, 1..=64) {
+                return bad("its header digest is not hex");
+            }
+            if f.size > OBJECT_MAX || f.stored_size > OBJECT_MAX {
+                return bad("its size is over S3's 5 TiB limit");
+            }
+            let headers = [
+                Some(&f.content_type),
+                Some(&f.cache_control),
+                f.content_encoding.as_ref(),
+                f.content_disposition.as_ref(),
+            ];
+            if !headers.into_iter().flatten().all(|h| header_ok(h)) {
+                return bad("a header value has control characters or is too long");
+            }
+            if let Some(b) = &f.body {
+                let name = b
+                    .strip_prefix("objects/")
+                    .map(|n| n.strip_suffix(".gz").unwrap_or(n));
+                if !name.is_some_and(|n| is_hex(n, 64..=64)) {
+                    return bad("its stored body is not `objects/<hash>[.gz]`");
+                }
+            }
+            if let Some(c) = &f.copy_of {
+                if let Some(p) = key_problem(c) {
+                    return bad(&format!("it copies {p}"));
+                }
+                if !self.files.contains_key(c) {
+                    return bad("it copies a file the release does not list");
+                }
+            }
+        }
+        Ok(())
+    }
+}
+
+/// Parse a manifest, refusing corrupt ones, ones from a newer format, and
+/// ones a command must not act on (see [`Release::validate`]).
 pub fn parse(key: &str, body: &[u8]) -> Result<Release> {
     let bad = |reason: String| Error::Manifest {
         key: key.to_string(),
@@ -148,7 +279,11 @@ pub fn parse(key: &str, body: &[u8]) -> Result<Release> {
             "written by a newer cdnsync (manifest format {format}, this version reads {FORMAT}); upgrade cdnsync"
         )));
     }
-    serde_json::from_value(v).map_err(|e| bad(format!("invalid manifest ({e})")))
+    let r: Release =
+        serde_json::from_value(v).map_err(|e| bad(format!("invalid manifest ({e})")))?;
+    r.validate()
+        .map_err(|e| bad(format!("invalid, nothing acted on it: {e}")))?;
+    Ok(r)
 }
 
 /// How to get past a live release record that cannot be read: without
@@ -163,24 +298,20 @@ fn recover_hint(ckey: &str) -> String {
 /// The live release, if any: reads `current`, then that release's manifest.
 pub async fn read_current(store: &dyn Store, prefix: &str) -> Result<Option<Release>> {
     let ckey = current_key(prefix);
-    let Some(body) = store.get(&ckey).await? else {
+    let Some(body) = store.get(&ckey, CURRENT_MAX).await? else {
         return Ok(None);
     };
     let id = std::str::from_utf8(&body)
         .map(str::trim)
         .ok()
-        .filter(|s| {
-            !s.is_empty()
-                && s.chars()
-                    .all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.'))
-        })
+        .filter(|s| valid_id(s))
         .ok_or_else(|| Error::Manifest {
             key: ckey.clone(),
             reason: format!("does not contain a release id; {}", recover_hint(&ckey)),
         })?
         .to_string();
     let rkey = release_key(prefix, &id);
-    let Some(body) = store.get(&rkey).await? else {
+    let Some(body) = store.get(&rkey, RECORD_MAX).await? else {
         return Err(Error::Manifest {
             key: rkey,
             reason: format!(
@@ -225,7 +356,13 @@ pub async fn list_ids(store: &dyn Store, prefix: &str) -> Result<Vec<String>> {
 /// One release's manifest.
 pub async fn read(store: &dyn Store, prefix: &str, id: &str) -> Result<Release> {
     let key = release_key(prefix, id);
-    let body = store.get(&key).await?.ok_or_else(|| Error::Manifest {
+    if !valid_id(id) {
+        return Err(Error::Usage(format!(
+            "`{}` is not a release id (see `cdnsync releases`)",
+            crate::commands::releases::printable(id)
+        )));
+    }
+    let body = store.get(&key, RECORD_MAX).await?.ok_or_else(|| Error::Manifest {
         key: key.clone(),
         reason: format!("release {id} does not exist (see `cdnsync releases`)"),
     })?;
@@ -233,11 +370,21 @@ pub async fn read(store: &dyn Store, prefix: &str, id: &str) -> Result<Release> 
 }
 
 /// The id `current` names, if any.
+/// The id `current` names, if any; an error when it holds anything but a
+/// release id.
 pub async fn current_id(store: &dyn Store, prefix: &str) -> Result<Option<String>> {
-    Ok(store
-        .get(&current_key(prefix))
-        .await?
-        .map(|b| String::from_utf8_lossy(&b).trim().to_string()))
+    let ckey = current_key(prefix);
+    let Some(b) = store.get(&ckey, CURRENT_MAX).await? else {
+        return Ok(None);
+    };
+    let id = std::str::from_utf8(&b).map(str::trim).unwrap_or("");
+    if !valid_id(id) {
+        return Err(Error::Manifest {
+            key: ckey.clone(),
+            reason: format!("does not contain a release id; {}", recover_hint(&ckey)),
+        });
+    }
+    Ok(Some(id.to_string()))
 }
 
 /// Record a release: the manifest first, then `current`.
@@ -348,5 +495,73 @@ mod tests {
         .unwrap();
         let e = read_current(&s, "p").await.unwrap_err();
         assert!(e.to_string().contains("manifest is missing"), "{e}");
+    }
+
+    /// A record a command must not act on is refused, naming the problem.
+    #[test]
+    fn records_that_name_keys_outside_the_site_are_refused() {
+        let ok = release("r1");
+        ok.validate().unwrap();
+        let bad = |f: &dyn Fn(&mut Release)| {
+            let mut r = release("r1");
+            f(&mut r);
+            let body = serde_json::to_vec(&r).unwrap();
+            parse("p/.cdnsync/releases/r1.json", &body).unwrap_err().to_string()
+        };
+        let file = |r: &mut Release, key: &str| {
+            let f = r.files.values().next().unwrap().clone();
+            r.files.insert(key.into(), f);
+        };
+        for key in [
+            ".cdnsync/current",
+            ".cdnsync/releases/x.json",
+            "../outside.html",
+            "/etc/passwd",
+            "a//b",
+            "a/./b",
+            "a\\b",
+            "a\u{1b}[31m",
+            "",
+        ] {
+            let e = bad(&|r| file(r, key));
+            assert!(e.contains("p/.cdnsync/releases/r1.json") && e.contains("invalid"), "{key}: {e}");
+        }
+        type Mutation = Box<dyn Fn(&mut Release)>;
+        let cases: Vec<(&str, Mutation)> = vec![
+            ("hash", Box::new(|r: &mut Release| r.files.get_mut("index.html").unwrap().hash = "zz".into())),
+            ("body", Box::new(|r: &mut Release| {
+                r.files.get_mut("index.html").unwrap().body = Some("../../current".into())
+            })),
+            ("copy", Box::new(|r: &mut Release| {
+                r.files.get_mut("index.html").unwrap().copy_of = Some(".cdnsync/lock".into())
+            })),
+            ("size", Box::new(|r: &mut Release| r.files.get_mut("index.html").unwrap().size = u64::MAX)),
+            ("header", Box::new(|r: &mut Release| {
+                r.files.get_mut("index.html").unwrap().cache_control = "a\r\nSet-Cookie: x".into()
+            })),
+            ("id", Box::new(|r: &mut Release| r.id = "../x".into())),
+            ("created", Box::new(|r: &mut Release| r.created = "yesterday".into())),
+            ("previous", Box::new(|r: &mut Release| r.previous = Some("a/b".into()))),
+        ];
+        for (what, f) in cases {
+            let e = bad(&*f);
+            assert!(e.contains("invalid"), "{what}: {e}");
+        }
+    }
+
+    #[tokio::test]
+    async fn oversized_current_and_records_are_not_read() {
+        let s = MemoryStore::new();
+        s.put(
+            "p/.cdnsync/current",
+            Bytes::from(vec![b'a'; CURRENT_MAX as usize + 1]),
+            &PutOptions::internal("text/plain", &Sse::Aes256),
+        )
+        .await
+        .unwrap();
+        let e = read_current(&s, "p").await.unwrap_err();
+        assert_eq!(e.exit_code(), crate::ExitCode::Remote);
+        assert!(e.to_string().contains("not read"), "{e}");
+        assert!(current_id(&s, "p").await.is_err());
     }
 }

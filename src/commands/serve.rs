@@ -97,7 +97,9 @@ async fn respond(
         None => {
             // `/dir` → `/dir/` when `dir/index.html` exists.
             let idx = format!("{key}/index.html");
-            if !key.ends_with("index.html") && matches!(store.read_meta(&idx), Ok(Some(_))) {
+            if !key.ends_with("index.html")
+                && matches!(store.read_published_meta(&idx), Ok(Some(_)))
+            {
                 let mut loc = format!("{}/", uri.path());
                 if let Some(q) = uri.query() {
                     loc.push('?');
@@ -162,7 +164,9 @@ async fn object(
     status: StatusCode,
     conditional: Option<&HeaderMap>,
 ) -> Option<Response<Body>> {
-    let meta = store.read_meta(key).ok()??;
+    // Only what was published: a file with a sidecar, never through a
+    // symlink, whatever the sidecar holds.
+    let meta = store.read_published_meta(key).ok()??;
     let path = store.object_path(key).ok()?;
     let modified = tokio::fs::metadata(&path)
         .await
@@ -209,6 +213,13 @@ async fn object(
         Body::from(tokio::fs::read(&path).await.ok()?)
     };
     b.body(body).ok()
+}
+
+/// One GET of `path`, for tests that feed `serve` untrusted sidecars.
+#[cfg(test)]
+pub(crate) async fn respond_for_test(store: &LocalStore, path: &str) -> Response<Body> {
+    let uri: Uri = path.parse().unwrap_or_else(|_| Uri::from_static("/"));
+    respond(store, &Method::GET, &uri, &HeaderMap::new()).await
 }
 
 #[cfg(test)]

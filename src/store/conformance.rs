@@ -39,7 +39,7 @@ pub async fn run(store: &dyn Store, prefix: &str) {
         "{name}: head absent"
     );
     assert_eq!(
-        store.get(&k("missing")).await.unwrap(),
+        store.get(&k("missing"), u64::MAX).await.unwrap(),
         None,
         "{name}: get absent"
     );
@@ -90,7 +90,7 @@ pub async fn run(store: &dyn Store, prefix: &str) {
     assert_eq!(m.sse.as_deref(), Some("AES256"), "{name}: sse");
     assert_eq!(
         store
-            .get(&k("dir/a b+c%20é.html"))
+            .get(&k("dir/a b+c%20é.html"), u64::MAX)
             .await
             .unwrap()
             .as_deref(),
@@ -134,10 +134,17 @@ pub async fn run(store: &dyn Store, prefix: &str) {
         "{name}: expected precondition, got {e}"
     );
     assert_eq!(
-        store.get(&k("once.css")).await.unwrap().as_deref(),
+        store.get(&k("once.css"), u64::MAX).await.unwrap().as_deref(),
         Some(&b"a{}"[..]),
         "{name}: create-only kept"
     );
+    // Reads are bounded: an object over the limit is refused, not read.
+    let e = store.get(&k("once.css"), 2).await.unwrap_err();
+    assert!(
+        matches!(e, StoreError::TooLarge { size: 3, max: 2, .. }),
+        "{name}: expected too large, got {e}"
+    );
+    assert!(store.get(&k("once.css"), 3).await.unwrap().is_some());
 
     // If-Match: overwrite only the version read, when the backend tags
     // versions (S3's ETag, the memory store); others return no tag.
@@ -150,7 +157,7 @@ pub async fn run(store: &dyn Store, prefix: &str) {
         .await
         .unwrap();
     let (_, tag) = store
-        .get_tagged(&k("tagged.css"))
+        .get_tagged(&k("tagged.css"), u64::MAX)
         .await
         .unwrap()
         .unwrap_or_else(|| panic!("{name}: get_tagged of an existing key"));
@@ -182,14 +189,14 @@ pub async fn run(store: &dyn Store, prefix: &str) {
             "{name}: If-Match on a missing key must fail, got {e}"
         );
         assert_eq!(
-            store.get(&k("tagged.css")).await.unwrap().as_deref(),
+            store.get(&k("tagged.css"), u64::MAX).await.unwrap().as_deref(),
             Some(&b"c{}"[..]),
             "{name}: conditional overwrite"
         );
     }
     assert!(
         store
-            .get_tagged(&k("never-written.css"))
+            .get_tagged(&k("never-written.css"), u64::MAX)
             .await
             .unwrap()
             .is_none(),
@@ -232,7 +239,7 @@ pub async fn run(store: &dyn Store, prefix: &str) {
     );
     assert_eq!(m.sse.as_deref(), Some("AES256"), "{name}: copy sse");
     assert_eq!(
-        store.get(&k("copy/live.css")).await.unwrap().as_deref(),
+        store.get(&k("copy/live.css"), u64::MAX).await.unwrap().as_deref(),
         Some(&b"a{}"[..]),
         "{name}: copy bytes"
     );
@@ -268,7 +275,7 @@ pub async fn run(store: &dyn Store, prefix: &str) {
         "{name}: multipart metadata"
     );
     assert_eq!(m.sse.as_deref(), Some("AES256"), "{name}: multipart sse");
-    let body = store.get(&k("big.bin")).await.unwrap().unwrap();
+    let body = store.get(&k("big.bin"), u64::MAX).await.unwrap().unwrap();
     assert_eq!(body.len(), p1.len() + 4);
     assert_eq!(&body[p1.len()..], b"tail", "{name}: multipart bytes");
 

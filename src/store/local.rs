@@ -71,13 +71,33 @@ impl LocalStore {
         &self.root
     }
 
-    /// Filesystem path for a key, refusing keys that cannot map safely.
+    /// Filesystem path for a key, refusing keys that cannot map safely and
+    /// symlinks inside the target (a symlinked folder would make a publish
+    /// write, and `serve` read, outside it).
     pub fn object_path(&self, key: &str) -> StoreResult<PathBuf> {
         validate_key(key)?;
-        Ok(self.root.join(key))
+        let path = self.root.join(key);
+        let mut at = self.root.clone();
+        for seg in key.split('/') {
+            at.push(seg);
+            match std::fs::symlink_metadata(&at) {
+                Ok(m) if m.file_type().is_symlink() => {
+                    return Err(other(
+                        key,
+                        format!(
+                            "{} is a symbolic link inside the local target; cdnsync never follows one there",
+                            at.display()
+                        ),
+                    ));
+                }
+                Ok(_) => {}
+                Err(_) => break,
+            }
+        }
+        Ok(path)
     }
 
-    fn sidecar_path(&self, key: &str) -> PathBuf {
+    pub(crate) fn sidecar_path(&self, key: &str) -> PathBuf {
         self.root
             .join(STORE_DIR)
             .join("meta")
@@ -92,6 +112,24 @@ impl LocalStore {
             std::process::id(),
             N.fetch_add(1, Ordering::Relaxed)
         ))
+    }
+
+    /// The headers of an object cdnsync published here: `None` for a file
+    /// without a sidecar (not published), anything that is not a regular
+    /// file, or a path through a symlink. What `serve` serves.
+    pub fn read_published_meta(&self, key: &str) -> StoreResult<Option<ObjectMeta>> {
+        let path = match self.object_path(key) {
+            Ok(p) => p,
+            Err(_) => return Ok(None),
+        };
+        match std::fs::symlink_metadata(&path) {
+            Ok(m) if m.file_type().is_file() => {}
+            _ => return Ok(None),
+        }
+        if !self.sidecar_path(key).is_file() {
+            return Ok(None);
+        }
+        self.read_meta(key)
     }
 
     /// Read an object's headers (used by `serve`).
@@ -270,13 +308,35 @@ impl Store for LocalStore {
         self.read_meta(key)
     }
 
-    async fn get(&self, key: &str) -> StoreResult<Option<Bytes>> {
+    async fn get(&self, key: &str, max: u64) -> StoreResult<Option<Bytes>> {
+        use tokio::io::AsyncReadExt;
         let path = self.object_path(key)?;
-        match tokio::fs::read(&path).await {
-            Ok(b) => Ok(Some(b.into())),
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
-            Err(e) => Err(other(key, e)),
+        let f = match tokio::fs::File::open(&path).await {
+            Ok(f) => f,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
+            Err(e) => return Err(other(key, e)),
+        };
+        let size = f.metadata().await.map_err(|e| other(key, e))?.len();
+        if size > max {
+            return Err(StoreError::TooLarge {
+                key: key.into(),
+                size,
+                max,
+            });
         }
+        let mut b = Vec::with_capacity(size as usize);
+        f.take(max.saturating_add(1))
+            .read_to_end(&mut b)
+            .await
+            .map_err(|e| other(key, e))?;
+        if b.len() as u64 > max {
+            return Err(StoreError::TooLarge {
+                key: key.into(),
+                size: b.len() as u64,
+                max,
+            });
+        }
+        Ok(Some(b.into()))
     }
 
     async fn put(&self, key: &str, body: Bytes, opts: &PutOptions) -> StoreResult<()> {
@@ -290,7 +350,7 @@ impl Store for LocalStore {
 
     async fn copy(&self, src: &str, dst: &str, opts: &PutOptions) -> StoreResult<()> {
         let body = self
-            .get(src)
+            .get(src, u64::MAX)
             .await?
             .ok_or_else(|| StoreError::NotFound { key: src.into() })?;
         self.put(dst, body, opts).await

@@ -133,8 +133,8 @@ impl Store for MemoryStore {
             .map(|o| o.meta.clone()))
     }
 
-    async fn get(&self, key: &str) -> StoreResult<Option<Bytes>> {
-        Ok(self.get_tagged(key).await?.map(|(b, _)| b))
+    async fn get(&self, key: &str, max: u64) -> StoreResult<Option<Bytes>> {
+        Ok(self.get_tagged(key, max).await?.map(|(b, _)| b))
     }
 
     async fn put(&self, key: &str, body: Bytes, opts: &PutOptions) -> StoreResult<()> {
@@ -153,15 +153,21 @@ impl Store for MemoryStore {
         Ok(())
     }
 
-    async fn get_tagged(&self, key: &str) -> StoreResult<Option<(Bytes, Option<String>)>> {
+    async fn get_tagged(
+        &self,
+        key: &str,
+        max: u64,
+    ) -> StoreResult<Option<(Bytes, Option<String>)>> {
         self.enter("get", key)?;
-        Ok(self
-            .inner
-            .lock()
-            .unwrap()
-            .objects
-            .get(key)
-            .map(|o| (o.body.clone(), Some(etag(&o.body)))))
+        let g = self.inner.lock().unwrap();
+        match g.objects.get(key) {
+            Some(o) if o.body.len() as u64 > max => Err(StoreError::TooLarge {
+                key: key.into(),
+                size: o.body.len() as u64,
+                max,
+            }),
+            o => Ok(o.map(|o| (o.body.clone(), Some(etag(&o.body))))),
+        }
     }
 
     async fn copy(&self, src: &str, dst: &str, opts: &PutOptions) -> StoreResult<()> {

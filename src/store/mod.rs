@@ -137,6 +137,9 @@ pub enum StoreError {
     Unreachable { endpoint: String, message: String },
     #[error("{}: {message}", if key.is_empty() { "listing" } else { key.as_str() })]
     Other { key: String, message: String },
+    /// An object read back is larger than any valid one can be.
+    #[error("{key}: {size} bytes, more than the {max} a valid one can hold; not read")]
+    TooLarge { key: String, size: u64, max: u64 },
 }
 
 impl StoreError {
@@ -149,7 +152,8 @@ impl StoreError {
             StoreError::Denied { .. } => ExitCode::Auth,
             StoreError::NoSuchBucket { .. }
             | StoreError::WrongRegion { .. }
-            | StoreError::Unreachable { .. } => ExitCode::Remote,
+            | StoreError::Unreachable { .. }
+            | StoreError::TooLarge { .. } => ExitCode::Remote,
             StoreError::Transient { .. } => ExitCode::Transfer,
             StoreError::NotFound { .. }
             | StoreError::Precondition { .. }
@@ -212,14 +216,20 @@ pub trait Store: Send + Sync {
     /// Metadata of one object, `None` if absent.
     async fn head(&self, key: &str) -> StoreResult<Option<ObjectMeta>>;
 
-    /// Whole body of a (small) object, `None` if absent.
-    async fn get(&self, key: &str) -> StoreResult<Option<Bytes>>;
+    /// Whole body of a (small) object, `None` if absent;
+    /// [`StoreError::TooLarge`] when it holds more than `max` bytes (what is
+    /// read back from a bucket is untrusted: its size is bounded).
+    async fn get(&self, key: &str, max: u64) -> StoreResult<Option<Bytes>>;
 
     /// Like [`Store::get`], with a tag of the version read (the ETag) for a
     /// later [`PutOptions::if_match`]; `None` when the backend cannot do
     /// conditional overwrites.
-    async fn get_tagged(&self, key: &str) -> StoreResult<Option<(Bytes, Option<String>)>> {
-        Ok(self.get(key).await?.map(|b| (b, None)))
+    async fn get_tagged(
+        &self,
+        key: &str,
+        max: u64,
+    ) -> StoreResult<Option<(Bytes, Option<String>)>> {
+        Ok(self.get(key, max).await?.map(|b| (b, None)))
     }
 
     /// Write a whole object from memory.

@@ -294,6 +294,22 @@ fn classify(
     }
 }
 
+/// A streamed body, unless it holds more than `max` bytes (whatever the
+/// server said its length was).
+async fn read_at_most(
+    mut body: ByteStream,
+    max: u64,
+) -> Result<Option<Bytes>, aws_sdk_s3::primitives::ByteStreamError> {
+    let mut out = bytes::BytesMut::new();
+    while let Some(chunk) = body.try_next().await? {
+        if out.len() as u64 + chunk.len() as u64 > max {
+            return Ok(None);
+        }
+        out.extend_from_slice(&chunk);
+    }
+    Ok(Some(out.freeze()))
+}
+
 /// The innermost source of an error ("Connection refused (os error 111)"),
 /// or the timeout itself.
 fn root_cause(e: &(dyn std::error::Error + 'static)) -> String {
@@ -482,7 +498,11 @@ impl Store for S3Store {
         }
     }
 
-    async fn get_tagged(&self, key: &str) -> StoreResult<Option<(Bytes, Option<String>)>> {
+    async fn get_tagged(
+        &self,
+        key: &str,
+        max: u64,
+    ) -> StoreResult<Option<(Bytes, Option<String>)>> {
         // The SDK retries the request, not the reading of a streamed body: a
         // connection lost mid-body is retried here.
         let mut attempt = 1;
@@ -497,8 +517,23 @@ impl Store for S3Store {
             {
                 Ok(o) => {
                     let tag = o.e_tag().map(str::to_string);
-                    match o.body.collect().await {
-                        Ok(data) => return Ok(Some((data.into_bytes(), tag))),
+                    let size = o.content_length().unwrap_or(0).max(0) as u64;
+                    if size > max {
+                        return Err(StoreError::TooLarge {
+                            key: key.into(),
+                            size,
+                            max,
+                        });
+                    }
+                    match read_at_most(o.body, max).await {
+                        Ok(Some(data)) => return Ok(Some((data, tag))),
+                        Ok(None) => {
+                            return Err(StoreError::TooLarge {
+                                key: key.into(),
+                                size: max.saturating_add(1),
+                                max,
+                            });
+                        }
                         Err(e) if attempt < BODY_ATTEMPTS => {
                             tracing::debug!(
                                 "{key}: body read failed ({}), retrying",
@@ -525,8 +560,8 @@ impl Store for S3Store {
         }
     }
 
-    async fn get(&self, key: &str) -> StoreResult<Option<Bytes>> {
-        Ok(self.get_tagged(key).await?.map(|(b, _)| b))
+    async fn get(&self, key: &str, max: u64) -> StoreResult<Option<Bytes>> {
+        Ok(self.get_tagged(key, max).await?.map(|(b, _)| b))
     }
 
     async fn put(&self, key: &str, body: Bytes, opts: &PutOptions) -> StoreResult<()> {

@@ -20,4 +20,5 @@ mod original_urls;
 mod publish_local;
 mod publish_s3;
 mod releases;
+mod trust;
 mod varnish;
