@@ -146,7 +146,12 @@ if [ "$all_pages" = 1 ]; then
 fi
 say "scenario $(basename "$scenario")"
 status=0
-node "$browser_dir/compare-sites.mjs" "$before_url" "$after_url" "$scenario" --out "$tmp/report.json" "${extra[@]}" || status=$?
+# In the background, so that Ctrl-C / SIGTERM stop it (and its Chromium) at once.
+node "$browser_dir/compare-sites.mjs" "$before_url" "$after_url" "$scenario" --out "$tmp/report.json" "${extra[@]}" &
+compare_pid=$!
+pids=("$compare_pid" "${pids[@]}")
+wait "$compare_pid" || status=$?
+pids=("${pids[@]:1}")
 if [ -n "${CHECK_SITE_REPORT:-}" ] && [ -f "$tmp/report.json" ]; then
   cp "$tmp/report.json" "$CHECK_SITE_REPORT"
   say "report: $CHECK_SITE_REPORT"

@@ -62,9 +62,13 @@ pub fn check(plan: &Plan, input: &CheckInput<'_>) -> Result<()> {
     // from the final bytes, resolve as well as the originals did.
     let mut dangling: HashMap<&str, HashSet<&str>> = HashMap::new();
     for m in input.missing {
-        dangling.entry(m.file.as_str()).or_default().insert(m.url.as_str());
+        dangling
+            .entry(m.file.as_str())
+            .or_default()
+            .insert(m.url.as_str());
     }
-    plan.uploads
+    graph::on_parser_threads(|| {
+        plan.uploads
         .par_iter()
         .filter(|u| !u.object.splices.is_empty() && u.object.copy_of.is_none())
         .try_for_each(|u| {
@@ -94,6 +98,7 @@ pub fn check(plan: &Plan, input: &CheckInput<'_>) -> Result<()> {
                 None => Ok(()),
             }
         })
+    })?
 }
 
 #[cfg(test)]
@@ -107,7 +112,10 @@ mod tests {
     /// A site, its fingerprinting and the plan of a first publish.
     fn planned() -> (crate::fingerprint::tests::Run, Inventory, Plan) {
         let run = crate::fingerprint::tests::run_files(&[
-            ("index.html", "<link rel=stylesheet href=s.css><img src=i.png>"),
+            (
+                "index.html",
+                "<link rel=stylesheet href=s.css><img src=i.png>",
+            ),
             ("s.css", "body{background:url(i.png)}"),
             ("i.png", "PNG"),
         ]);
@@ -146,7 +154,8 @@ mod tests {
     #[test]
     fn a_missing_original_url_is_an_internal_error_naming_it() {
         let (run, inv, mut p) = planned();
-        p.uploads.retain(|u| !(u.object.rel == "i.png" && u.object.copy_of.is_some()));
+        p.uploads
+            .retain(|u| !(u.object.rel == "i.png" && u.object.copy_of.is_some()));
         let e = run_check(&run, &inv, &p).unwrap_err();
         assert_eq!(e.exit_code(), crate::ExitCode::Internal);
         assert!(e.to_string().contains("`i.png`"), "{e}");
@@ -173,6 +182,9 @@ mod tests {
         splices[0].text = ".0000deadbeef".into();
         u.object.splices = std::sync::Arc::new(splices);
         let e = run_check(&run, &inv, &p).unwrap_err();
-        assert!(e.to_string().contains("index.html") && e.to_string().contains("not in the release"), "{e}");
+        assert!(
+            e.to_string().contains("index.html") && e.to_string().contains("not in the release"),
+            "{e}"
+        );
     }
 }

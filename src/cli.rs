@@ -167,7 +167,13 @@ pub struct MigrateArgs {
     /// Migrate only shard I of N (by key hash), e.g. 2/4; many machines, no coordinator.
     #[arg(long, env = "CDNSYNC_SHARD", value_name = "I/N")]
     pub shard: Option<String>,
-    /// Serve HTML, SVG and XML inline instead of as attachments (only if their origin is trusted).
+    /// Migrate files matching this glob although they are on the secret
+    /// deny-list (repeatable).
+    #[arg(long, value_name = "GLOB", value_delimiter = ',')]
+    pub include_denied: Vec<String>,
+
+    /// Serve every type inline, not only images, media, fonts, PDF and
+    /// plain text (HTML, SVG, XML, JS as documents: only if their origin is trusted).
     #[arg(long, env = "CDNSYNC_INLINE")]
     pub inline: bool,
     /// Cache-Control of migrated objects.
@@ -385,6 +391,16 @@ pub struct PublishArgs {
     /// Allow publishing an empty directory over a live site (deletes it).
     #[arg(long, env = "CDNSYNC_ALLOW_EMPTY")]
     pub allow_empty: bool,
+
+    /// Publish files matching this glob although they are on the secret
+    /// deny-list (repeatable; e.g. `.well-known/*.pem`).
+    #[arg(
+        long,
+        env = "CDNSYNC_INCLUDE_DENIED",
+        value_name = "GLOB",
+        value_delimiter = ','
+    )]
+    pub include_denied: Vec<String>,
 
     /// Do not give assets content-addressed names or rewrite references.
     #[arg(long, env = "CDNSYNC_NO_FINGERPRINT")]

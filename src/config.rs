@@ -247,7 +247,18 @@ impl PublishConfig {
                 check_header_value(v).map_err(|m| setting(&format!("rules[{i}]"), m))?;
             }
         }
-        let rules = Rules::new(&file.rules, defaults).map_err(|m| setting("rules", m))?;
+        // `--include-denied GLOB` is an include rule ahead of the file's.
+        let specs: Vec<RuleSpec> = args
+            .include_denied
+            .iter()
+            .map(|g| RuleSpec {
+                glob: g.clone(),
+                include: Some(true),
+                ..Default::default()
+            })
+            .chain(file.rules.iter().cloned())
+            .collect();
+        let rules = Rules::new(&specs, defaults).map_err(|m| setting("rules", m))?;
 
         let endpoint_url = args
             .remote

@@ -209,7 +209,11 @@ pub async fn execute(
             _ => None,
         })
         .collect();
-    for k in plan.unchanged.iter().filter(|k| sources.contains(k.object.rel.as_str())) {
+    for k in plan
+        .unchanged
+        .iter()
+        .filter(|k| sources.contains(k.object.rel.as_str()))
+    {
         encodings.insert(
             object_slot(&k.object.rel),
             (k.stored_size, k.content_encoding.clone()),

@@ -309,7 +309,11 @@ pub fn select_assets(
             continue;
         }
         let page = reached[rel].0;
-        for r in graph.files[rel].refs.iter().filter(|r| r.kind == RefKind::Asset) {
+        for r in graph.files[rel]
+            .refs
+            .iter()
+            .filter(|r| r.kind == RefKind::Asset)
+        {
             wanted.insert(r.target.as_str());
             if !reached.contains_key(r.target.as_str()) {
                 reached.insert(r.target.as_str(), (page, rel, r.line));

@@ -419,7 +419,13 @@ mod tests {
         assert!(!p.delete.iter().any(|k| k == "js/app-B4x9Tz2k.js"), "{p:?}");
         assert!(!p.delete.iter().any(|k| k == "index.html"), "{p:?}");
         assert_eq!(p.delete, [body(1)], "only r1's own body goes");
-        for k in [".cdnsync/current", ".cdnsync/lock", "../x", "/abs", ".cdnsync/releases/r.json"] {
+        for k in [
+            ".cdnsync/current",
+            ".cdnsync/lock",
+            "../x",
+            "/abs",
+            ".cdnsync/releases/r.json",
+        ] {
             assert!(!deletable(k), "{k}");
         }
         assert!(deletable(&body(7)) && deletable("img/a.1.png"));

@@ -6,6 +6,7 @@
 //! planning is a pure function over their results, and the executor applies
 //! the plan to a [`store::Store`]. See `DESIGN.md` for the full architecture.
 
+pub mod beneath;
 pub mod cdn;
 pub mod check;
 pub mod cli;
@@ -26,11 +27,12 @@ pub mod migrate;
 pub mod mime;
 pub mod plan;
 pub mod progress;
+#[cfg(test)]
+mod reader_fuzz;
+pub mod redact;
 pub mod release;
 pub mod remote;
 pub mod report;
-#[cfg(test)]
-mod reader_fuzz;
 #[cfg(test)]
 mod rewrite_fuzz;
 pub mod rules;

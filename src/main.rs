@@ -87,7 +87,9 @@ async fn run(cli: Cli, ctx: Context, gh: Option<GithubEnv>) -> Result<(), Error>
                         let _ = g.write_summary(&format!(
                             "### cdnsync {verb} failed\n\n| | |\n|---|---|\n| Target | `{}` |\n| Error | {} |\n| Exit code | {} |\n\nNothing was deleted; the live site is unchanged unless the error says the release is live.\n",
                             cfg.target.display(),
-                            e.to_string().replace('|', "\\|").replace('\n', " "),
+                            cdnsync::redact::redact_urls(&e.to_string())
+                                .replace('|', "\\|")
+                                .replace('\n', " "),
                             e.exit_code().code()
                         ));
                     }
@@ -339,6 +341,8 @@ async fn run(cli: Cli, ctx: Context, gh: Option<GithubEnv>) -> Result<(), Error>
                 concurrency,
                 cache_control: args.cache_control.clone(),
                 inline: args.inline,
+                include_denied: args.include_denied.clone(),
+                src_root: args.src.clone(),
                 shard,
                 dry_run: args.dry_run,
                 base_url: args.base_url.clone(),
@@ -552,10 +556,13 @@ fn main() -> std::process::ExitCode {
     match result {
         Ok(()) => std::process::ExitCode::SUCCESS,
         Err(e) => {
+            // Whatever produced the message, no credentials in a URL reach
+            // the terminal or the job log.
+            let msg = cdnsync::redact::redact_urls(&e.to_string());
             if gh.is_some() {
-                println!("{}", cdnsync::github::error(&e.to_string()));
+                println!("{}", cdnsync::github::error(&msg));
             }
-            eprintln!("error: {e}");
+            eprintln!("error: {msg}");
             std::process::ExitCode::from(e.exit_code().code())
         }
     }

@@ -54,8 +54,12 @@ pub struct MigrateOptions {
     pub sse: Sse,
     pub concurrency: usize,
     pub cache_control: String,
-    /// Do not force `attachment` on HTML/SVG/XML (`--inline`).
+    /// Serve every type inline, not only the allow-listed ones (`--inline`).
     pub inline: bool,
+    /// Globs of deny-listed files to migrate anyway (`--include-denied`).
+    pub include_denied: Vec<String>,
+    /// The source directory (files are read and deleted beneath it).
+    pub src_root: PathBuf,
     /// `I/N`: only files whose key hash falls in shard I of N.
     pub shard: Option<(u64, u64)>,
     pub dry_run: bool,
@@ -139,19 +143,38 @@ pub fn bad_name(rel: &str) -> Option<&'static str> {
     }
 }
 
-/// Headers of a migrated file: the web type table, `attachment` for types
-/// a browser would execute (HTML, SVG, XML), no precompression.
+/// Whether a browser may show a type inline without running anything from
+/// it: an allow-list (images but SVG, audio, video, fonts, PDF, plain text
+/// and CSV). Everything else — HTML, XHTML, SVG, any XML (`*/xml`,
+/// `*+xml`: Chromium runs XHTML-namespace scripts in any XML document),
+/// JavaScript, unknown types — is served as an attachment.
+pub fn safe_inline(content_type: &str) -> bool {
+    let essence = content_type
+        .split(';')
+        .next()
+        .unwrap_or("")
+        .trim()
+        .to_ascii_lowercase();
+    if essence.ends_with("+xml") || essence.ends_with("/xml") {
+        return false;
+    }
+    let (top, _) = essence.split_once('/').unwrap_or((&essence, ""));
+    matches!(top, "image" | "audio" | "video" | "font")
+        || matches!(
+            essence.as_str(),
+            "application/pdf" | "text/plain" | "text/csv" | "application/font-woff"
+        )
+}
+
+/// Headers of a migrated file: the web type table, `attachment` for every
+/// type not safe inline (unless `--inline`), no precompression.
 pub fn headers_for(rel: &str, cache_control: &str, inline: bool) -> HeaderSettings {
     let content_type = mime::content_type(rel);
-    let essence = content_type.split(';').next().unwrap_or("").trim();
-    let executable = matches!(
-        essence,
-        "text/html" | "application/xhtml+xml" | "image/svg+xml" | "application/xml" | "text/xml"
-    );
+    let attachment = !inline && !safe_inline(&content_type);
     HeaderSettings {
         content_type,
         cache_control: cache_control.to_string(),
-        content_disposition: (executable && !inline).then(|| "attachment".to_string()),
+        content_disposition: attachment.then(|| "attachment".to_string()),
         compress: false,
     }
 }
@@ -159,6 +182,8 @@ pub fn headers_for(rel: &str, cache_control: &str, inline: bool) -> HeaderSettin
 /// One walked file.
 struct Local {
     key_rel: String,
+    /// The path below the source as on disk (before NFC).
+    rel_fs: PathBuf,
     path: PathBuf,
     size: u64,
     mtime: i128,
@@ -166,7 +191,10 @@ struct Local {
 
 /// Walk `src` in key order (names compared as keys: a directory sorts as
 /// `name/`), streaming; bad names and special files go to `skipped`.
-fn walk(src: &Path) -> impl Iterator<Item = std::result::Result<Local, Problem>> + '_ {
+fn walk<'a>(
+    src: &'a Path,
+    rules: &'a crate::rules::Rules,
+) -> impl Iterator<Item = std::result::Result<Local, Problem>> + 'a {
     let key_name = |e: &walkdir::DirEntry| {
         let mut n: String = e.file_name().to_string_lossy().nfc().collect();
         if e.file_type().is_dir() {
@@ -175,13 +203,15 @@ fn walk(src: &Path) -> impl Iterator<Item = std::result::Result<Local, Problem>>
         n
     };
     let canon = src.canonicalize().unwrap_or_else(|_| src.to_path_buf());
+    let canon_links = canon.clone();
     walkdir::WalkDir::new(src)
         .follow_links(true)
         .sort_by(move |a, b| key_name(a).cmp(&key_name(b)))
         .into_iter()
         .filter_entry(move |e| {
             // Never follow a link out of the source tree.
-            !e.path_is_symlink() || e.path().canonicalize().is_ok_and(|t| t.starts_with(&canon))
+            !e.path_is_symlink()
+                || e.path().canonicalize().is_ok_and(|t| t.starts_with(&canon))
         })
         .filter_map(move |e| {
             let e = match e {
@@ -221,6 +251,25 @@ fn walk(src: &Path) -> impl Iterator<Item = std::result::Result<Local, Problem>>
                     reason: why.into(),
                 }));
             }
+            // The secret deny-list, on the name and on a link's target.
+            let target = e
+                .path_is_symlink()
+                .then(|| e.path().canonicalize().ok())
+                .flatten()
+                .and_then(|t| t.strip_prefix(&canon_links).ok().map(|r| r.to_string_lossy().replace('\\', "/")));
+            for name in std::iter::once(rel.clone()).chain(target) {
+                if let Some(crate::rules::Skip::Denied { pattern }) = rules.skip(&name)
+                    && !rules.explicitly_included(&rel)
+                {
+                    return Some(Err(Problem {
+                        path: shown,
+                        reason: format!(
+                            "on the secret deny-list (`{pattern}`{}); --include-denied GLOB migrates it",
+                            if name == rel { String::new() } else { format!(", link target {name}") }
+                        ),
+                    }));
+                }
+            }
             let (size, mtime) = match e.metadata() {
                 Ok(m) => (m.len(), mtime_ns(&m)),
                 Err(err) => {
@@ -232,6 +281,7 @@ fn walk(src: &Path) -> impl Iterator<Item = std::result::Result<Local, Problem>>
             };
             Some(Ok(Local {
                 key_rel: rel,
+                rel_fs: rel_path.to_path_buf(),
                 path: e.path().to_path_buf(),
                 size,
                 mtime,
@@ -440,6 +490,19 @@ pub async fn run(
     if !md.is_dir() {
         return Err(Error::input(src, "not a directory"));
     }
+    // The publish deny-list applies: secrets never leave the server unless
+    // asked for by name.
+    let include: Vec<crate::rules::RuleSpec> = opts
+        .include_denied
+        .iter()
+        .map(|g| crate::rules::RuleSpec {
+            glob: g.clone(),
+            include: Some(true),
+            ..Default::default()
+        })
+        .collect();
+    let rules = crate::rules::Rules::new(&include, crate::rules::Defaults::default())
+        .map_err(|e| Error::Usage(format!("--include-denied: {e}")))?;
     let mut report = MigrateReport {
         dry_run: opts.dry_run,
         mode: Some(opts.mode),
@@ -462,7 +525,7 @@ pub async fn run(
     let (total_files, total_bytes) = if opts.progress == ProgressMode::Quiet {
         (0, 0)
     } else {
-        walk(src)
+        walk(src, &rules)
             .filter_map(|f| f.ok())
             .filter(|f| opts.shard.is_none_or(|(i, n)| shard_of(&f.key_rel, n) == i))
             .fold((0u64, 0u64), |(n, b), f| (n + 1, b + f.size))
@@ -507,7 +570,7 @@ pub async fn run(
         .map(|u| u.path().to_string())
         .unwrap_or_else(|_| "/".into());
 
-    let mut files = walk(src).peekable();
+    let mut files = walk(src, &rules).peekable();
     while files.peek().is_some() && !cancel.is_cancelled() {
         // One batch: decide against the listing, then work concurrently.
         let mut batch: Vec<(Local, Option<Option<u64>>)> = Vec::new();
@@ -631,13 +694,14 @@ async fn migrate_one(
     mem: &Semaphore,
     phase: &Phase,
 ) -> FileResult {
-    let path = f.path.clone();
-    let before = std::fs::metadata(&f.path).and_then(|m| m.modified()).ok();
-    let (size, hash) = tokio::task::spawn_blocking(move || crate::scan::hash_file(&path))
+    // Read through the tree as walked, never through a symlink swapped in
+    // since: the hash, CRC32 and identity of exactly the bytes checked.
+    let (src, rel_fs, path) = (opts.src_root.clone(), f.rel_fs.clone(), f.path.clone());
+    let read = tokio::task::spawn_blocking(move || hash_beneath(&src, &rel_fs, &path))
         .await
         .map_err(|e| e.to_string())?
         .map_err(|e| format!("cannot read: {e}"))?;
-    let hash = hash.to_hex().to_string();
+    let (size, hash) = (read.size, read.hash.clone());
     let headers = headers_for(&f.key_rel, &opts.cache_control, opts.inline);
     let digest = headers.digest(&opts.sse);
     let key = join_key(&opts.prefix, &f.key_rel);
@@ -653,7 +717,9 @@ async fn migrate_one(
             Some(m) if m.metadata.get(META_HASH) != Some(&hash) => {
                 Some("content differs (blake3)".to_string())
             }
-            Some(_) => None,
+            // The metadata can be written by anyone who can write the
+            // bucket: the bytes themselves are checked.
+            Some(m) => verify_bytes(store, &key, m, &read).await.err(),
         };
         if let Some(why) = why {
             return Ok((Done::Mismatch(why), hash));
@@ -661,12 +727,13 @@ async fn migrate_one(
         if opts.mode == Mode::Verify || opts.dry_run {
             return Ok((Done::Verified, hash));
         }
-        // Delete only a file that is still exactly what was verified.
-        let after = std::fs::metadata(&f.path).map_err(|e| format!("cannot stat: {e}"))?;
-        if after.len() != size || after.modified().ok() != before {
-            return Err("changed while being checked; not deleted".into());
-        }
-        std::fs::remove_file(&f.path).map_err(|e| format!("cannot delete: {e}"))?;
+        // Delete only the very file that was verified, still unchanged,
+        // reached without following a symlink.
+        let (src, rel_fs, id) = (opts.src_root.clone(), read.rel_fs.clone(), read.id);
+        tokio::task::spawn_blocking(move || crate::beneath::unlink(&src, &rel_fs, id))
+            .await
+            .map_err(|e| e.to_string())?
+            .map_err(|e| format!("not deleted: {e}"))?;
         return Ok((Done::DeletedLocal, hash));
     }
     if remote_size.is_none_or(|r| r == Some(size))
@@ -714,6 +781,98 @@ async fn migrate_one(
         ));
     }
     Ok((Done::Uploaded(done.stored_size), hash))
+}
+
+/// What reading a file to migrate found.
+struct Read {
+    size: u64,
+    hash: String,
+    /// CRC32 as S3 reports it (base64 of the big-endian value).
+    crc32: String,
+    id: crate::beneath::FileId,
+    /// The path read, relative to the source root (through links resolved
+    /// inside the root).
+    rel_fs: PathBuf,
+}
+
+/// Hash a file below `src` without following a symlink that appeared since
+/// the walk; a file the walk reached through a link inside the tree is read
+/// at its real place (still inside the tree).
+fn hash_beneath(src: &Path, rel_fs: &Path, path: &Path) -> std::io::Result<Read> {
+    use std::io::Read as _;
+    let (mut file, rel) = match crate::beneath::open(src, rel_fs) {
+        Ok(f) => (f, rel_fs.to_path_buf()),
+        Err(_) => {
+            let canon_src = src.canonicalize()?;
+            let real = path.canonicalize()?;
+            let rel = real
+                .strip_prefix(&canon_src)
+                .map_err(|_| std::io::Error::other("leads outside the source directory"))?
+                .to_path_buf();
+            (crate::beneath::open(&canon_src, &rel)?, rel)
+        }
+    };
+    let id = crate::beneath::id_of(&file)?;
+    let mut h = blake3::Hasher::new();
+    let mut crc = crc32fast::Hasher::new();
+    let mut buf = vec![0u8; 1 << 20];
+    let mut size = 0u64;
+    loop {
+        let n = file.read(&mut buf)?;
+        if n == 0 {
+            break;
+        }
+        h.update(&buf[..n]);
+        crc.update(&buf[..n]);
+        size += n as u64;
+    }
+    use base64::Engine;
+    Ok(Read {
+        size,
+        hash: h.finalize().to_hex().to_string(),
+        crc32: base64::engine::general_purpose::STANDARD.encode(crc.finalize().to_be_bytes()),
+        id,
+        rel_fs: rel,
+    })
+}
+
+/// Check the bytes a store holds are the local ones: by the store's own
+/// full-object CRC32 when it has one, else by reading them back in ranges
+/// and hashing them (multipart objects, stores without checksums).
+async fn verify_bytes(
+    store: &dyn Store,
+    key: &str,
+    m: &crate::store::ObjectMeta,
+    local: &Read,
+) -> std::result::Result<(), String> {
+    if let Some(c) = &m.checksum_crc32
+        && !c.contains('-')
+    {
+        return if *c == local.crc32 {
+            Ok(())
+        } else {
+            Err("content differs (the store's CRC32)".into())
+        };
+    }
+    const RANGE: u64 = 8 << 20;
+    let mut h = blake3::Hasher::new();
+    let mut at = 0;
+    while at < local.size {
+        let b = store
+            .read_range(key, at, RANGE.min(local.size - at))
+            .await
+            .map_err(|e| format!("cannot read back: {e}"))?;
+        if b.is_empty() {
+            break;
+        }
+        h.update(&b);
+        at += b.len() as u64;
+    }
+    if at == local.size && h.finalize().to_hex().as_str() == local.hash {
+        Ok(())
+    } else {
+        Err("content differs (read back and hashed)".into())
+    }
 }
 
 /// Counts of a report by reason, for the summary.
@@ -807,6 +966,30 @@ mod tests {
             None,
             "--inline"
         );
+        // Anything a browser may run or render as a document is an attachment.
+        for f in [
+            "feed.rss", "atom.xml", "a.xhtml", "m.mml", "x.rdf", "app.js", "a.mjs", "a.xsl",
+            "a.wasm", "noext", "a.php", "a.htm",
+        ] {
+            assert_eq!(
+                headers_for(f, "c", false).content_disposition.as_deref(),
+                Some("attachment"),
+                "{f}"
+            );
+        }
+        for t in [
+            "application/atom+xml",
+            "application/rss+xml; charset=utf-8",
+            "text/xml",
+            "image/svg+xml",
+        ] {
+            assert!(!safe_inline(t), "{t}");
+        }
+        for f in [
+            "a.png", "a.webp", "a.mp4", "a.mp3", "a.pdf", "a.txt", "a.woff2", "a.csv",
+        ] {
+            assert_eq!(headers_for(f, "c", false).content_disposition, None, "{f}");
+        }
     }
 
     #[test]

@@ -40,7 +40,10 @@ fn mutated() -> impl Strategy<Value = Vec<u8>> {
     (0usize..2000, nasty, 0u8..3).prop_map(|(at, v, how)| {
         let text = valid_record();
         let at = at % text.len();
-        let at = (0..=at).rev().find(|i| text.is_char_boundary(*i)).unwrap_or(0);
+        let at = (0..=at)
+            .rev()
+            .find(|i| text.is_char_boundary(*i))
+            .unwrap_or(0);
         match how {
             0 => {
                 // Replace the next quoted string after `at`.
@@ -62,10 +65,7 @@ fn mutated() -> impl Strategy<Value = Vec<u8>> {
 }
 
 fn any_bytes() -> impl Strategy<Value = Vec<u8>> {
-    prop_oneof![
-        prop::collection::vec(any::<u8>(), 0..300),
-        mutated(),
-    ]
+    prop_oneof![prop::collection::vec(any::<u8>(), 0..300), mutated(),]
 }
 
 fn rt() -> tokio::runtime::Runtime {

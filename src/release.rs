@@ -48,7 +48,10 @@ pub fn key_problem(rel: &str) -> Option<&'static str> {
     if rel.chars().any(char::is_control) {
         return Some("a key with a control character");
     }
-    if rel.split('/').any(|s| s.is_empty() || s == "." || s == "..") {
+    if rel
+        .split('/')
+        .any(|s| s.is_empty() || s == "." || s == "..")
+    {
         return Some("a key with an empty, `.` or `..` segment");
     }
     if rel == META_DIR || rel.starts_with(&format!("{META_DIR}/")) {
@@ -70,8 +73,7 @@ pub fn valid_id(id: &str) -> bool {
 
 fn is_hex(s: &str, lens: std::ops::RangeInclusive<usize>) -> bool {
     lens.contains(&s.len())
-        && s
-            .bytes()
+        && s.bytes()
             .all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b))
 }
 
@@ -198,7 +200,10 @@ impl Release {
         if !valid_id(&self.id) {
             return Err("its id is not a release id".into());
         }
-        for (what, id) in [("previous", &self.previous), ("rollback_of", &self.rollback_of)] {
+        for (what, id) in [
+            ("previous", &self.previous),
+            ("rollback_of", &self.rollback_of),
+        ] {
             if id.as_deref().is_some_and(|i| !valid_id(i)) {
                 return Err(format!("`{what}` is not a release id"));
             }
@@ -362,10 +367,13 @@ pub async fn read(store: &dyn Store, prefix: &str, id: &str) -> Result<Release> 
             crate::commands::releases::printable(id)
         )));
     }
-    let body = store.get(&key, RECORD_MAX).await?.ok_or_else(|| Error::Manifest {
-        key: key.clone(),
-        reason: format!("release {id} does not exist (see `cdnsync releases`)"),
-    })?;
+    let body = store
+        .get(&key, RECORD_MAX)
+        .await?
+        .ok_or_else(|| Error::Manifest {
+            key: key.clone(),
+            reason: format!("release {id} does not exist (see `cdnsync releases`)"),
+        })?;
     parse(&key, &body)
 }
 
@@ -506,7 +514,9 @@ mod tests {
             let mut r = release("r1");
             f(&mut r);
             let body = serde_json::to_vec(&r).unwrap();
-            parse("p/.cdnsync/releases/r1.json", &body).unwrap_err().to_string()
+            parse("p/.cdnsync/releases/r1.json", &body)
+                .unwrap_err()
+                .to_string()
         };
         let file = |r: &mut Release, key: &str| {
             let f = r.files.values().next().unwrap().clone();
@@ -524,24 +534,51 @@ mod tests {
             "",
         ] {
             let e = bad(&|r| file(r, key));
-            assert!(e.contains("p/.cdnsync/releases/r1.json") && e.contains("invalid"), "{key}: {e}");
+            assert!(
+                e.contains("p/.cdnsync/releases/r1.json") && e.contains("invalid"),
+                "{key}: {e}"
+            );
         }
         type Mutation = Box<dyn Fn(&mut Release)>;
         let cases: Vec<(&str, Mutation)> = vec![
-            ("hash", Box::new(|r: &mut Release| r.files.get_mut("index.html").unwrap().hash = "zz".into())),
-            ("body", Box::new(|r: &mut Release| {
-                r.files.get_mut("index.html").unwrap().body = Some("../../current".into())
-            })),
-            ("copy", Box::new(|r: &mut Release| {
-                r.files.get_mut("index.html").unwrap().copy_of = Some(".cdnsync/lock".into())
-            })),
-            ("size", Box::new(|r: &mut Release| r.files.get_mut("index.html").unwrap().size = u64::MAX)),
-            ("header", Box::new(|r: &mut Release| {
-                r.files.get_mut("index.html").unwrap().cache_control = "a\r\nSet-Cookie: x".into()
-            })),
+            (
+                "hash",
+                Box::new(|r: &mut Release| {
+                    r.files.get_mut("index.html").unwrap().hash = "zz".into()
+                }),
+            ),
+            (
+                "body",
+                Box::new(|r: &mut Release| {
+                    r.files.get_mut("index.html").unwrap().body = Some("../../current".into())
+                }),
+            ),
+            (
+                "copy",
+                Box::new(|r: &mut Release| {
+                    r.files.get_mut("index.html").unwrap().copy_of = Some(".cdnsync/lock".into())
+                }),
+            ),
+            (
+                "size",
+                Box::new(|r: &mut Release| r.files.get_mut("index.html").unwrap().size = u64::MAX),
+            ),
+            (
+                "header",
+                Box::new(|r: &mut Release| {
+                    r.files.get_mut("index.html").unwrap().cache_control =
+                        "a\r\nSet-Cookie: x".into()
+                }),
+            ),
             ("id", Box::new(|r: &mut Release| r.id = "../x".into())),
-            ("created", Box::new(|r: &mut Release| r.created = "yesterday".into())),
-            ("previous", Box::new(|r: &mut Release| r.previous = Some("a/b".into()))),
+            (
+                "created",
+                Box::new(|r: &mut Release| r.created = "yesterday".into()),
+            ),
+            (
+                "previous",
+                Box::new(|r: &mut Release| r.previous = Some("a/b".into())),
+            ),
         ];
         for (what, f) in cases {
             let e = bad(&*f);

@@ -203,11 +203,7 @@ impl Report {
             bytes_uploaded: plan.upload_bytes(),
             phases: Phases {
                 upload: plan.uploads.iter().filter(|u| u.switch.is_none()).count(),
-                store_bodies: plan
-                    .uploads
-                    .iter()
-                    .filter(|u| u.body_to_store())
-                    .count()
+                store_bodies: plan.uploads.iter().filter(|u| u.body_to_store()).count()
                     + plan.bodies_missing.len(),
                 switch: plan.uploads.iter().filter(|u| u.switch.is_some()).count(),
                 record: !plan.noop,
@@ -222,11 +218,7 @@ impl Report {
             gc_deleted: 0,
             invalidations: Vec::new(),
             cdn_failures: Vec::new(),
-            bodies_stored: plan
-                .uploads
-                .iter()
-                .filter(|u| u.body_to_store())
-                .count()
+            bodies_stored: plan.uploads.iter().filter(|u| u.body_to_store()).count()
                 + plan.bodies_missing.len(),
             objects,
             skipped: plan.skipped.clone(),
@@ -243,7 +235,11 @@ impl Report {
     /// [`crate::execute::measure`]: the same definition a publish reports.
     pub fn apply_wire(&mut self, wire: &crate::execute::Wire) {
         self.bytes_uploaded = wire.bytes;
-        for o in self.objects.iter_mut().filter(|o| o.action == Action::Upload) {
+        for o in self
+            .objects
+            .iter_mut()
+            .filter(|o| o.action == Action::Upload)
+        {
             if let Some((_, enc)) = wire.by_key.get(&o.key) {
                 o.content_encoding = enc.clone();
             }
@@ -385,7 +381,11 @@ impl Report {
             })
             .collect();
         // A short list by default; all of them with -v.
-        let keep_lines = if max_lines == usize::MAX { max_lines } else { max_lines.min(10) };
+        let keep_lines = if max_lines == usize::MAX {
+            max_lines
+        } else {
+            max_lines.min(10)
+        };
         for (p, why) in pinned.iter().take(keep_lines) {
             let _ = writeln!(s, "  keep    {p}  (not renamed: {why})");
         }

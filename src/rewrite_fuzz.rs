@@ -232,11 +232,17 @@ fn site_with(lang: Lang, text: &[u8]) -> BTreeMap<&'static str, Vec<u8>> {
     // Only what a page loads is renamed: a page loads the subject.
     match lang {
         Lang::Css => {
-            files.insert("index.html", b"<link rel=stylesheet href=style.css>".to_vec());
+            files.insert(
+                "index.html",
+                b"<link rel=stylesheet href=style.css>".to_vec(),
+            );
         }
         Lang::Html => {}
         _ => {
-            files.insert("index.html", b"<script type=module src=app.js></script>".to_vec());
+            files.insert(
+                "index.html",
+                b"<script type=module src=app.js></script>".to_vec(),
+            );
         }
     }
     files.insert(file_name(lang), text.to_vec());

@@ -10,30 +10,100 @@ use serde::{Deserialize, Serialize};
 use crate::headers::HeaderSettings;
 use crate::mime;
 
-/// Files never uploaded unless a rule explicitly includes them: version
-/// control, secrets, credentials, OS and editor droppings.
+/// Files never uploaded unless explicitly included (`--include-denied`, or a
+/// rule with `include = true`): version control, secrets and credentials,
+/// OS and editor droppings. The secret-file families follow the path
+/// signatures of secret scanners (gitrob/shhgit file signatures, gitleaks'
+/// `pkcs12-file` path rule): key stores, cloud, container, database and
+/// package-manager credentials, infrastructure state, shell histories and
+/// database dumps.
 pub const DENY_LIST: &[&str] = &[
+    // Version control.
     "**/.git/**",
     "**/.git",
     "**/.hg/**",
     "**/.svn/**",
-    "**/.aws/**",
-    "**/.ssh/**",
+    "**/.git-credentials",
+    "**/.gitconfig",
+    // Environment files.
     "**/.env",
     "**/.env.*",
+    "**/.env-*",
+    "**/*.env",
     "**/.envrc",
+    // Private keys and key stores.
     "**/*.pem",
     "**/*.key",
     "**/*.p12",
     "**/*.pfx",
+    "**/*.pkcs12",
+    "**/*.ppk",
+    "**/*.jks",
+    "**/*.keystore",
+    "**/*.kdbx",
+    "**/*.ovpn",
     "**/id_rsa*",
     "**/id_dsa*",
     "**/id_ecdsa*",
     "**/id_ed25519*",
+    "**/*_rsa",
+    "**/*_dsa",
+    "**/*_ecdsa",
+    "**/*_ed25519",
+    "**/.ssh/**",
+    // Cloud and container credentials.
+    "**/.aws/**",
+    "**/.azure/**",
+    "**/.gcloud/**",
+    "**/.config/gcloud/**",
+    "**/application_default_credentials.json",
+    "**/.kube/config",
+    "**/.docker/config.json",
+    "**/.dockercfg",
+    "**/.s3cfg",
+    "**/.boto",
+    "**/.vault-token",
+    "**/credentials.json",
+    "**/credentials.xml",
+    "**/secrets.json",
+    "**/secrets.yml",
+    "**/secrets.yaml",
+    // Package managers and tools.
     "**/.npmrc",
+    "**/.yarnrc",
+    "**/.yarnrc.yml",
     "**/.pypirc",
+    "**/.gem/credentials",
+    "**/.config/gh/hosts.yml",
     "**/.netrc",
+    "**/_netrc",
+    "**/.pgpass",
+    "**/.my.cnf",
+    // Infrastructure state.
+    "**/*.tfstate",
+    "**/*.tfstate.backup",
+    "**/*.tfvars",
+    "**/.terraform/**",
+    // Shell and REPL histories.
+    "**/.bash_history",
+    "**/.zsh_history",
+    "**/.sh_history",
+    "**/.history",
+    "**/.psql_history",
+    "**/.mysql_history",
+    "**/.python_history",
+    "**/.node_repl_history",
+    "**/.irb_history",
+    // Database dumps.
+    "**/*.sql",
+    "**/*.sql.gz",
+    "**/*.sql.bz2",
+    "**/*.dump",
+    "**/*.sqlite",
+    "**/*.sqlite3",
+    // Web server access control.
     "**/.htpasswd",
+    "**/.htaccess",
     "**/.DS_Store",
     "**/Thumbs.db",
     "**/desktop.ini",
@@ -209,6 +279,12 @@ impl Rules {
             .map(|r| &r.spec)
     }
 
+    /// Whether a rule explicitly includes this path (it may be denied).
+    pub fn explicitly_included(&self, rel: &str) -> bool {
+        self.include_rule(rel)
+            .is_some_and(|r| r.include == Some(true))
+    }
+
     /// First rule that says include / exclude for this path.
     fn include_rule(&self, rel: &str) -> Option<&RuleSpec> {
         self.rules
@@ -376,10 +452,7 @@ pub fn hash_segment(file_name: &str) -> Option<&str> {
         // a slug such as `sync-444`.
         let random = tail.bytes().any(|b| b.is_ascii_uppercase())
             && tail.bytes().any(|b| b.is_ascii_lowercase());
-        if head.ends_with(['-', '.'])
-            && is_b64(tail)
-            && (random || !tail.contains(['-', '_']))
-        {
+        if head.ends_with(['-', '.']) && is_b64(tail) && (random || !tail.contains(['-', '_'])) {
             return Some(tail);
         }
     }
@@ -503,6 +576,29 @@ mod tests {
             "index.html.swp",
             "notes.txt~",
             "cdnsync.toml",
+            ".git-credentials",
+            ".dockercfg",
+            ".docker/config.json",
+            ".pgpass",
+            ".s3cfg",
+            ".boto",
+            ".yarnrc.yml",
+            "infra/prod.tfstate",
+            "infra/prod.tfstate.backup",
+            "putty.ppk",
+            "release.jks",
+            "bundle.pfx",
+            ".bash_history",
+            "home/.zsh_history",
+            ".env-production",
+            "prod.env",
+            ".htaccess",
+            ".htpasswd",
+            "config/credentials.json",
+            "secrets.json",
+            "backup/db.sql",
+            "backup/db.sql.gz",
+            "deploy_rsa",
         ] {
             assert!(matches!(r.skip(p), Some(Skip::Denied { .. })), "{p}");
         }
@@ -512,6 +608,10 @@ mod tests {
             "keys.html",
             "a/keyboard.png",
             "gitlog.txt",
+            "environment.json",
+            "docs/sql.html",
+            "history.html",
+            "img/credentials-screen.png",
         ] {
             assert_eq!(r.skip(p), None, "{p}");
         }

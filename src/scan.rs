@@ -65,6 +65,9 @@ pub fn scan(root: &Path, rules: &Rules) -> Result<Inventory> {
     };
     let mut pending: Vec<(String, PathBuf)> = Vec::new();
     let escape: RefCell<Option<Error>> = RefCell::new(None);
+    // Links whose target is on the deny-list (`env.txt -> .env`): the
+    // secret would be published under the link's name.
+    let denied_links: RefCell<Vec<Skipped>> = RefCell::new(Vec::new());
 
     let walker = walkdir::WalkDir::new(root)
         .follow_links(true)
@@ -76,7 +79,28 @@ pub fn scan(root: &Path, rules: &Rules) -> Result<Inventory> {
             }
             if e.path_is_symlink() {
                 match e.path().canonicalize() {
-                    Ok(t) if t.starts_with(&canon_root) => {}
+                    Ok(t) if t.starts_with(&canon_root) => {
+                        let link = rel_str(root, e.path());
+                        let target = rel_str(&canon_root, &t);
+                        if let (Some(link), Some(target)) = (link, target) {
+                            let denied = if e.file_type().is_dir() {
+                                rules.skip(&format!("{target}/x"))
+                            } else {
+                                rules.skip(&target)
+                            };
+                            if let Some(Skip::Denied { pattern }) = denied
+                                && !rules.explicitly_included(&link)
+                            {
+                                denied_links.borrow_mut().push(Skipped {
+                                    rel: link,
+                                    skip: Skip::Denied {
+                                        pattern: format!("{pattern} (the link's target, {target})"),
+                                    },
+                                });
+                                return false;
+                            }
+                        }
+                    }
                     Ok(t) => {
                         escape.borrow_mut().get_or_insert_with(|| {
                             Error::input(
@@ -153,6 +177,8 @@ pub fn scan(root: &Path, rules: &Rules) -> Result<Inventory> {
     if let Some(e) = escape.into_inner() {
         return Err(e);
     }
+    inv.skipped.extend(denied_links.into_inner());
+    inv.skipped.sort_by(|a, b| a.rel.cmp(&b.rel));
 
     let hashed: Vec<Result<LocalFile>> = pending
         .into_par_iter()

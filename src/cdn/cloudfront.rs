@@ -35,11 +35,16 @@ impl CloudFront {
             loader = loader.endpoint_url(e);
         }
         let sdk = loader.load().await;
-        if let Some(e) = sdk.endpoint_url() {
+        let endpoint = crate::store::s3::effective_endpoint(&sdk, "CloudFront");
+        if let Some(e) = &endpoint {
             crate::store::s3::check_endpoint(e, allow_http)?;
         }
+        let mut b = aws_sdk_cloudfront::config::Builder::from(&sdk);
+        if let Some(e) = &endpoint {
+            b = b.endpoint_url(e.clone());
+        }
         Ok(CloudFront {
-            client: Client::new(&sdk),
+            client: Client::from_conf(b.build()),
             id: id.to_string(),
             poll: Duration::from_secs(5),
             retry_base: Duration::from_secs(2),

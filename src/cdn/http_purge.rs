@@ -59,6 +59,8 @@ impl Default for PurgeOptions {
 pub struct HttpPurge {
     base: url::Url,
     name: String,
+    /// `Authorization` from the URL's `user:password@`, if any.
+    auth: Option<String>,
     /// The target's key prefix: keys under it are served from `/` by the cache.
     prefix: String,
     opts: PurgeOptions,
@@ -98,15 +100,36 @@ impl HttpPurge {
         opts: PurgeOptions,
         allow_http: bool,
     ) -> Result<HttpPurge, Error> {
+        let shown = crate::redact::redact_urls(url);
         crate::store::s3::check_endpoint(url, allow_http)
             .map_err(|e| Error::Usage(format!("--purge-url: {e}")))?;
-        let base = url::Url::parse(url)
-            .map_err(|e| Error::Usage(format!("invalid --purge-url `{url}`: {e}")))?;
+        let mut base = url::Url::parse(url)
+            .map_err(|e| Error::Usage(format!("invalid --purge-url `{shown}`: {e}")))?;
         if base.host_str().is_none() || base.query().is_some() || base.fragment().is_some() {
             return Err(Error::Usage(format!(
-                "invalid --purge-url `{url}`: give scheme, host and port (and optionally a base path), no query"
+                "invalid --purge-url `{shown}`: give scheme, host and port (and optionally a base path), no query"
             )));
         }
+        // `user:password@` becomes HTTP basic authentication; the URL used
+        // and shown carries none.
+        let auth = (!base.username().is_empty() || base.password().is_some()).then(|| {
+            use base64::Engine;
+            let user = percent_encoding::percent_decode_str(base.username()).decode_utf8_lossy();
+            let pass = base
+                .password()
+                .map(|p| {
+                    percent_encoding::percent_decode_str(p)
+                        .decode_utf8_lossy()
+                        .into_owned()
+                })
+                .unwrap_or_default();
+            format!(
+                "Basic {}",
+                base64::engine::general_purpose::STANDARD.encode(format!("{user}:{pass}"))
+            )
+        });
+        let _ = base.set_username("");
+        let _ = base.set_password(None);
         if let Some(h) = &opts.host
             && (h.is_empty() || h.contains(['/', ' ', '\r', '\n']))
         {
@@ -124,6 +147,7 @@ impl HttpPurge {
             .build(https);
         Ok(HttpPurge {
             name: base.as_str().trim_end_matches('/').to_string(),
+            auth,
             base,
             prefix: prefix.trim_matches('/').to_string(),
             opts,
@@ -160,6 +184,9 @@ impl HttpPurge {
                 .header("user-agent", concat!("cdnsync/", env!("CARGO_PKG_VERSION")));
             if let Some(h) = &self.opts.host {
                 b = b.header("host", h);
+            }
+            if let Some(a) = &self.auth {
+                b = b.header("authorization", a);
             }
             if self.opts.method == PurgeMethod::Ban {
                 b = b.header(BAN_HEADER, ban_regex(path));

@@ -257,7 +257,8 @@ async fn publish_locked(
 
     let mut report = if cfg.dry_run {
         let mut r = Report::from_plan(&plan, &target);
-        let wire = tokio::task::block_in_place(|| execute::measure(&plan, cfg.multipart_threshold))?;
+        let wire =
+            tokio::task::block_in_place(|| execute::measure(&plan, cfg.multipart_threshold))?;
         r.apply_wire(&wire);
         r
     } else {
@@ -300,9 +301,8 @@ async fn publish_locked(
                 listed.remove(&d.rel);
             }
             // The read listed the site and the stored bodies: all gc needs.
-            let gr =
-                crate::gc::run_listed(store, &prefix, ctx.clock.now(), g, false, Some(listed))
-                    .await;
+            let gr = crate::gc::run_listed(store, &prefix, ctx.clock.now(), g, false, Some(listed))
+                .await;
             r.timings.gc_ms = t_gc.elapsed().as_millis() as u64;
             match gr {
                 Ok(gr) => {

@@ -78,7 +78,10 @@ pub fn human(list: &[ReleaseSummary]) -> String {
                 created_to_the_second(&r.created),
                 r.files.to_string(),
                 crate::progress::human_bytes(r.bytes),
-                r.commit.as_deref().map(short_commit).unwrap_or_else(|| "-".into()),
+                r.commit
+                    .as_deref()
+                    .map(short_commit)
+                    .unwrap_or_else(|| "-".into()),
                 printable(&note),
             ]
         })
@@ -119,7 +122,11 @@ pub fn human(list: &[ReleaseSummary]) -> String {
         );
     }
     // Trailing spaces of an empty last column are noise.
-    s.lines().map(|l| l.trim_end()).collect::<Vec<_>>().join("\n") + "\n"
+    s.lines()
+        .map(|l| l.trim_end())
+        .collect::<Vec<_>>()
+        .join("\n")
+        + "\n"
 }
 
 /// `2026-12-03T10:34:47.55542366Z` → `2026-12-03 10:34:47Z` (a value that
@@ -149,7 +156,10 @@ fn short_commit(c: &str) -> String {
         Some(s) => (s, "-dirty"),
         None => (c, ""),
     };
-    printable(&format!("{}{dirty}", sha.chars().take(12).collect::<String>()))
+    printable(&format!(
+        "{}{dirty}",
+        sha.chars().take(12).collect::<String>()
+    ))
 }
 
 /// Text from a bucket, safe to print on a terminal: control characters
@@ -196,15 +206,26 @@ mod tests {
         c.commit = Some("é".repeat(40));
         let t = human(&[a, b, c]);
         let lines: Vec<&str> = t.lines().collect();
-        assert!(lines[0].contains("RELEASE") && lines[0].contains("CREATED"), "{t}");
-        assert!(lines[1].contains("2026-12-03 10:34:47Z") && lines[1].contains("0123456789ab-dirty"), "{t}");
+        assert!(
+            lines[0].contains("RELEASE") && lines[0].contains("CREATED"),
+            "{t}"
+        );
+        assert!(
+            lines[1].contains("2026-12-03 10:34:47Z") && lines[1].contains("0123456789ab-dirty"),
+            "{t}"
+        );
         assert_eq!(t.matches("rollback to").count(), 1, "{t}");
         assert!(lines[2].starts_with('*'));
         assert!(!t.contains('\u{1b}') && t.contains("\\u{1b}"), "{t}");
-        assert_eq!(lines.len(), 4, "a newline in a message stays on its row: {t}");
+        assert_eq!(
+            lines.len(),
+            4,
+            "a newline in a message stays on its row: {t}"
+        );
         // Columns line up: the commit column starts at the same character
         // on every row.
-        let col = |l: &str, pat: &str| l.chars().count() - l[l.find(pat).unwrap()..].chars().count();
+        let col =
+            |l: &str, pat: &str| l.chars().count() - l[l.find(pat).unwrap()..].chars().count();
         let at = col(lines[0], "COMMIT");
         assert_eq!(col(lines[1], "0123456789ab"), at, "{t}");
         assert_eq!(col(lines[2], " - ") + 1, at, "{t}");

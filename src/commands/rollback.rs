@@ -118,9 +118,7 @@ async fn rollback_locked(
             (Some(b), _) if !listed.contains(&format!("{meta}{b}")) => {
                 missing.push(format!("{rel} (stored body {b})"))
             }
-            (None, Some(c)) if !listed.contains(c) => {
-                missing.push(format!("{rel} (copy of {c})"))
-            }
+            (None, Some(c)) if !listed.contains(c) => missing.push(format!("{rel} (copy of {c})")),
             (None, None) if !listed.contains(rel) => missing.push(rel.clone()),
             _ => {}
         }

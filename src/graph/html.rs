@@ -7,7 +7,7 @@ use std::cell::RefCell;
 
 use lol_html::{AsciiCompatibleEncoding, HtmlRewriter, Settings, element, text};
 
-use super::{StrLit, Extracted, RawRef, RefKind, css, js, json};
+use super::{Extracted, RawRef, RefKind, StrLit, css, js, json};
 
 /// One attribute of a start tag: lowercase name, raw value span (absolute).
 #[derive(Debug, Clone)]
@@ -307,8 +307,11 @@ pub fn extract(bytes: &[u8], svg_doc: bool) -> Extracted {
                             Some("importmap") => Some(2u8),
                             None
                             | Some(
-                                "" | "text/javascript" | "application/javascript"
-                                | "text/ecmascript" | "application/ecmascript",
+                                ""
+                                | "text/javascript"
+                                | "application/javascript"
+                                | "text/ecmascript"
+                                | "application/ecmascript",
                             ) => Some(3u8),
                             Some("application/json" | "application/ld+json") => Some(4u8),
                             _ => None,

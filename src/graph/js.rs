@@ -161,7 +161,8 @@ pub fn extract_str(text: &str) -> Extracted {
         out: Vec::new(),
     };
     sv.visit_program(&ret.program);
-    let ref_spans: std::collections::HashSet<(usize, usize)> = refs.iter().map(|r| r.span).collect();
+    let ref_spans: std::collections::HashSet<(usize, usize)> =
+        refs.iter().map(|r| r.span).collect();
     let mut strings = sv.out;
     strings.retain(|l| !ref_spans.contains(&l.span));
     Extracted {
@@ -229,7 +230,16 @@ const w = new URL("./worker.js", import.meta.url);
 "#;
         let ex = extract_str(js);
         let got: Vec<&str> = ex.strings.iter().map(|l| l.value.as_str()).collect();
-        assert_eq!(got, ["/img/logo.svg", "./img/", ".png", "data/x.json", "mode-x.js"]);
+        assert_eq!(
+            got,
+            [
+                "/img/logo.svg",
+                "./img/",
+                ".png",
+                "data/x.json",
+                "mode-x.js"
+            ]
+        );
         for l in &ex.strings {
             assert_eq!(&js[l.span.0..l.span.1], l.value);
         }

@@ -177,8 +177,52 @@ impl Default for GraphOptions {
     }
 }
 
-/// Parse one file's bytes.
+/// Files larger than this are not parsed for references (a 128 MiB script
+/// would take gigabytes in the parser): published unchanged, with a
+/// warning, and every file they may name keeps its name.
+pub const MAX_PARSE_BYTES: usize = 16 << 20;
+
+/// Bracket nesting deeper than this is not parsed (the parsers recurse):
+/// same treatment as a file too large.
+pub const MAX_NESTING: usize = 500;
+
+/// The deepest nesting of `(`, `[` and `{` (strings not excluded: a rough
+/// upper bound, cheap, never recursive).
+pub fn nesting_depth(bytes: &[u8]) -> usize {
+    let (mut depth, mut max) = (0usize, 0usize);
+    for &b in bytes {
+        match b {
+            b'(' | b'[' | b'{' => {
+                depth += 1;
+                max = max.max(depth);
+            }
+            b')' | b']' | b'}' => depth = depth.saturating_sub(1),
+            _ => {}
+        }
+    }
+    max
+}
+
+/// Parse one file's bytes; a file too large or too deeply nested to parse
+/// safely is reported as unparsable.
 pub fn extract(lang: Lang, bytes: &[u8]) -> Extracted {
+    if bytes.len() > MAX_PARSE_BYTES {
+        return Extracted {
+            error: Some(format!(
+                "larger than {} MiB, not parsed for references",
+                MAX_PARSE_BYTES >> 20
+            )),
+            ..Extracted::default()
+        };
+    }
+    if nesting_depth(bytes) > MAX_NESTING {
+        return Extracted {
+            error: Some(format!(
+                "nested more than {MAX_NESTING} levels deep, not parsed for references"
+            )),
+            ..Extracted::default()
+        };
+    }
     match lang {
         Lang::Html => html::extract(bytes, false),
         Lang::Svg => html::extract(bytes, true),
@@ -289,9 +333,7 @@ pub fn name_index<'a>(files: impl Iterator<Item = &'a str>) -> HashMap<&'a str, 
     let mut m: HashMap<&str, Option<&str>> = HashMap::new();
     for f in files {
         let name = f.rsplit('/').next().unwrap_or(f);
-        m.entry(name)
-            .and_modify(|v| *v = None)
-            .or_insert(Some(f));
+        m.entry(name).and_modify(|v| *v = None).or_insert(Some(f));
     }
     m
 }
@@ -338,6 +380,22 @@ pub fn string_targets(
 /// Read and parse every HTML/CSS/JS/manifest/SVG/JSON file of the
 /// inventory, in parallel.
 pub fn build(inv: &Inventory, opts: &GraphOptions) -> crate::error::Result<Graph> {
+    on_parser_threads(|| build_on_pool(inv, opts))?
+}
+
+/// Run `f` (which parses in parallel) on threads with a large stack: the
+/// parsers recurse, and a deeply nested (but allowed) file must not
+/// overflow a thread's stack.
+pub fn on_parser_threads<T: Send>(f: impl FnOnce() -> T + Send) -> crate::error::Result<T> {
+    let pool = rayon::ThreadPoolBuilder::new()
+        .stack_size(64 << 20)
+        .thread_name(|i| format!("cdnsync-parse-{i}"))
+        .build()
+        .map_err(|e| crate::error::Error::Internal(format!("cannot start parser threads: {e}")))?;
+    Ok(pool.install(f))
+}
+
+fn build_on_pool(inv: &Inventory, opts: &GraphOptions) -> crate::error::Result<Graph> {
     let files: HashSet<&str> = inv.files.iter().map(|f| f.rel.as_str()).collect();
     let names = name_index(inv.files.iter().map(|f| f.rel.as_str()));
     let parsed: Vec<crate::error::Result<(String, FileRefs, Vec<Missing>)>> = inv
@@ -429,14 +487,67 @@ mod tests {
         let o = GraphOptions::default();
         let t = |v: &str, from: &str| string_targets(v, from, &files, &names, &o);
         assert_eq!(t("/img/logo.svg", "js/app.js"), ["img/logo.svg"]);
-        assert_eq!(t("img/logo.svg?v=2", "js/app.js"), ["img/logo.svg"], "from the root");
+        assert_eq!(
+            t("img/logo.svg?v=2", "js/app.js"),
+            ["img/logo.svg"],
+            "from the root"
+        );
         assert_eq!(t("../img/logo.svg", "js/app.js"), ["img/logo.svg"]);
         assert_eq!(t("mode-x.js", "lib/loader.js"), ["lib/mode-x.js"]);
-        assert_eq!(t("mode-x.js", "other/loader.js"), ["lib/mode-x.js"], "unique name");
-        assert!(t("util.js", "x/y.js").is_empty(), "two files share the name");
+        assert_eq!(
+            t("mode-x.js", "other/loader.js"),
+            ["lib/mode-x.js"],
+            "unique name"
+        );
+        assert!(
+            t("util.js", "x/y.js").is_empty(),
+            "two files share the name"
+        );
         assert_eq!(t("/data/a%20b.json", "x.js"), ["data/a b.json"]);
         assert!(t("/docs/", "x.js").is_empty() && t("img/", "x.js").is_empty());
         assert!(t("https://cdn.example.com/img/logo.svg", "x.js").is_empty());
+    }
+
+    #[test]
+    fn deep_or_huge_files_are_unparsable_not_a_crash() {
+        for lang in [
+            Lang::Js,
+            Lang::Css,
+            Lang::Json,
+            Lang::Manifest,
+            Lang::Html,
+            Lang::Svg,
+        ] {
+            let deep = format!("{}{}", "[".repeat(5000), "]".repeat(5000));
+            let ex = extract(lang, deep.as_bytes());
+            assert!(ex.error.unwrap().contains("nested"), "{lang:?}");
+        }
+        let huge = vec![b' '; MAX_PARSE_BYTES + 1];
+        assert!(extract(Lang::Js, &huge).error.unwrap().contains("larger"));
+        // Just under the cap, on the parser threads: parsed.
+        let r = on_parser_threads(|| {
+            let js = format!(
+                "const a = {}1{}; import './x.js';",
+                "[".repeat(MAX_NESTING - 5),
+                "]".repeat(MAX_NESTING - 5)
+            );
+            let css = format!(
+                "{}a{{b:url(i.png)}}{}",
+                "@media print{".repeat(MAX_NESTING - 5),
+                "}".repeat(MAX_NESTING - 5)
+            );
+            (
+                extract(Lang::Js, js.as_bytes()),
+                extract(Lang::Css, css.as_bytes()),
+            )
+        })
+        .unwrap();
+        assert!(
+            r.0.error.is_none() && r.0.refs.len() == 1,
+            "{:?}",
+            r.0.error
+        );
+        assert!(r.1.error.is_none(), "{:?}", r.1.error);
     }
 
     #[test]

@@ -134,14 +134,25 @@ pub async fn run(store: &dyn Store, prefix: &str) {
         "{name}: expected precondition, got {e}"
     );
     assert_eq!(
-        store.get(&k("once.css"), u64::MAX).await.unwrap().as_deref(),
+        store
+            .get(&k("once.css"), u64::MAX)
+            .await
+            .unwrap()
+            .as_deref(),
         Some(&b"a{}"[..]),
         "{name}: create-only kept"
     );
     // Reads are bounded: an object over the limit is refused, not read.
     let e = store.get(&k("once.css"), 2).await.unwrap_err();
     assert!(
-        matches!(e, StoreError::TooLarge { size: 3, max: 2, .. }),
+        matches!(
+            e,
+            StoreError::TooLarge {
+                size: 3,
+                max: 2,
+                ..
+            }
+        ),
         "{name}: expected too large, got {e}"
     );
     assert!(store.get(&k("once.css"), 3).await.unwrap().is_some());
@@ -189,7 +200,11 @@ pub async fn run(store: &dyn Store, prefix: &str) {
             "{name}: If-Match on a missing key must fail, got {e}"
         );
         assert_eq!(
-            store.get(&k("tagged.css"), u64::MAX).await.unwrap().as_deref(),
+            store
+                .get(&k("tagged.css"), u64::MAX)
+                .await
+                .unwrap()
+                .as_deref(),
             Some(&b"c{}"[..]),
             "{name}: conditional overwrite"
         );
@@ -239,7 +254,11 @@ pub async fn run(store: &dyn Store, prefix: &str) {
     );
     assert_eq!(m.sse.as_deref(), Some("AES256"), "{name}: copy sse");
     assert_eq!(
-        store.get(&k("copy/live.css"), u64::MAX).await.unwrap().as_deref(),
+        store
+            .get(&k("copy/live.css"), u64::MAX)
+            .await
+            .unwrap()
+            .as_deref(),
         Some(&b"a{}"[..]),
         "{name}: copy bytes"
     );

@@ -159,6 +159,7 @@ impl LocalStore {
                 metadata: s.metadata,
                 sse: s.sse,
                 sse_kms_key_id: s.sse_kms_key_id,
+                checksum_crc32: None,
             },
             None => ObjectMeta {
                 size: md.len(),
@@ -306,6 +307,23 @@ impl Store for LocalStore {
 
     async fn head(&self, key: &str) -> StoreResult<Option<ObjectMeta>> {
         self.read_meta(key)
+    }
+
+    async fn read_range(&self, key: &str, offset: u64, len: u64) -> StoreResult<Bytes> {
+        use tokio::io::{AsyncReadExt, AsyncSeekExt};
+        let path = self.object_path(key)?;
+        let mut f = tokio::fs::File::open(&path)
+            .await
+            .map_err(|e| other(key, e))?;
+        f.seek(std::io::SeekFrom::Start(offset))
+            .await
+            .map_err(|e| other(key, e))?;
+        let mut b = Vec::new();
+        f.take(len)
+            .read_to_end(&mut b)
+            .await
+            .map_err(|e| other(key, e))?;
+        Ok(b.into())
     }
 
     async fn get(&self, key: &str, max: u64) -> StoreResult<Option<Bytes>> {

@@ -50,6 +50,7 @@ fn meta_from(opts: &PutOptions, size: u64) -> ObjectMeta {
             super::Sse::Kms { key_id, .. } => key_id.clone(),
             _ => None,
         },
+        checksum_crc32: None,
     }
 }
 
@@ -131,6 +132,18 @@ impl Store for MemoryStore {
             .objects
             .get(key)
             .map(|o| o.meta.clone()))
+    }
+
+    async fn read_range(&self, key: &str, offset: u64, len: u64) -> StoreResult<Bytes> {
+        self.enter("get", key)?;
+        let g = self.inner.lock().unwrap();
+        let o = g
+            .objects
+            .get(key)
+            .ok_or_else(|| StoreError::NotFound { key: key.into() })?;
+        let start = (offset as usize).min(o.body.len());
+        let end = start.saturating_add(len as usize).min(o.body.len());
+        Ok(o.body.slice(start..end))
     }
 
     async fn get(&self, key: &str, max: u64) -> StoreResult<Option<Bytes>> {

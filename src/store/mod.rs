@@ -104,6 +104,9 @@ pub struct ObjectMeta {
     /// `x-amz-server-side-encryption` as the store reports it.
     pub sse: Option<String>,
     pub sse_kms_key_id: Option<String>,
+    /// The store's own CRC32 of the stored bytes (base64, big-endian), when
+    /// it keeps one; `…-N` for a multipart composite.
+    pub checksum_crc32: Option<String>,
 }
 
 /// One finished part of a multipart upload.
@@ -231,6 +234,10 @@ pub trait Store: Send + Sync {
     ) -> StoreResult<Option<(Bytes, Option<String>)>> {
         Ok(self.get(key, max).await?.map(|b| (b, None)))
     }
+
+    /// `len` bytes of an object from `offset` (fewer at its end): for
+    /// checking what a store holds without reading it whole.
+    async fn read_range(&self, key: &str, offset: u64, len: u64) -> StoreResult<Bytes>;
 
     /// Write a whole object from memory.
     async fn put(&self, key: &str, body: Bytes, opts: &PutOptions) -> StoreResult<()>;

@@ -46,18 +46,43 @@ pub struct S3Store {
     endpoint: Option<String>,
 }
 
-/// Whether an endpoint URL points at this machine.
+/// Whether an endpoint URL points at this machine: `localhost`, 127/8,
+/// `::1` or an IPv4-mapped 127/8 address; nothing else.
 pub fn is_loopback_url(u: &url::Url) -> bool {
     match u.host() {
         Some(url::Host::Domain(d)) => d.eq_ignore_ascii_case("localhost"),
         Some(url::Host::Ipv4(ip)) => ip.is_loopback(),
-        Some(url::Host::Ipv6(ip)) => ip.is_loopback(),
+        Some(url::Host::Ipv6(ip)) => {
+            ip.is_loopback() || ip.to_ipv4_mapped().is_some_and(|v4| v4.is_loopback())
+        }
         None => false,
     }
 }
 
+/// The endpoint a client for `service` (`"S3"`, `"CloudFront"`) built from
+/// `sdk` will use, decided as the SDK decides it: an endpoint set in code,
+/// else the service's own (`AWS_ENDPOINT_URL_S3`, a profile's `[services]`
+/// section), else the general one (`AWS_ENDPOINT_URL`, `endpoint_url`).
+pub fn effective_endpoint(sdk: &aws_config::SdkConfig, service: &str) -> Option<String> {
+    if sdk.get_origin("endpoint_url").is_client_config() {
+        return sdk.endpoint_url().map(str::to_string);
+    }
+    let env = "AWS_ENDPOINT_URL";
+    let key = aws_types::service_config::ServiceConfigKey::builder()
+        .service_id(service)
+        .env(env)
+        .profile("endpoint_url")
+        .build()
+        .ok()?;
+    sdk.service_config()
+        .and_then(|c| c.load_config(key))
+        .or_else(|| sdk.endpoint_url().map(str::to_string))
+}
+
 /// Refuse plain-HTTP endpoints off this machine unless explicitly allowed.
 pub fn check_endpoint(endpoint: &str, allow_http: bool) -> Result<(), Error> {
+    let shown = crate::redact::redact_urls(endpoint);
+    let endpoint = shown.as_str();
     let u = url::Url::parse(endpoint)
         .map_err(|e| Error::Usage(format!("invalid endpoint URL `{endpoint}`: {e}")))?;
     match u.scheme() {
@@ -98,11 +123,16 @@ impl S3Store {
             loader = loader.endpoint_url(e.clone());
         }
         let sdk = loader.load().await;
-        let endpoint = sdk.endpoint_url().map(str::to_string);
+        // The endpoint the client will really use (service-specific ones
+        // included), checked, then set explicitly so nothing else decides.
+        let endpoint = effective_endpoint(&sdk, "S3");
         if let Some(e) = &endpoint {
             check_endpoint(e, opts.allow_http)?;
         }
         let mut b = aws_sdk_s3::config::Builder::from(&sdk);
+        if let Some(e) = &endpoint {
+            b = b.endpoint_url(e.clone());
+        }
         if sdk.region().is_none() {
             if endpoint.is_some() {
                 // S3-compatible servers rarely care; SigV4 needs some region.
@@ -388,7 +418,8 @@ impl Store for S3Store {
                 Err(StoreError::Unreachable {
                     endpoint: self
                         .endpoint
-                        .clone()
+                        .as_deref()
+                        .map(crate::redact::redact_urls)
                         .unwrap_or_else(|| "the S3 endpoint".into()),
                     message: root_cause(&e),
                 })
@@ -471,10 +502,12 @@ impl Store for S3Store {
             .head_object()
             .bucket(&self.bucket)
             .key(key)
+            .checksum_mode(aws_sdk_s3::types::ChecksumMode::Enabled)
             .send()
             .await
         {
             Ok(o) => Ok(Some(ObjectMeta {
+                checksum_crc32: o.checksum_crc32().map(str::to_string),
                 size: o.content_length().unwrap_or(0).max(0) as u64,
                 content_type: o.content_type().map(str::to_string),
                 cache_control: o.cache_control().map(str::to_string),
@@ -558,6 +591,31 @@ impl Store for S3Store {
                 }
             }
         }
+    }
+
+    async fn read_range(&self, key: &str, offset: u64, len: u64) -> StoreResult<Bytes> {
+        if len == 0 {
+            return Ok(Bytes::new());
+        }
+        let o = self
+            .client
+            .get_object()
+            .bucket(&self.bucket)
+            .key(key)
+            .range(format!("bytes={offset}-{}", offset + len - 1))
+            .send()
+            .await
+            .map_err(|e| self.map_err(key, e))?;
+        read_at_most(o.body, len)
+            .await
+            .map_err(|e| StoreError::Transient {
+                key: key.into(),
+                message: error_chain(&e),
+            })?
+            .ok_or_else(|| StoreError::Other {
+                key: key.into(),
+                message: "a ranged read returned more than asked".into(),
+            })
     }
 
     async fn get(&self, key: &str, max: u64) -> StoreResult<Option<Bytes>> {

@@ -28,7 +28,9 @@
 //   {"clickAllLinks": "/", "within": "CSS", "max": 40} expands (on BEFORE) into a direct load
 //                                                     of "/" + a click, for every distinct
 //                                                     same-origin link on that page
-// with optional "name", "ifPresent" (skip when the element is absent), "timeout" (ms),
+// with optional "name", "nth" (which match, -1: the last), "ifPresent" (skip the step
+// when the element does not show within 2 s; a step that ran before and is skipped
+// after is a regression), "timeout" (ms, default 15000),
 // "settle" (ms of network quiet to wait for, default 300) and checks:
 //   "expectPath": "/blog/"  "expectPathMatches": "^/docs/"  final path after the step
 //   "expectVisible": "CSS"  the page rendered this
@@ -150,12 +152,14 @@ async function expand(browser, base, steps) {
       const found = [];
       for (const a of els) {
         const raw = a.getAttribute("href");
-        if (!raw || raw.startsWith("#") || a.target === "_blank" || a.hasAttribute("download")) continue;
+        // In-page anchors are skipped; hash routes (#/path, #!/path) are navigation.
+        const hashRoute = /^#!?\//.test(raw);
+        if (!raw || (raw.startsWith("#") && !hashRoute) || a.target === "_blank" || a.hasAttribute("download")) continue;
         const u = new URL(a.href);
         if (u.origin !== origin || !/^https?:$/.test(u.protocol)) continue;
         const r = a.getBoundingClientRect();
         if (r.width === 0 || r.height === 0) continue; // not clickable (collapsed menus)
-        const k = u.pathname + u.search;
+        const k = u.pathname + u.search + (hashRoute ? u.hash : "");
         if (seen.has(k)) continue;
         seen.add(k);
         found.push(raw);

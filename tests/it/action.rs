@@ -63,7 +63,8 @@ impl Drop for Http {
 
 /// `releases/download/v<version>/cdnsync-<triple>.tar.gz` (+ `.sha256`) with
 /// the binary under test inside; `sha` overrides the published checksum.
-fn release_dir(root: &Path, version: &str, sha: Option<&str>) {
+/// Returns the asset's real SHA-256.
+fn release_dir(root: &Path, version: &str, sha: Option<&str>) -> String {
     let dir = root.join(format!("download/v{version}"));
     std::fs::create_dir_all(&dir).unwrap();
     let stage = tempfile::tempdir().unwrap();
@@ -89,6 +90,7 @@ fn release_dir(root: &Path, version: &str, sha: Option<&str>) {
         format!("{}  cdnsync-{TRIPLE}.tar.gz\n", sha.unwrap_or(&real)),
     )
     .unwrap();
+    real
 }
 
 /// Run one of the action's scripts with a runner-like environment.
@@ -128,40 +130,58 @@ fn install_checks_the_sha256_then_run_publishes_with_summary_and_outputs() {
     let tmp = tempfile::tempdir().unwrap();
     let t = |n: &str| tmp.path().join(n);
     let releases = t("releases");
-    release_dir(&releases, "9.9.9", None);
+    let ours = env!("CARGO_PKG_VERSION");
+    let real = release_dir(&releases, ours, None);
     release_dir(&releases, "6.6.6", Some(&"0".repeat(64)));
+    let wrong_version = release_dir(&releases, "9.9.9", None);
+    release_dir(&releases, "5.5.5", None);
+    let asset = format!("cdnsync-{TRIPLE}.tar.gz");
+    // The sums pinned in the action's repository: 6.6.6's asset was
+    // tampered with after it was pinned; 5.5.5 was never pinned.
+    let pins = t("checksums.txt");
+    std::fs::write(
+        &pins,
+        format!(
+            "# pinned\n{ours} {asset} {real}\n6.6.6 {asset} {}\n9.9.9 {asset} {wrong_version}\n",
+            "1".repeat(64)
+        ),
+    )
+    .unwrap();
     let http = Http::serve(&releases);
+    let install = |version: &str, dir: &str| {
+        script(
+            "install.sh",
+            &[
+                ("CDNSYNC_VERSION", version.into()),
+                ("CDNSYNC_DOWNLOAD_URL", http.url()),
+                ("CDNSYNC_CHECKSUMS", path_str(&pins)),
+                ("CDNSYNC_INSTALL_DIR", path_str(&t(dir))),
+                ("GITHUB_OUTPUT", path_str(&t(&format!("{dir}-output")))),
+                ("GITHUB_PATH", path_str(&t("path"))),
+            ],
+        )
+    };
 
-    // A tampered asset is refused and nothing is installed.
-    let r = script(
-        "install.sh",
-        &[
-            ("CDNSYNC_VERSION", "v6.6.6".into()),
-            ("CDNSYNC_DOWNLOAD_URL", http.url()),
-            ("CDNSYNC_INSTALL_DIR", path_str(&t("bad"))),
-            ("GITHUB_OUTPUT", path_str(&t("bad-output"))),
-        ],
-    );
-    assert_ne!(r.code, 0, "{}\n{}", r.stdout, r.stderr);
-    assert!(
-        r.stdout.contains("::error::checksum mismatch"),
-        "{}",
-        r.stdout
-    );
-    assert!(!t("bad/cdnsync").exists());
-    assert!(outputs(&t("bad-output")).is_empty());
+    // Refused, nothing installed: a tampered asset, a version without a
+    // pinned sum, a binary that is not the version asked for, a version
+    // that is a path.
+    for (version, why) in [
+        ("v6.6.6", "::error::checksum mismatch"),
+        ("5.5.5", "::error::no SHA-256 pinned for cdnsync 5.5.5"),
+        ("9.9.9", "::error::asked for cdnsync 9.9.9"),
+        ("1/../../../other/repo", "::error::invalid version"),
+        ("latest; rm -rf /", "::error::invalid version"),
+    ] {
+        let r = install(version, "bad");
+        assert_ne!(r.code, 0, "{version}: {}\n{}", r.stdout, r.stderr);
+        assert!(r.stdout.contains(why), "{version}: {}", r.stdout);
+        assert!(!t("bad/cdnsync").exists(), "{version}");
+        assert!(outputs(&t("bad-output")).is_empty());
+    }
 
     // The published asset installs, runs, and is reported.
-    let r = script(
-        "install.sh",
-        &[
-            ("CDNSYNC_VERSION", "9.9.9".into()),
-            ("CDNSYNC_DOWNLOAD_URL", http.url()),
-            ("CDNSYNC_INSTALL_DIR", path_str(&t("bin"))),
-            ("GITHUB_OUTPUT", path_str(&t("install-output"))),
-            ("GITHUB_PATH", path_str(&t("path"))),
-        ],
-    );
+    let r = install(ours, "bin");
+    std::fs::rename(t("bin-output"), t("install-output")).unwrap();
     assert_eq!(r.code, 0, "{}\n{}", r.stdout, r.stderr);
     let inst = outputs(&t("install-output"));
     let bin = inst["bin"].clone();
@@ -302,4 +322,43 @@ fn install_checks_the_sha256_then_run_publishes_with_summary_and_outputs() {
     let r = script("run.sh", &[("CDNSYNC_BIN", bin)]);
     assert_eq!(r.code, 2);
     assert!(r.stdout.contains("`dir` input is required"), "{}", r.stdout);
+}
+
+#[test]
+fn run_sh_fails_on_args_it_cannot_parse_and_never_echoes_credentials() {
+    let site = Site::new(&[("index.html", b"<p>x</p>")]);
+    let (_t, out) = tmp_target();
+    let run = |args: &str| {
+        script(
+            "run.sh",
+            &[
+                ("CDNSYNC_BIN", env!("CARGO_BIN_EXE_cdnsync").into()),
+                ("INPUT_DIR", path_str(site.path())),
+                ("INPUT_TO", path_str(&out)),
+                ("INPUT_ARGS", args.into()),
+            ],
+        )
+    };
+    // An unmatched quote must not turn a dry run into a publish.
+    let r = run("--message=it's --dry-run");
+    assert_eq!(r.code, 2, "{}\n{}", r.stdout, r.stderr);
+    assert!(
+        r.stdout.contains("::error::cannot parse the `args` input"),
+        "{}",
+        r.stdout
+    );
+    assert!(!out.join("index.html").exists(), "published anyway");
+    // One argument per line: exactly as written, quotes and all.
+    let r = run("--dry-run\n--message=it's \"fine\"\n");
+    assert_eq!(r.code, 0, "{}\n{}", r.stdout, r.stderr);
+    assert!(!out.join("index.html").exists(), "--dry-run was honoured");
+    // Credentials inside a URL never reach the log.
+    let r = run("--dry-run --purge-url http://admin:s3cret@127.0.0.1:9/");
+    assert!(
+        !r.stderr.contains("s3cret") && !r.stdout.contains("s3cret"),
+        "{}\n{}",
+        r.stdout,
+        r.stderr
+    );
+    assert!(r.stderr.contains("http://***@127.0.0.1:9/"), "{}", r.stderr);
 }

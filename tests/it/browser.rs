@@ -416,7 +416,14 @@ fn sites_published_to_s3_keep_every_reference_resolvable() {
             .collect();
         let bad: BTreeSet<(String, String)> = unresolved(&keys, &|k| b.body(&format!("site/{k}")))
             .into_iter()
-            .map(|(k, u)| (logical_of(&r, &format!("site/{k}")).trim_start_matches("site/").to_string(), u))
+            .map(|(k, u)| {
+                (
+                    logical_of(&r, &format!("site/{k}"))
+                        .trim_start_matches("site/")
+                        .to_string(),
+                    u,
+                )
+            })
             .collect();
         assert_eq!(bad.len(), expect_missing, "{name}: {bad:?}");
     }

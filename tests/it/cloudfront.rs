@@ -185,7 +185,10 @@ fn invalidates_exactly_the_changed_stable_paths() {
     got.sort();
     assert_eq!(got, want, "{r:#}");
     // What moto recorded is what was sent; the new CSS name is not in it.
-    assert!(!got.iter().any(|p| p.starts_with("/css/a.") && *p != "/css/a.css"));
+    assert!(
+        !got.iter()
+            .any(|p| p.starts_with("/css/a.") && *p != "/css/a.css")
+    );
     assert_eq!(server_paths(&b, &dist, inv["id"].as_str().unwrap()), want);
     assert!(
         inv["status"]

@@ -29,7 +29,10 @@ fn serve_stops_at_once_on_sigterm_and_ctrl_c_in_its_own_words() {
         // An open keep-alive connection must not hold the exit.
         let addr = srv.base.trim_start_matches("http://").to_string();
         let _idle = std::net::TcpStream::connect(&addr).unwrap();
-        assert_eq!(http("GET", &format!("{}/robots.txt", srv.base), &[]).status, 200);
+        assert_eq!(
+            http("GET", &format!("{}/robots.txt", srv.base), &[]).status,
+            200
+        );
         let t0 = Instant::now();
         // SAFETY: sending a signal to our own child process.
         unsafe {
@@ -55,15 +58,30 @@ fn serve_answers_conditional_requests_with_304() {
     let first = http("GET", &url, &[]);
     assert_eq!(first.status, 200);
     let etag = first.header("etag").expect("an ETag").to_string();
-    let lm = first.header("last-modified").expect("Last-Modified").to_string();
+    let lm = first
+        .header("last-modified")
+        .expect("Last-Modified")
+        .to_string();
 
     for (what, h, want) in [
         ("matching ETag", vec![("If-None-Match", etag.as_str())], 304),
-        ("weak matching ETag", vec![("If-None-Match", &format!("W/{etag}"))], 304),
-        ("one of several", vec![("If-None-Match", &format!("\"x\", {etag}"))], 304),
+        (
+            "weak matching ETag",
+            vec![("If-None-Match", &format!("W/{etag}"))],
+            304,
+        ),
+        (
+            "one of several",
+            vec![("If-None-Match", &format!("\"x\", {etag}"))],
+            304,
+        ),
         ("any", vec![("If-None-Match", "*")], 304),
         ("other ETag", vec![("If-None-Match", "\"other\"")], 200),
-        ("not modified since", vec![("If-Modified-Since", lm.as_str())], 304),
+        (
+            "not modified since",
+            vec![("If-Modified-Since", lm.as_str())],
+            304,
+        ),
         (
             "modified since",
             vec![("If-Modified-Since", "Mon, 01 Jan 1990 00:00:00 GMT")],
@@ -71,10 +89,17 @@ fn serve_answers_conditional_requests_with_304() {
         ),
         (
             "If-None-Match wins over If-Modified-Since",
-            vec![("If-None-Match", "\"other\""), ("If-Modified-Since", lm.as_str())],
+            vec![
+                ("If-None-Match", "\"other\""),
+                ("If-Modified-Since", lm.as_str()),
+            ],
             200,
         ),
-        ("garbage date", vec![("If-Modified-Since", "yesterday")], 200),
+        (
+            "garbage date",
+            vec![("If-Modified-Since", "yesterday")],
+            200,
+        ),
     ] {
         let r = http("GET", &url, &h);
         assert_eq!(r.status, want, "{what}");
@@ -89,7 +114,11 @@ fn serve_answers_conditional_requests_with_304() {
     let head = http("HEAD", &url, &[("If-None-Match", etag.as_str())]);
     assert_eq!(head.status, 304);
     // A missing page is a 404 whatever the condition.
-    let r = http("GET", &format!("{}/nope.html", srv.base), &[("If-None-Match", "*")]);
+    let r = http(
+        "GET",
+        &format!("{}/nope.html", srv.base),
+        &[("If-None-Match", "*")],
+    );
     assert_eq!(r.status, 404);
 }
 
@@ -183,15 +212,26 @@ fn a_publish_after_a_rollback_sends_nothing_already_stored() {
     cdnsync_moto(&publish_args(&path_str(v1.path()), &to)).ok_json();
     cdnsync_moto(&publish_args(&path_str(v2.path()), &to)).ok_json();
     cdnsync_moto(&["rollback", "--to", &to, "--json"]).ok_json();
-    assert!(String::from_utf8(b.body("site/p0/index.html")).unwrap().contains("one"));
+    assert!(
+        String::from_utf8(b.body("site/p0/index.html"))
+            .unwrap()
+            .contains("one")
+    );
 
     let proxy = FaultProxy::start(&moto_endpoint(), "");
     let r = proxy
         .cdnsync(&publish_args(&path_str(v2.path()), &to))
         .ok_json();
-    assert_eq!(r["bodies_stored"], 0, "bodies of v2 are stored already: {r:#}");
+    assert_eq!(
+        r["bodies_stored"], 0,
+        "bodies of v2 are stored already: {r:#}"
+    );
     assert_eq!(r["bytes_uploaded"], 0, "{r:#}");
-    assert!(String::from_utf8(b.body("site/p0/index.html")).unwrap().contains("two"));
+    assert!(
+        String::from_utf8(b.body("site/p0/index.html"))
+            .unwrap()
+            .contains("two")
+    );
     let puts = proxy.counts().get("PUT").copied().unwrap_or(0);
     // The lock, the release record and `current`: no page body.
     assert!(puts <= 4, "PUTs: {:?}", proxy.counts());
@@ -225,7 +265,15 @@ fn releases_is_a_table_with_dirty_commits_and_one_rollback_note() {
     // A tracked file changed, not committed: the release says so.
     std::fs::write(repo.path().join("src.txt"), "v2").unwrap();
     std::fs::write(dist.join("index.html"), "<p>two</p>").unwrap();
-    cdnsync(&["publish", &path_str(&dist), "--to", &to, "--message", "second"]).ok_json_or_text();
+    cdnsync(&[
+        "publish",
+        &path_str(&dist),
+        "--to",
+        &to,
+        "--message",
+        "second",
+    ])
+    .ok_json_or_text();
     cdnsync(&["rollback", "--to", &to]).ok_json_or_text();
     let list = cdnsync(&["releases", "--to", &to, "--json"]).ok_json();
     let commits: Vec<&str> = list
@@ -248,7 +296,9 @@ fn releases_is_a_table_with_dirty_commits_and_one_rollback_note() {
     assert!(lines[1].contains(first["release"].as_str().unwrap()));
     // Times to the second: no fractional digits.
     assert!(
-        !lines[1..].iter().any(|l| l.contains(".5") && l.contains('T')),
+        !lines[1..]
+            .iter()
+            .any(|l| l.contains(".5") && l.contains('T')),
         "{text}"
     );
     let created = lines[1].split_whitespace().nth(1).unwrap();

@@ -50,7 +50,10 @@ fn decision<'a>(r: &'a Value, path: &str) -> &'a Value {
 fn a_file_a_script_names_keeps_its_name_and_every_original_url_resolves() {
     // The minimal repro: the page loads /logo.svg, and so does app.js at run time.
     let site = Site::new(&[
-        ("index.html", br#"<img src="/logo.svg"><script src="/app.js"></script>"#),
+        (
+            "index.html",
+            br#"<img src="/logo.svg"><script src="/app.js"></script>"#,
+        ),
         ("app.js", br#"new Image().src = "/logo.svg""#),
         ("logo.svg", br#"<svg xmlns="http://www.w3.org/2000/svg"/>"#),
     ]);
@@ -83,7 +86,11 @@ fn a_file_a_script_names_keeps_its_name_and_every_original_url_resolves() {
     // Served: every original URL answers 200.
     let srv = serve(&out);
     for p in ["/", "/app.js", "/logo.svg", &format!("/{hashed}")] {
-        assert_eq!(http("GET", &format!("{}{p}", srv.base), &[]).status, 200, "{p}");
+        assert_eq!(
+            http("GET", &format!("{}{p}", srv.base), &[]).status,
+            200,
+            "{p}"
+        );
     }
 }
 
@@ -131,7 +138,8 @@ fn rules_with_class_plain_or_entry_are_never_renamed() {
     assert!(keys.contains(&"css/a.css".to_string()), "{keys:?}");
     assert!(keys.contains(&"img/b.png".to_string()), "{keys:?}");
     assert!(
-        keys.iter().any(|k| k.starts_with("img/c.") && k != "img/c.png"),
+        keys.iter()
+            .any(|k| k.starts_with("img/c.") && k != "img/c.png"),
         "an unruled image is still renamed: {keys:?}"
     );
     assert_eq!(decision(&r, "css/a.css")["reason"], "rule");
@@ -164,7 +172,10 @@ fn bundler_output_of_every_style_is_never_hashed_again() {
     ]);
     let (r, _t, out) = publish_local(&site, &[]);
     for (logical, _) in [
-        ("assets/images/docusaurus-plushie-banner-a60f7593abca1e3eef26a9afa244e4fb.jpeg", ()),
+        (
+            "assets/images/docusaurus-plushie-banner-a60f7593abca1e3eef26a9afa244e4fb.jpeg",
+            (),
+        ),
         ("assets/index.md.C6xrKs9U.lean.js", ()),
         ("assets/chunks/theme.BXvyuW_w.js", ()),
         ("assets/style.BnEKqtH2.css", ()),
@@ -189,7 +200,10 @@ fn copies_follow_releases_rollback_and_deletes() {
     let to = b.url("site");
     let v = |img: &[u8]| {
         Site::new(&[
-            ("index.html", br#"<img src="img/a.png"><link rel=stylesheet href=s.css>"#),
+            (
+                "index.html",
+                br#"<img src="img/a.png"><link rel=stylesheet href=s.css>"#,
+            ),
             ("s.css", b"body{background:url(img/a.png)}"),
             ("img/a.png", img),
         ])
@@ -204,12 +218,20 @@ fn copies_follow_releases_rollback_and_deletes() {
     assert_eq!(b.body("site/img/a.png"), b"PNG-2", "{r2:#}");
     assert_plan_noop(&path_str(v2.path()), &to, "after v2");
     cdnsync_moto(&["rollback", "--to", &to, "--json"]).ok_json();
-    assert_eq!(b.body("site/img/a.png"), b"PNG-1", "rollback restores the copy");
+    assert_eq!(
+        b.body("site/img/a.png"),
+        b"PNG-1",
+        "rollback restores the copy"
+    );
     // The image leaves the site: its original URL goes with the page's next
     // publish; the hashed objects stay for gc's grace period.
     let v3 = Site::new(&[("index.html", b"<p>no image</p>")]);
     cdnsync_moto(&publish_args(&path_str(v3.path()), &to)).ok_json();
-    assert!(b.keys("site/img/a.png").is_empty(), "{:?}", b.keys("site/img/"));
+    assert!(
+        b.keys("site/img/a.png").is_empty(),
+        "{:?}",
+        b.keys("site/img/")
+    );
     assert!(!b.keys("site/img/a.").is_empty());
     assert!(broken_references(&b).is_empty());
 }

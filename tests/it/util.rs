@@ -837,7 +837,12 @@ pub fn head_statuses(base: &str, paths: &[String]) -> Vec<(String, u16)> {
             .split('/')
             .map(|s| percent_encoding::utf8_percent_encode(s, SEGMENT).to_string())
             .collect();
-        write!(w, "HEAD /{} HTTP/1.1\r\nHost: {addr}\r\n\r\n", enc.join("/")).unwrap();
+        write!(
+            w,
+            "HEAD /{} HTTP/1.1\r\nHost: {addr}\r\n\r\n",
+            enc.join("/")
+        )
+        .unwrap();
         let mut status = String::new();
         r.read_line(&mut status).unwrap();
         let code = status
