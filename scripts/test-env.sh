@@ -17,21 +17,62 @@
 #                 -> CDNSYNC_TEST_CHROMIUM, CDNSYNC_TEST_NODE_MODULES
 # Cache purge tests: Debian's varnish (apt); each test starts its own varnishd
 #                 -> CDNSYNC_TEST_VARNISHD
-# Corpora from ../shared/bench: gen_site.py and a Vite build of vite-app
-#                 -> CDNSYNC_TEST_GEN_SITE, CDNSYNC_TEST_VITE_DIST
+# Corpora, all from this repository (tests/fixtures/):
+#   gen_site.py (synthetic sites)          -> CDNSYNC_TEST_GEN_SITE
+#   build-vite.sh (the Vite app)           -> CDNSYNC_TEST_VITE_DIST
+#   build-site.sh docusaurus / vitepress   -> CDNSYNC_TEST_DOCUSAURUS_DIST,
+#                                             CDNSYNC_TEST_VITEPRESS_DIST
+#   each built once per content of its fixture (rebuilt when it changes).
 #
-# Install locations (override with CDNSYNC_TESTENV_DIR): a venv for moto and a
-# cargo root for s3s-fs, kept between runs so the second run takes seconds.
+# Everything is checked before anything is built: a prerequisite that is
+# missing and cannot be installed stops here, naming it (exit 1).
+#
+# Install locations (override with CDNSYNC_TESTENV_DIR): a venv for moto, a
+# cargo root for s3s-fs, node_modules and the built corpora, kept between
+# runs so the second run takes seconds.
 
 _te_dir="${CDNSYNC_TESTENV_DIR:-${XDG_CACHE_HOME:-$HOME/.cache}/cdnsync-testenv}"
 _te_moto_version="5.2.5"
 _te_s3s_version="0.14.1"
 _te_playwright_version="1.64.1"
 _te_repo="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
-_te_shared="${CDNSYNC_SHARED_DIR:-$_te_repo/../shared}"
 mkdir -p "$_te_dir"
 
 _te_log() { printf 'test-env: %s\n' "$*" >&2; }
+_te_fail() { printf 'test-env: FAILED: %s\n' "$*" >&2; return 1; }
+
+# Every tool the setup itself needs, before anything long starts.
+_te_preflight() {
+  local missing=() t
+  for t in python3 cargo node npm curl git tar; do
+    command -v "$t" >/dev/null 2>&1 || missing+=("$t")
+  done
+  python3 -c 'import venv, ensurepip' 2>/dev/null || missing+=("python3 venv/ensurepip (Debian: apt-get install python3-venv)")
+  if ! command -v chromium >/dev/null 2>&1 || ! { command -v varnishd >/dev/null 2>&1 || [ -x /usr/sbin/varnishd ]; }; then
+    command -v apt-get >/dev/null 2>&1 || missing+=("apt-get (to install chromium and varnish), or install them by hand")
+    [ "$(id -u)" = 0 ] || command -v sudo >/dev/null 2>&1 || missing+=("root or sudo (to apt-get install chromium and varnish)")
+  fi
+  local major
+  major="$(node -p 'process.versions.node.split(".")[0]' 2>/dev/null || echo 0)"
+  [ "$major" -ge 20 ] || missing+=("node >= 20 (found ${major})")
+  if [ ${#missing[@]} -gt 0 ]; then
+    _te_fail "missing prerequisites: ${missing[*]}"
+    return 1
+  fi
+}
+
+# apt-get as root, or through sudo.
+_te_apt() {
+  local sudo=""
+  [ "$(id -u)" = 0 ] || sudo=sudo
+  $sudo apt-get update -qq >/dev/null && DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq "$@" >/dev/null
+}
+
+# A short content hash of the files under a fixture (its build key).
+_te_fixture_key() {
+  (cd "$_te_repo/tests/fixtures" && find "$@" -type f -not -path '*/node_modules/*' -print0 | sort -z \
+    | xargs -0 sha256sum | sha256sum | cut -c1-16)
+}
 
 _te_free_port() {
   python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1]); s.close()'
@@ -72,13 +113,13 @@ _te_install_s3s() {
 _te_install_varnish() {
   command -v varnishd >/dev/null 2>&1 || [ -x /usr/sbin/varnishd ] && return 0
   _te_log "installing Debian's varnish (apt)"
-  apt-get update -qq >/dev/null && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq varnish >/dev/null || return 1
+  _te_apt varnish || return 1
 }
 
 _te_install_browser() {
   if ! command -v chromium >/dev/null 2>&1; then
     _te_log "installing Debian's chromium (apt)"
-    apt-get update -qq >/dev/null && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null || return 1
+    _te_apt chromium || return 1
   fi
   local node="$_te_dir/node"
   if [ ! -f "$node/node_modules/playwright-core/package.json" ] \
@@ -89,21 +130,24 @@ _te_install_browser() {
   fi
 }
 
-# The Vite corpus: create-vite's React template with the pinned package.json /
-# lock from ../shared/bench/vite-app, grown by gen_vite_app.py, then built.
-_te_build_vite() {
-  local dist="$_te_dir/vite-dist" app="$_te_dir/vite-app" bench="$_te_shared/bench"
-  [ -f "$dist/index.html" ] && return 0
-  [ -f "$bench/vite-app/package.json" ] || { _te_log "no $bench/vite-app: Vite tests will fail"; return 0; }
-  _te_log "building the Vite corpus (npm, once)"
-  rm -rf "$app" "$dist"
-  (cd "$_te_dir" && npm create -y vite@9.3.0 vite-app -- --template react --no-interactive >/dev/null 2>&1) || return 1
-  cp "$bench/vite-app/package.json" "$bench/vite-app/package-lock.json" "$app/" || return 1
-  chmod u+w "$app/package.json" "$app/package-lock.json"
-  (cd "$app" && npm ci --no-audit --no-fund --silent >/dev/null 2>&1) || return 1
-  python3 "$bench/gen_vite_app.py" "$app" --pages 120 --seed 1 >/dev/null || return 1
-  (cd "$app" && npx vite build >/dev/null 2>&1) || return 1
-  cp -a "$app/dist" "$dist"
+# A corpus built from a fixture of this repository, once per content of the
+# fixture: $1 name, $2 fixture paths (for the key), then the build command
+# (given the output directory as its last argument).
+_te_build_corpus() {
+  local name=$1 paths=$2; shift 2
+  local key out
+  key="$(_te_fixture_key $paths)" || return 1
+  out="$_te_dir/corpora/$name-$key"
+  if [ ! -f "$out/index.html" ]; then
+    _te_log "building the $name corpus from tests/fixtures (npm, once per fixture change)"
+    rm -rf "$_te_dir/corpora/$name-"*
+    mkdir -p "$_te_dir/corpora"
+    "$@" "$out" >"$_te_dir/corpora/$name.log" 2>&1 || {
+      tail -20 "$_te_dir/corpora/$name.log" >&2
+      return 1
+    }
+  fi
+  printf '%s' "$out"
 }
 
 cdnsync_test_env_stop() {
@@ -119,11 +163,18 @@ cdnsync_test_env_stop() {
 }
 
 cdnsync_test_env_start() {
-  _te_install_moto || { _te_log "moto install failed"; return 1; }
-  _te_install_s3s || { _te_log "s3s-fs install failed"; return 1; }
-  _te_install_browser || { _te_log "chromium / playwright-core install failed"; return 1; }
-  _te_install_varnish || { _te_log "varnish install failed"; return 1; }
-  _te_build_vite || { _te_log "Vite corpus build failed"; return 1; }
+  _te_preflight || return 1
+  _te_install_moto || { _te_fail "moto (PyPI moto[server]==$_te_moto_version into $_te_dir/venv)"; return 1; }
+  _te_install_s3s || { _te_fail "s3s-fs $_te_s3s_version (cargo install from crates.io)"; return 1; }
+  _te_install_browser || { _te_fail "chromium (apt) or playwright-core $_te_playwright_version (npm)"; return 1; }
+  _te_install_varnish || { _te_fail "varnish (apt)"; return 1; }
+  local vite docusaurus vitepress
+  vite="$(_te_build_corpus vite vite-app "$_te_repo/tests/fixtures/build-vite.sh")" \
+    || { _te_fail "the Vite corpus (tests/fixtures/build-vite.sh; log in $_te_dir/corpora/vite.log)"; return 1; }
+  docusaurus="$(_te_build_corpus docusaurus docusaurus "$_te_repo/tests/fixtures/build-site.sh" docusaurus)" \
+    || { _te_fail "the Docusaurus corpus (tests/fixtures/build-site.sh; log in $_te_dir/corpora/docusaurus.log)"; return 1; }
+  vitepress="$(_te_build_corpus vitepress vitepress "$_te_repo/tests/fixtures/build-site.sh" vitepress)" \
+    || { _te_fail "the VitePress corpus (tests/fixtures/build-site.sh; log in $_te_dir/corpora/vitepress.log)"; return 1; }
   _te_run="$(mktemp -d "${TMPDIR:-/tmp}/cdnsync-testenv.XXXXXX")"
   _te_pids=""
 
@@ -150,8 +201,10 @@ cdnsync_test_env_start() {
   export CDNSYNC_TEST_CHROMIUM="$(command -v chromium)"
   export CDNSYNC_TEST_VARNISHD="$(command -v varnishd || echo /usr/sbin/varnishd)"
   export CDNSYNC_TEST_NODE_MODULES="$_te_dir/node/node_modules"
-  if [ -f "$_te_shared/bench/gen_site.py" ]; then export CDNSYNC_TEST_GEN_SITE="$_te_shared/bench/gen_site.py"; fi
-  if [ -f "$_te_dir/vite-dist/index.html" ]; then export CDNSYNC_TEST_VITE_DIST="$_te_dir/vite-dist"; fi
+  export CDNSYNC_TEST_GEN_SITE="$_te_repo/tests/fixtures/gen_site.py"
+  export CDNSYNC_TEST_VITE_DIST="$vite"
+  export CDNSYNC_TEST_DOCUSAURUS_DIST="$docusaurus"
+  export CDNSYNC_TEST_VITEPRESS_DIST="$vitepress"
   _te_log "moto  $CDNSYNC_TEST_MOTO_ENDPOINT"
   _te_log "s3s   $CDNSYNC_TEST_S3S_ENDPOINT"
   trap cdnsync_test_env_stop EXIT

@@ -172,14 +172,20 @@ pub async fn execute(
 
     // Phase 1.
     let mut phase1: Vec<Job> = Vec::new();
+    // Pages with the same bytes share one stored body: stored once.
+    let mut bodies = std::collections::HashSet::new();
     for u in &plan.uploads {
         if u.switch.is_none() {
             phase1.push(Job::Put(u));
-        } else if u.body_to_store() {
+        } else if u.body_to_store() && bodies.insert(u.object.body_name()) {
             phase1.push(Job::Body(&u.object));
         }
     }
-    phase1.extend(plan.bodies_missing.iter().map(Job::Body));
+    for d in &plan.bodies_missing {
+        if bodies.insert(d.body_name()) {
+            phase1.push(Job::Body(d));
+        }
+    }
     let bytes: u64 = phase1.iter().map(|j| j.object().size).sum();
     let phase = Phase::new(opts.progress, "upload", phase1.len() as u64, bytes);
     let mut encodings: BTreeMap<String, (u64, Option<String>)> = BTreeMap::new();
@@ -618,12 +624,20 @@ pub(crate) async fn upload_with_retry(
         Ok(()) => {}
         Err(StoreError::Precondition { .. }) => {
             // Created meanwhile (an earlier attempt, a concurrent run): fine
-            // when it is the same content.
-            let m = store.head(&o.key).await?;
-            if m.and_then(|m| m.metadata.get(META_HASH).cloned())
-                .as_deref()
-                != Some(o.hash.as_str())
-            {
+            // when it is the same content. A store whose metadata appears a
+            // moment after the bytes (a local directory) gets a few looks.
+            let mut seen = None;
+            for attempt in 0..4 {
+                seen = store
+                    .head(&o.key)
+                    .await?
+                    .and_then(|m| m.metadata.get(META_HASH).cloned());
+                if seen.is_some() {
+                    break;
+                }
+                tokio::time::sleep(Duration::from_millis(20 << attempt)).await;
+            }
+            if seen.as_deref() != Some(o.hash.as_str()) {
                 return Err(Error::Store(StoreError::Other {
                     key: o.key.clone(),
                     message: "a different object already exists under this content-addressed name"
@@ -690,12 +704,17 @@ pub struct Wire {
 pub fn measure(plan: &Plan, multipart_threshold: u64) -> Result<Wire> {
     use rayon::prelude::*;
     let mut jobs: Vec<&Desired> = Vec::new();
+    let mut bodies = std::collections::HashSet::new();
     for u in &plan.uploads {
-        if u.switch.is_none() || u.body_to_store() {
+        if u.switch.is_none() || (u.body_to_store() && bodies.insert(u.object.body_name())) {
             jobs.push(&u.object);
         }
     }
-    jobs.extend(plan.bodies_missing.iter());
+    jobs.extend(
+        plan.bodies_missing
+            .iter()
+            .filter(|d| bodies.insert(d.body_name())),
+    );
     let sized: Vec<(String, u64, Option<String>)> = jobs
         .par_iter()
         .map(|o| {

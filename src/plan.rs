@@ -171,6 +171,18 @@ pub struct Plan {
 }
 
 impl Plan {
+    /// Stored bodies phase 1 uploads: one per distinct body (pages with
+    /// the same bytes share one).
+    pub fn bodies_to_store(&self) -> usize {
+        self.uploads
+            .iter()
+            .filter(|u| u.body_to_store())
+            .map(|u| u.object.body_name())
+            .chain(self.bodies_missing.iter().map(Desired::body_name))
+            .collect::<std::collections::HashSet<_>>()
+            .len()
+    }
+
     pub fn upload_bytes(&self) -> u64 {
         self.uploads.iter().map(|u| u.object.size).sum()
     }

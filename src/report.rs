@@ -203,8 +203,7 @@ impl Report {
             bytes_uploaded: plan.upload_bytes(),
             phases: Phases {
                 upload: plan.uploads.iter().filter(|u| u.switch.is_none()).count(),
-                store_bodies: plan.uploads.iter().filter(|u| u.body_to_store()).count()
-                    + plan.bodies_missing.len(),
+                store_bodies: plan.bodies_to_store(),
                 switch: plan.uploads.iter().filter(|u| u.switch.is_some()).count(),
                 record: !plan.noop,
                 invalidate_keys: plan
@@ -218,8 +217,7 @@ impl Report {
             gc_deleted: 0,
             invalidations: Vec::new(),
             cdn_failures: Vec::new(),
-            bodies_stored: plan.uploads.iter().filter(|u| u.body_to_store()).count()
-                + plan.bodies_missing.len(),
+            bodies_stored: plan.bodies_to_store(),
             objects,
             skipped: plan.skipped.clone(),
             delete_blocked: plan.delete_blocked.clone(),

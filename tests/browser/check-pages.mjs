@@ -21,34 +21,35 @@ const results = [];
 let next = 0;
 
 async function worker() {
+  // One tab per worker, reused: opening a tab per page costs more than the page.
+  const page = await context.newPage();
+  let current = null;
+  page.on("requestfailed", (r) => {
+    const err = r.failure()?.errorText ?? "failed";
+    // Media loads are cancelled when a page is left; that is not a broken reference.
+    if (current && !err.includes("ERR_ABORTED")) current.failures.push({ url: r.url(), error: err });
+  });
+  page.on("response", (r) => {
+    if (current && r.status() >= 400) current.failures.push({ url: r.url(), status: r.status() });
+  });
+  page.on("console", (m) => {
+    if (current && m.type() === "error") current.errors.push({ text: m.text(), url: m.location()?.url ?? "" });
+  });
+  page.on("pageerror", (e) => current && current.errors.push({ text: String(e), url: current.page }));
   while (next < paths.length) {
     const p = paths[next++];
-    const page = await context.newPage();
-    const failures = [];
-    const errors = [];
-    page.on("requestfailed", (r) => {
-      const err = r.failure()?.errorText ?? "failed";
-      // Media loads are cancelled when a page closes; that is not a broken reference.
-      if (!err.includes("ERR_ABORTED")) failures.push({ url: r.url(), error: err });
-    });
-    page.on("response", (r) => {
-      if (r.status() >= 400) failures.push({ url: r.url(), status: r.status() });
-    });
-    page.on("console", (m) => {
-      if (m.type() === "error") errors.push({ text: m.text(), url: m.location()?.url ?? "" });
-    });
-    page.on("pageerror", (e) => errors.push({ text: String(e), url: p }));
-    let status = 0;
+    current = { page: p, status: 0, failures: [], errors: [] };
     try {
       const resp = await page.goto(base + p, { waitUntil: "load", timeout: 30000 });
-      status = resp ? resp.status() : 0;
-      await page.waitForTimeout(200); // dynamic imports, lazy modules
+      current.status = resp ? resp.status() : 0;
+      await page.waitForTimeout(100); // dynamic imports, lazy modules
     } catch (e) {
-      errors.push({ text: "navigation: " + String(e), url: p });
+      current.errors.push({ text: "navigation: " + String(e), url: p });
     }
-    results.push({ page: p, status, failures, errors });
-    await page.close();
+    results.push(current);
   }
+  current = null;
+  await page.close();
 }
 
 await Promise.all(Array.from({ length: Number(conc) }, worker));

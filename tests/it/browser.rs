@@ -428,3 +428,49 @@ fn sites_published_to_s3_keep_every_reference_resolvable() {
         assert_eq!(bad.len(), expect_missing, "{name}: {bad:?}");
     }
 }
+
+/// `scripts/check-site.sh DIST SCENARIO`: the build directory served as a
+/// plain static host would, then published by this cdnsync and served by
+/// `cdnsync serve`, driven through the same steps in Chromium; fails on
+/// anything broken after publishing that was not broken before.
+fn check_site(dist_env: &str, scenario: &str) {
+    let dist = std::env::var(dist_env)
+        .unwrap_or_else(|_| panic!("{dist_env} is not set: run scripts/test.sh"));
+    let repo = Path::new(env!("CARGO_MANIFEST_DIR"));
+    let report = tempfile::NamedTempFile::new().unwrap();
+    let out = Command::new("bash")
+        .arg(repo.join("scripts/check-site.sh"))
+        .arg(&dist)
+        .arg(repo.join("tests/browser/scenarios").join(scenario))
+        .env("CDNSYNC_BIN", env!("CARGO_BIN_EXE_cdnsync"))
+        .env("CHECK_SITE_REPORT", report.path())
+        .output()
+        .unwrap();
+    let text = format!(
+        "{}\n{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    eprintln!("{text}");
+    assert_eq!(out.status.code(), Some(0), "regressions after publishing {dist}:\n{text}");
+    // Not vacuous: the scenario ran its steps on both sides.
+    let r: Value = serde_json::from_slice(&std::fs::read(report.path()).unwrap()).unwrap();
+    let steps = r["before"].as_array().map(Vec::len).unwrap_or(0);
+    assert!(steps >= 5, "only {steps} steps ran: {r:#}");
+    assert_eq!(r["after"].as_array().map(Vec::len), Some(steps));
+}
+
+#[test]
+fn docusaurus_site_behaves_the_same_after_publishing() {
+    check_site("CDNSYNC_TEST_DOCUSAURUS_DIST", "docusaurus.json");
+}
+
+#[test]
+fn vitepress_site_behaves_the_same_after_publishing() {
+    check_site("CDNSYNC_TEST_VITEPRESS_DIST", "vitepress.json");
+}
+
+#[test]
+fn vite_app_behaves_the_same_after_publishing() {
+    check_site("CDNSYNC_TEST_VITE_DIST", "vite-app.json");
+}

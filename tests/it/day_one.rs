@@ -304,3 +304,27 @@ fn releases_is_a_table_with_dirty_commits_and_one_rollback_note() {
     let created = lines[1].split_whitespace().nth(1).unwrap();
     assert_eq!(created.len(), "2026-12-03".len(), "{text}");
 }
+
+/// Found on Docusaurus output (identical generated pages): two pages with
+/// the same bytes share one stored body, stored once, on every target.
+#[test]
+fn pages_with_identical_bytes_share_one_stored_body() {
+    let page = b"<!doctype html><p>same</p>";
+    let site = Site::new(&[
+        ("a/index.html", page),
+        ("b/index.html", page),
+        ("c.html", page),
+    ]);
+    let dir = path_str(site.path());
+    let (_t, out) = tmp_target();
+    let to = path_str(&out);
+    let plan = cdnsync(&["plan", &dir, "--to", &to, "--json"]).ok_json();
+    let r = cdnsync(&publish_args(&dir, &to)).ok_json();
+    assert_eq!(r["bodies_stored"], 1, "{r:#}");
+    assert_eq!(plan["bodies_stored"], 1);
+    assert_eq!(plan["bytes_uploaded"], r["bytes_uploaded"]);
+    let b = Bucket::moto("same-bytes");
+    let r = cdnsync_moto(&publish_args(&dir, &b.url("s"))).ok_json();
+    assert_eq!(r["bodies_stored"], 1, "{r:#}");
+    assert_eq!(b.body("s/b/index.html"), page);
+}
