@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Fingerprinting figures for the generated hand-written site
-# (../shared/bench/gen_site.py gen --plain): counts (assets renamed, files and
+# (tests/fixtures/gen_site.py gen --plain): counts (assets renamed, files and
 # references rewritten, cycles, warnings) and the time the reference graph +
 # rewrite stage adds over a plain publish (--no-fingerprint), cold, into a
 # local directory, median of 3. Uses the release binary.
@@ -9,7 +9,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 FILES="${1:-10000}"
-GEN="${GEN_SITE:-../shared/bench/gen_site.py}"
+GEN="${GEN_SITE:-tests/fixtures/gen_site.py}"
 WORK="$(mktemp -d "${TMPDIR:-/tmp}/cdnsync-fp.XXXXXX")"
 trap 'rm -rf "$WORK"' EXIT
 cargo build --release --quiet

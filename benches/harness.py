@@ -100,7 +100,6 @@ OPS = ("LIST", "HEAD", "GET", "PUT", "COPY", "CREATE_MULTIPART", "UPLOAD_PART", 
 # The parts of cdnsync's --json report kept per run (the object list is left out).
 REPORT_FIELDS = ("noop", "uploaded", "unchanged", "deleted", "bytes_uploaded", "bodies_stored", "phases",
                  "gc_deleted", "timings", "fingerprint", "waves", "critical_path")
-NOISE = 0.25  # other processes busier than this many cores on average: the run is marked '~'
 
 
 def say(*msg):
@@ -128,6 +127,21 @@ def machine_busy():
     with open("/proc/stat") as f:
         t = [int(x) for x in f.readline().split()[1:8]]
     return (t[0] + t[1] + t[2] + t[5] + t[6]) / os.sysconf("SC_CLK_TCK")
+
+
+def noisy(run, max_noise):
+    """Other processes used more than max_noise cores on average during the run."""
+    return run["other_cpu_s"] > max_noise * max(run["wall_s"], 0.2)
+
+
+def wait_quiet(max_noise, limit):
+    """Wait (at most limit s) until the machine is busy for less than max_noise cores."""
+    deadline = time.time() + limit
+    while time.time() < deadline:
+        b0 = machine_busy()
+        time.sleep(0.5)
+        if (machine_busy() - b0) / 0.5 < max_noise:
+            return
 
 
 class Child:
@@ -353,10 +367,6 @@ class Stack:
 
 
 # ---------------------------------------------------------------- one timed run
-class Timeout(Exception):
-    pass
-
-
 def timed(argv, env, out_path, err_path, limit):
     """Run argv in its own process group; return (exit status, wall s, rusage)."""
     with open(out_path, "wb") as out, open(err_path, "wb") as err:
@@ -395,6 +405,7 @@ class Bench:
         self.stack = Stack(a.server, a.peers, a.proxy, self.logs)
         self.runs, self.checks = [], []
         self.n_buckets = 0
+        self.workdirs = set()  # removed at the end even when interrupted (unless --keep-work)
         self.env = {k: v for k, v in os.environ.items()
                     if not (k.lower().endswith("_proxy") or k.startswith(("AWS_", "CDNSYNC_", "RCLONE_")))}
         ep = self.stack.endpoint
@@ -528,51 +539,67 @@ class Bench:
             self.stack.set_latency(lat)
             say(f"latency {lat} ms per request")
             for corpus in self.a.corpora:
-                src = os.path.join(self.a.peers, "corpora", corpus)
-                if not os.path.isdir(src):
-                    raise SystemExit(f"no corpus {src}: run benches/setup.sh" +
-                                     (" --with-100k" if corpus == "synth-100k" else ""))
                 for tool in self.tools:
-                    self.one(lat, corpus, tool, src)
+                    self.one(lat, corpus, tool, os.path.join(self.a.peers, "corpora", corpus))
 
     def one(self, lat, corpus, tool, src):
         workdir = os.path.join(self.a.peers, "work", f"{tool}__{corpus}")
+        self.workdirs.add(workdir)
         shutil.rmtree(workdir, ignore_errors=True)
         os.makedirs(os.path.dirname(workdir), exist_ok=True)
         subprocess.run(["cp", "-a", src, workdir], check=True)  # -a keeps the generator's fixed mtimes
         ctx = (lat, corpus, tool, workdir)
-        bucket = None
+        st = {"bucket": None}
+
+        def fresh_bucket(_attempt):
+            if st["bucket"]:
+                self.stack.drop_bucket(st["bucket"])
+            st["bucket"] = self.new_bucket(tool, corpus)
+
+        def touch(_attempt):
+            subprocess.run([sys.executable, GEN_SITE, "touch", workdir], check=True, capture_output=True)
+
+        def change(i):
+            def prepare(attempt):
+                seed = str(7919 * i + 31 * attempt + lat)  # a new pick of files every run
+                out = subprocess.run([sys.executable, GEN_SITE, "mutate", workdir, "--fraction",
+                                      str(self.a.change_fraction), "--seed", seed],
+                                     check=True, capture_output=True, text=True).stdout
+                return {"mutated": int(out.split()[0])}
+            return prepare
+
+        def measured(scenario, i, prepare):
+            """Prepare, then time; with --retries, again (freshly prepared) while other processes were busy."""
+            for attempt in range(self.a.retries + 1):
+                extra = prepare(attempt) or {}
+                r = self.run(ctx, scenario, i, st["bucket"])
+                r.update(extra, attempt=attempt + 1)
+                if not noisy(r, self.a.max_noise) or attempt == self.a.retries:
+                    return
+                r["discarded"] = True
+                say(f"    other processes used {r['other_cpu_s']:.2f} CPU s meanwhile: run again")
+                wait_quiet(self.a.max_noise, self.a.quiet_wait)
+
         try:
-            for i in range(1, self.a.runs + 1 if "cold" in self.a.scenarios else 1):
-                if bucket:
-                    self.stack.drop_bucket(bucket)
-                bucket = self.new_bucket(tool, corpus)
-                self.run(ctx, "cold", i, bucket)
-            if bucket is None:  # the other scenarios start from a published site
-                bucket = self.new_bucket(tool, corpus)
-                self.run(ctx, "seed", 1, bucket, timed_run=False)
-            for scenario in ("noop", "touch", "change"):
-                if scenario not in self.a.scenarios:
-                    continue
+            if "cold" in self.a.scenarios:
                 for i in range(1, self.a.runs + 1):
-                    extra = {}
-                    if scenario == "touch":
-                        subprocess.run([sys.executable, GEN_SITE, "touch", workdir], check=True,
-                                       capture_output=True)
-                    elif scenario == "change":
-                        seed = str(7919 * i + lat)
-                        out = subprocess.run([sys.executable, GEN_SITE, "mutate", workdir, "--fraction",
-                                              str(self.a.change_fraction), "--seed", seed],
-                                             check=True, capture_output=True, text=True).stdout
-                        extra["mutated"] = int(out.split()[0])
-                    self.run(ctx, scenario, i, bucket).update(extra)
+                    measured("cold", i, fresh_bucket)
+            else:  # the other scenarios start from a published site
+                fresh_bucket(0)
+                self.run(ctx, "seed", 1, st["bucket"], timed_run=False)
+            for scenario, prepare in (("noop", lambda i: (lambda _a: None)), ("touch", lambda i: touch),
+                                      ("change", change)):
+                if scenario in self.a.scenarios:
+                    for i in range(1, self.a.runs + 1):
+                        measured(scenario, i, prepare(i))
+            bucket = st["bucket"]
             v = self.verify(ctx, bucket)
             v.update(latency_ms=lat, corpus=corpus, tool=tool)
             self.checks.append(v)
             say(f"  verify {tool} {corpus}: {'ok' if v['ok'] else 'MISMATCH ' + json.dumps(v)}")
         finally:
-            if bucket:
-                self.stack.drop_bucket(bucket)
+            if st["bucket"]:
+                self.stack.drop_bucket(st["bucket"])
             if not self.a.keep_work:
                 shutil.rmtree(workdir, ignore_errors=True)
 
@@ -589,6 +616,7 @@ def fmt_requests(req):
 
 def tables(runs, checks, a, tools):
     out = []
+    runs = [r for r in runs if not r.get("discarded")]
     for lat in a.latencies:
         cells = {}
         for r in runs:
@@ -598,7 +626,7 @@ def tables(runs, checks, a, tools):
         out += [f"## {a.server} server, {lat} ms added per request", "",
                 f"Median wall seconds of {a.runs} run(s). `cdnsync / best` = cdnsync's median over the "
                 "fastest peer's that exited 0. `FAIL` = a non-zero exit; `~` = other processes were busy "
-                f"(> {NOISE} cores) during most runs.", "",
+                f"(> {a.max_noise} cores) during most runs.", "",
                 "| corpus | scenario | " + " | ".join(tools) + " | cdnsync / best |",
                 "|---|---|" + "---:|" * (len(tools) + 1)]
         for (corpus, scenario), by_tool in cells.items():
@@ -614,7 +642,7 @@ def tables(runs, checks, a, tools):
                     cell += " FAIL"
                 elif t != "cdnsync":
                     walls[t] = w
-                if sum(x["other_cpu_s"] > NOISE * max(x["wall_s"], 0.2) for x in rs) * 2 > len(rs):
+                if sum(noisy(x, a.max_noise) for x in rs) * 2 > len(rs):
                     cell += " ~"
                 row.append(cell)
             ratio = "-"
@@ -701,6 +729,12 @@ def main():
     ap.add_argument("--latency-ms", default="0", help="comma list: one pass over the matrix per value")
     ap.add_argument("--change-fraction", type=float, default=0.01)
     ap.add_argument("--timeout", type=float, default=1800, help="seconds per command")
+    ap.add_argument("--max-noise", type=float, default=0.25,
+                    help="a run is noisy when other processes used more cores than this on average (marked '~')")
+    ap.add_argument("--retries", type=int, default=0,
+                    help="run a noisy run again, freshly prepared, up to N times (shared machines)")
+    ap.add_argument("--quiet-wait", type=float, default=30,
+                    help="before running again, wait up to S seconds for the machine to go quiet")
     ap.add_argument("--keep-work", action="store_true", help="keep the work dirs under PEERS/work")
     ap.add_argument("--out", default=None, help="results dir (default PEERS/results/TIMESTAMP)")
     a = ap.parse_args()
@@ -732,6 +766,10 @@ def main():
         a.extra_tools[name] = tmpl
     for t, why in left_out.items():
         say(f"note: {t} left out on {a.server}: {why}")
+    for c in a.corpora:
+        if not os.path.isdir(os.path.join(a.peers, "corpora", c)):
+            ap.error(f"no corpus {a.peers}/corpora/{c}: run benches/setup.sh" +
+                     (" --with-100k" if c == "synth-100k" else ""))
     a.out = os.path.abspath(a.out or os.path.join(a.peers, "results", time.strftime("%Y%m%d-%H%M%S")))
     os.makedirs(a.out, exist_ok=True)
 
@@ -752,6 +790,9 @@ def main():
         b.matrix()
     finally:
         b.stack.stop()
+        if not a.keep_work:
+            for d in b.workdirs:
+                shutil.rmtree(d, ignore_errors=True)
         meta["finished"] = time.strftime("%Y-%m-%d %H:%M:%S %z")
         meta["elapsed_s"] = round(time.time() - t0, 1)
         with open(os.path.join(a.out, "results.json"), "w") as f:

@@ -7,7 +7,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 PEERS="${PEERS:-$HOME/.cache/cdnsync-peers}"
 DIR="${1:-$PEERS/corpora/synth-large}"
-[ -d "$DIR" ] || { echo "no tree at $DIR (run ../shared/bench/setup.sh or pass DIR)" >&2; exit 1; }
+[ -d "$DIR" ] || { echo "no tree at $DIR (run benches/setup.sh or pass DIR)" >&2; exit 1; }
 command -v b3sum >/dev/null || cargo install --locked b3sum --quiet
 cargo build --release --quiet
 BIN="$PWD/target/release/cdnsync"

@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Wall time and upload counts of cold / no-op / touch-all / 1%-changed publishes
-# of the generated 10,000-file site (../shared/bench/gen_site.py) against the
+# of the generated 10,000-file site (tests/fixtures/gen_site.py) against the
 # local test servers (moto and s3s-fs, from scripts/test-env.sh) and a local
 # directory target. Uses the release binary.
 #
@@ -8,7 +8,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 FILES="${1:-10000}"
-GEN="${GEN_SITE:-../shared/bench/gen_site.py}"
+GEN="${GEN_SITE:-tests/fixtures/gen_site.py}"
 WORK="$(mktemp -d "${TMPDIR:-/tmp}/cdnsync-bench.XXXXXX")"
 trap 'rm -rf "$WORK"' EXIT
 

