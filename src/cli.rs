@@ -239,7 +239,7 @@ pub struct ServeArgs {
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
 pub enum SseArg {
     /// SSE-S3 (the default).
-    #[value(name = "aes256", alias = "AES256")]
+    #[value(name = "aes256")]
     Aes256,
     /// SSE-KMS, optionally with --sse-kms-key-id.
     #[value(name = "aws:kms", alias = "kms")]
@@ -267,7 +267,7 @@ pub struct TargetArgs {
     #[arg(long, env = "CDNSYNC_JSON")]
     pub json: bool,
     /// Server-side encryption for every object (default aes256).
-    #[arg(long, env = "CDNSYNC_SSE", value_enum)]
+    #[arg(long, env = "CDNSYNC_SSE", value_enum, ignore_case = true)]
     pub sse: Option<SseArg>,
     /// KMS key id, ARN or alias for --sse aws:kms.
     #[arg(long, env = "CDNSYNC_SSE_KMS_KEY_ID", value_name = "ID")]
@@ -313,7 +313,7 @@ pub struct TargetArgs {
     pub purge_urls: Vec<String>,
 
     /// PURGE each path (default) or BAN with a path regex (wildcards, query variants).
-    #[arg(long, env = "CDNSYNC_PURGE_METHOD", value_enum)]
+    #[arg(long, env = "CDNSYNC_PURGE_METHOD", value_enum, ignore_case = true)]
     pub purge_method: Option<crate::cdn::http_purge::PurgeMethod>,
 
     /// Host header of purges: the host the cache serves the site under (default: the purge URL's).
@@ -385,7 +385,7 @@ pub struct PublishArgs {
     pub max_delete: Option<usize>,
 
     /// Precompression of text types.
-    #[arg(long, env = "CDNSYNC_COMPRESS", value_enum)]
+    #[arg(long, env = "CDNSYNC_COMPRESS", value_enum, ignore_case = true)]
     pub compress: Option<CompressArg>,
 
     /// Allow publishing an empty directory over a live site (deletes it).

@@ -123,6 +123,21 @@ pub enum Error {
     Locked { key: String, holder: String },
 }
 
+/// What a store error means for the run.
+fn store_exit_code(e: &StoreError) -> ExitCode {
+    match e {
+        StoreError::Denied { .. } => ExitCode::Auth,
+        StoreError::NoSuchBucket { .. }
+        | StoreError::WrongRegion { .. }
+        | StoreError::Unreachable { .. }
+        | StoreError::TooLarge { .. } => ExitCode::Remote,
+        StoreError::Transient { .. }
+        | StoreError::NotFound { .. }
+        | StoreError::Precondition { .. }
+        | StoreError::Other { .. } => ExitCode::Transfer,
+    }
+}
+
 impl Error {
     pub fn input(path: impl Into<PathBuf>, message: impl Into<String>) -> Self {
         Error::Input {
@@ -147,7 +162,7 @@ impl Error {
             Error::Input { .. } | Error::Io { .. } | Error::FileChanged { .. } => ExitCode::Input,
             Error::Credentials(_) => ExitCode::Auth,
             Error::Internal(_) => ExitCode::Internal,
-            Error::Store(e) => e.exit_code(),
+            Error::Store(e) => store_exit_code(e),
             Error::Manifest { .. } => ExitCode::Remote,
             Error::Transfer { .. } => ExitCode::Transfer,
             Error::Interrupted => ExitCode::Interrupted,

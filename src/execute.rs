@@ -116,7 +116,7 @@ pub struct Outcome {
     pub bodies_stored: usize,
     pub bytes_sent: u64,
     pub deleted: usize,
-    pub warnings: Vec<String>,
+    pub warnings: Vec<crate::warning::Warning>,
     pub upload_ms: u64,
     pub switch_ms: u64,
     /// First to last live copy of the switch phase.
@@ -295,12 +295,15 @@ pub async fn execute(
             Ok(failed) => {
                 out.deleted = keys.len() - failed.len();
                 for (k, e) in failed {
-                    out.warnings.push(format!("could not delete {k}: {e}"));
+                    out.warnings.push(crate::warning::Warning::DeleteFailed {
+                        key: k.to_string(),
+                        error: e.to_string(),
+                    });
                 }
             }
             Err(e) => out
                 .warnings
-                .push(format!("deleting old objects failed: {e}")),
+                .push(crate::warning::Warning::DeletesFailed(e.to_string())),
         }
     }
     out.delete_ms = t3.elapsed().as_millis() as u64;
@@ -672,8 +675,8 @@ pub fn encode_blocking(o: &Desired) -> Result<(Bytes, Option<&'static str>)> {
     if !o.splices.is_empty() {
         data = crate::fingerprint::apply(&data, &o.splices);
         if blake3::hash(&data).to_hex().as_str() != o.hash {
-            return Err(Error::Usage(format!(
-                "internal error: rewritten {} does not match its planned hash",
+            return Err(Error::Internal(format!(
+                "rewritten {} does not match its planned hash",
                 path.display()
             )));
         }
@@ -688,7 +691,7 @@ async fn read_and_encode(o: &Desired) -> Result<(Bytes, Option<&'static str>)> {
     let o = o.clone();
     tokio::task::spawn_blocking(move || encode_blocking(&o))
         .await
-        .map_err(|e| Error::Usage(format!("internal task failed: {e}")))?
+        .map_err(|e| Error::Internal(format!("task failed: {e}")))?
 }
 
 /// What phase 1 of a plan sends, measured without sending it (for a dry
@@ -846,7 +849,7 @@ async fn multipart_body(
                 Ok(buf)
             })
             .await
-            .map_err(|e| Error::Usage(format!("internal task failed: {e}")))
+            .map_err(|e| Error::Internal(format!("task failed: {e}")))
             .and_then(|r| r);
             let buf = match read {
                 Ok(b) => b,
@@ -1210,7 +1213,9 @@ mod tests {
         let out = publish(&store, d.path(), &opts()).await.unwrap();
         assert_eq!(out.deleted, 0);
         assert!(
-            out.warnings[0].contains("could not delete old.html"),
+            out.warnings[0]
+                .to_string()
+                .contains("could not delete old.html"),
             "{:?}",
             out.warnings
         );

@@ -16,6 +16,7 @@ use crate::error::{Error, Result};
 use crate::graph::{Graph, Lang, RefKind, resolve};
 use crate::rules::FileClass;
 use crate::scan::Inventory;
+use crate::warning::Warning;
 
 /// One edit of a file's bytes: replace `start..end` with `text`
 /// (an insertion when `start == end`).
@@ -79,7 +80,7 @@ pub struct Fingerprinted {
     /// By logical path.
     pub outputs: BTreeMap<String, Output>,
     pub stats: Stats,
-    pub warnings: Vec<String>,
+    pub warnings: Vec<crate::warning::Warning>,
     /// Why each file pages load was renamed or kept its name.
     pub decisions: BTreeMap<String, Decision>,
 }
@@ -656,10 +657,11 @@ pub fn fingerprint(
                                 Arc::new(read(&r.target)?)
                             }
                             None => {
-                                out.warnings.push(format!(
-                                    "{m}:{}: integrity of {} cannot be recomputed inside a reference cycle; left as written",
-                                    r.line, r.target
-                                ));
+                                out.warnings.push(Warning::IntegrityInCycle {
+                                    file: m.to_string(),
+                                    line: r.line,
+                                    target: r.target.clone(),
+                                });
                                 continue;
                             }
                         };
@@ -725,9 +727,10 @@ pub fn fingerprint(
     out.stats.parse_errors = graph.files.values().filter(|f| f.error.is_some()).count();
     for (rel, f) in &graph.files {
         if let Some(e) = &f.error {
-            out.warnings.push(format!(
-                "{rel}: {e}; published unchanged, and files it may reference keep their names"
-            ));
+            out.warnings.push(Warning::Unparsable {
+                file: rel.clone(),
+                reason: e.to_string(),
+            });
         }
     }
     // Files untouched by fingerprinting publish as they are.
@@ -925,7 +928,7 @@ pub(crate) mod tests {
         );
         assert_ne!(r.published("img/free.png"), "img/free.png");
         assert_eq!(r.fp.stats.parse_errors, 1);
-        assert!(r.fp.warnings[0].contains("js/broken.js"));
+        assert!(r.fp.warnings[0].to_string().contains("js/broken.js"));
     }
 
     #[test]

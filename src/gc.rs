@@ -155,7 +155,7 @@ pub struct GcReport {
     pub plan: GcPlan,
     pub deleted: usize,
     pub dry_run: bool,
-    pub warnings: Vec<String>,
+    pub warnings: Vec<crate::warning::Warning>,
 }
 
 /// Load every release, plan, and (unless `dry_run`) delete. The caller
@@ -214,7 +214,10 @@ pub async fn run_listed(
     report.deleted = keys.len() - failed.len();
     let failed_set: BTreeSet<&String> = failed.iter().map(|(k, _)| k).collect();
     for (k, e) in &failed {
-        report.warnings.push(format!("could not delete {k}: {e}"));
+        report.warnings.push(crate::warning::Warning::DeleteFailed {
+            key: k.to_string(),
+            error: e.to_string(),
+        });
     }
     if failed_set.is_empty() {
         // Manifests last: only once their objects are gone.
@@ -224,7 +227,10 @@ pub async fn run_listed(
             mk.push(release::asset_manifest_key(prefix, id));
         }
         for (k, e) in store.delete_many(&mk).await? {
-            report.warnings.push(format!("could not delete {k}: {e}"));
+            report.warnings.push(crate::warning::Warning::DeleteFailed {
+                key: k.to_string(),
+                error: e.to_string(),
+            });
         }
     }
     Ok(report)

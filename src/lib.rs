@@ -14,7 +14,9 @@ pub mod clock;
 pub mod commands;
 pub mod compress;
 pub mod config;
+pub mod connect;
 pub mod doctor;
+pub mod endpoint;
 pub mod error;
 pub mod execute;
 pub mod fingerprint;
@@ -25,7 +27,9 @@ pub mod headers;
 pub mod lock;
 pub mod migrate;
 pub mod mime;
+pub mod output;
 pub mod plan;
+pub mod process;
 pub mod progress;
 #[cfg(test)]
 mod reader_fuzz;
@@ -33,6 +37,7 @@ pub mod redact;
 pub mod release;
 pub mod remote;
 pub mod report;
+pub mod retry;
 #[cfg(test)]
 mod rewrite_fuzz;
 pub mod rules;
@@ -40,5 +45,6 @@ pub mod scan;
 pub mod signal;
 pub mod store;
 pub mod target;
+pub mod warning;
 
 pub use error::{Error, ExitCode, Result};

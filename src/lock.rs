@@ -47,7 +47,7 @@ impl LockInfo {
     }
 
     pub fn describe(&self) -> String {
-        use crate::commands::releases::printable;
+        use crate::redact::printable;
         let short = |s: &str| printable(&s.chars().take(200).collect::<String>());
         format!(
             "{} ({}, started {})",
@@ -267,37 +267,6 @@ pub async fn unlock(store: &dyn Store, prefix: &str, force: bool) -> Result<Opti
     Ok(held)
 }
 
-/// Parse `90s`, `5m`, `1h30m`, `2d`, or plain seconds.
-pub fn parse_duration(s: &str) -> std::result::Result<Duration, String> {
-    let t = s.trim();
-    if let Ok(n) = t.parse::<u64>() {
-        return Ok(Duration::from_secs(n));
-    }
-    let mut total = 0u64;
-    let mut num = String::new();
-    for c in t.chars() {
-        if c.is_ascii_digit() {
-            num.push(c);
-            continue;
-        }
-        let n: u64 = num
-            .parse()
-            .map_err(|_| format!("invalid duration `{s}` (e.g. 30s, 10m, 1h, 7d)"))?;
-        num.clear();
-        total += n * match c {
-            's' => 1,
-            'm' => 60,
-            'h' => 3600,
-            'd' => 86400,
-            _ => return Err(format!("invalid duration `{s}` (e.g. 30s, 10m, 1h, 7d)")),
-        };
-    }
-    if !num.is_empty() {
-        return Err(format!("invalid duration `{s}`: missing unit after {num}"));
-    }
-    Ok(Duration::from_secs(total))
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -393,15 +362,5 @@ mod tests {
         unlock(s.as_ref(), "", true).await.unwrap();
         assert!(s.get(".cdnsync/lock", u64::MAX).await.unwrap().is_none());
         b.release().await; // already gone: only a warning
-    }
-
-    #[test]
-    fn durations() {
-        assert_eq!(parse_duration("90").unwrap(), Duration::from_secs(90));
-        assert_eq!(parse_duration("30s").unwrap(), Duration::from_secs(30));
-        assert_eq!(parse_duration("1h30m").unwrap(), Duration::from_secs(5400));
-        assert_eq!(parse_duration("7d").unwrap(), Duration::from_secs(604800));
-        assert!(parse_duration("5x").is_err());
-        assert!(parse_duration("5m3").is_err());
     }
 }

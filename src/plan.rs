@@ -164,7 +164,7 @@ pub struct Plan {
     #[serde(skip)]
     pub retained: Vec<Delete>,
     pub skipped: Vec<Skipped>,
-    pub warnings: Vec<String>,
+    pub warnings: Vec<crate::warning::Warning>,
     /// Nothing to do: the live release already is exactly this site. No
     /// new release is recorded (a no-op publish writes nothing).
     pub noop: bool,
@@ -427,7 +427,7 @@ pub fn plan(
 
     let mut warnings = inv.warnings.clone();
     if let Some(b) = &delete_blocked {
-        warnings.push(b.clone());
+        warnings.push(crate::warning::Warning::DeletesBlocked(b.clone()));
     }
     Ok(Plan {
         release,

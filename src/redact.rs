@@ -1,5 +1,7 @@
-//! Secrets never reach a log, an error, a report or a job summary: the
-//! `user:password@` part of any URL is shown as `***@`.
+//! What is shown of text cdnsync does not control: secrets never reach a
+//! log, an error, a report or a job summary (the `user:password@` part of
+//! any URL is shown as `***@`), and text read from a bucket never drives the
+//! terminal (control characters are shown escaped).
 
 /// `scheme://user:pass@host/…` → `scheme://***@host/…`, in any text
 /// (every URL in it); text without credentials is returned as it is.
@@ -25,6 +27,20 @@ pub fn redact_urls(text: &str) -> String {
     }
     out.push_str(rest);
     out
+}
+
+/// Text from a bucket, safe to print on a terminal: control characters
+/// (escape sequences, newlines) are shown escaped, never interpreted.
+pub fn printable(s: &str) -> String {
+    s.chars()
+        .flat_map(|c| -> Box<dyn Iterator<Item = char>> {
+            if c.is_control() {
+                Box::new(c.escape_default())
+            } else {
+                Box::new(std::iter::once(c))
+            }
+        })
+        .collect()
 }
 
 #[cfg(test)]

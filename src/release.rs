@@ -218,12 +218,7 @@ impl Release {
             return Err("a message, commit or tool name is too long".into());
         }
         for (rel, f) in &self.files {
-            let bad = |why: &str| {
-                Err(format!(
-                    "`{}`: {why}",
-                    crate::commands::releases::printable(rel)
-                ))
-            };
+            let bad = |why: &str| Err(format!("`{}`: {why}", crate::redact::printable(rel)));
             if let Some(p) = key_problem(rel) {
                 return bad(p);
             }
@@ -364,7 +359,7 @@ pub async fn read(store: &dyn Store, prefix: &str, id: &str) -> Result<Release> 
     if !valid_id(id) {
         return Err(Error::Usage(format!(
             "`{}` is not a release id (see `cdnsync releases`)",
-            crate::commands::releases::printable(id)
+            crate::redact::printable(id)
         )));
     }
     let body = store

@@ -124,7 +124,7 @@ pub struct Report {
     pub objects: Vec<ObjectReport>,
     pub skipped: Vec<Skipped>,
     pub delete_blocked: Option<String>,
-    pub warnings: Vec<String>,
+    pub warnings: Vec<crate::warning::Warning>,
     /// Assets renamed, files and references rewritten, cycles.
     pub fingerprint: Option<crate::fingerprint::Stats>,
     /// For every file pages load that could be renamed: renamed (reached
@@ -592,7 +592,7 @@ impl Report {
                 self.warnings.len()
             );
             for w in self.warnings.iter().take(max_rows) {
-                let _ = writeln!(s, "- {}", md_escape(w));
+                let _ = writeln!(s, "- {}", md_escape(&w.to_string()));
             }
             if self.warnings.len() > max_rows {
                 let _ = writeln!(s, "- … and {} more", self.warnings.len() - max_rows);

@@ -11,6 +11,7 @@ use serde::Serialize;
 
 use crate::error::{Error, Result};
 use crate::rules::{Rules, Skip};
+use crate::warning::Warning;
 
 /// One file to publish.
 #[derive(Debug, Clone, Serialize)]
@@ -39,7 +40,7 @@ pub struct Inventory {
     pub files: Vec<LocalFile>,
     pub skipped: Vec<Skipped>,
     /// Non-fatal notes (special files skipped, …).
-    pub warnings: Vec<String>,
+    pub warnings: Vec<crate::warning::Warning>,
 }
 
 impl Inventory {
@@ -158,9 +159,7 @@ pub fn scan(root: &Path, rules: &Rules) -> Result<Inventory> {
             ));
         }
         if !ent.file_type().is_file() {
-            inv.warnings.push(format!(
-                "{rel}: not a regular file (socket, FIFO or device), skipped"
-            ));
+            inv.warnings.push(Warning::NotAFile { file: rel });
             continue;
         }
         if let Some(skip) = rules.skip(&rel) {
@@ -168,9 +167,7 @@ pub fn scan(root: &Path, rules: &Rules) -> Result<Inventory> {
             continue;
         }
         if !unicode_normalization::is_nfc(&rel) {
-            inv.warnings.push(format!(
-                "{rel}: name is not in Unicode NFC (decomposed accents, as macOS may write them); it is published as is, and links typed in NFC will not match it"
-            ));
+            inv.warnings.push(Warning::NotNfc { file: rel.clone() });
         }
         pending.push((rel, ent.path().to_path_buf()));
     }

@@ -6,13 +6,11 @@
 use std::time::Duration;
 
 use async_trait::async_trait;
-use aws_config::BehaviorVersion;
 use aws_sdk_cloudfront::Client;
 use aws_sdk_cloudfront::error::{ProvideErrorMetadata, SdkError};
 use aws_sdk_cloudfront::types::{InvalidationBatch, Paths};
 
 use super::{Cdn, CdnError, Invalidation, retry_too_many};
-use crate::error::Error;
 
 pub struct CloudFront {
     client: Client,
@@ -22,33 +20,19 @@ pub struct CloudFront {
 }
 
 impl CloudFront {
-    /// `endpoint_url`: an emulator; else the AWS chain (`AWS_ENDPOINT_URL_CLOUDFRONT`…).
-    pub async fn connect(
-        id: &str,
-        endpoint_url: Option<&str>,
-        allow_http: bool,
-    ) -> Result<CloudFront, Error> {
-        let mut loader = aws_config::defaults(BehaviorVersion::latest())
-            .region(aws_config::Region::new("us-east-1"));
-        if let Some(e) = endpoint_url {
-            crate::store::s3::check_endpoint(e, allow_http)?;
-            loader = loader.endpoint_url(e);
+    /// A client over `sdk` for distribution `id`; `endpoint`: the checked
+    /// endpoint to use (an emulator), else AWS.
+    pub fn new(sdk: &aws_config::SdkConfig, id: &str, endpoint: Option<String>) -> CloudFront {
+        let mut b = aws_sdk_cloudfront::config::Builder::from(sdk);
+        if let Some(e) = endpoint {
+            b = b.endpoint_url(e);
         }
-        let sdk = loader.load().await;
-        let endpoint = crate::store::s3::effective_endpoint(&sdk, "CloudFront");
-        if let Some(e) = &endpoint {
-            crate::store::s3::check_endpoint(e, allow_http)?;
-        }
-        let mut b = aws_sdk_cloudfront::config::Builder::from(&sdk);
-        if let Some(e) = &endpoint {
-            b = b.endpoint_url(e.clone());
-        }
-        Ok(CloudFront {
+        CloudFront {
             client: Client::from_conf(b.build()),
             id: id.to_string(),
             poll: Duration::from_secs(5),
             retry_base: Duration::from_secs(2),
-        })
+        }
     }
 
     async fn get_distribution(

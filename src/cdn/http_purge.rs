@@ -17,7 +17,6 @@ use hyper_util::rt::TokioExecutor;
 use serde::Serialize;
 
 use super::{Cdn, CdnError, Invalidation, paths};
-use crate::error::Error;
 
 /// How paths are purged.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, clap::ValueEnum)]
@@ -92,24 +91,10 @@ pub fn ban_regex(path: &str) -> String {
 }
 
 impl HttpPurge {
-    /// `url`: `http(s)://cache:6081[/base]`; plain HTTP only on this machine
-    /// or with `allow_http`.
-    pub fn new(
-        url: &str,
-        prefix: &str,
-        opts: PurgeOptions,
-        allow_http: bool,
-    ) -> Result<HttpPurge, Error> {
-        let shown = crate::redact::redact_urls(url);
-        crate::store::s3::check_endpoint(url, allow_http)
-            .map_err(|e| Error::Usage(format!("--purge-url: {e}")))?;
-        let mut base = url::Url::parse(url)
-            .map_err(|e| Error::Usage(format!("invalid --purge-url `{shown}`: {e}")))?;
-        if base.host_str().is_none() || base.query().is_some() || base.fragment().is_some() {
-            return Err(Error::Usage(format!(
-                "invalid --purge-url `{shown}`: give scheme, host and port (and optionally a base path), no query"
-            )));
-        }
+    /// `url`: `http(s)://cache:6081[/base]`, already checked by the caller
+    /// (scheme, host, no query).
+    pub fn new(url: &url::Url, prefix: &str, opts: PurgeOptions) -> Result<HttpPurge, CdnError> {
+        let mut base = url.clone();
         // `user:password@` becomes HTTP basic authentication; the URL used
         // and shown carries none.
         let auth = (!base.username().is_empty() || base.password().is_some()).then(|| {
@@ -133,12 +118,12 @@ impl HttpPurge {
         if let Some(h) = &opts.host
             && (h.is_empty() || h.contains(['/', ' ', '\r', '\n']))
         {
-            return Err(Error::Usage(format!("invalid --purge-host `{h}`")));
+            return Err(CdnError::Setup(format!("invalid --purge-host `{h}`")));
         }
         let provider = rustls::crypto::aws_lc_rs::default_provider();
         let https = hyper_rustls::HttpsConnectorBuilder::new()
             .with_provider_and_native_roots(provider)
-            .map_err(|e| Error::Usage(format!("cannot load the system's TLS roots: {e}")))?
+            .map_err(|e| CdnError::Setup(format!("cannot load the system's TLS roots: {e}")))?
             .https_or_http()
             .enable_http1()
             .build();
@@ -303,13 +288,16 @@ mod tests {
         assert_eq!(ban_regex("/*"), "^/");
     }
 
+    fn url(s: &str) -> url::Url {
+        url::Url::parse(s).unwrap()
+    }
+
     #[test]
     fn urls_and_validation() {
         let p = HttpPurge::new(
-            "http://127.0.0.1:6081/",
+            &url("http://127.0.0.1:6081/"),
             "site",
             PurgeOptions::default(),
-            false,
         )
         .unwrap();
         assert_eq!(p.url_for("/about/"), "http://127.0.0.1:6081/about/");
@@ -323,42 +311,20 @@ mod tests {
             p.batch(&keys, "site", 15),
             ["/a%20b.html", "/about", "/about/", "/about/index.html"]
         );
-        // Plain HTTP off this machine needs --allow-http.
-        let e = HttpPurge::new(
-            "http://cache.internal:6081",
+        // Credentials become basic authentication; the name carries none.
+        let p = HttpPurge::new(
+            &url("http://u:p@127.0.0.1:6081"),
             "",
             PurgeOptions::default(),
-            false,
         )
-        .err()
         .unwrap();
-        assert!(e.to_string().contains("--allow-http"), "{e}");
-        assert!(
-            HttpPurge::new(
-                "http://cache.internal:6081",
-                "",
-                PurgeOptions::default(),
-                true
-            )
-            .is_ok()
-        );
-        assert!(
-            HttpPurge::new(
-                "https://cache.example.com",
-                "",
-                PurgeOptions::default(),
-                false
-            )
-            .is_ok()
-        );
-        assert!(
-            HttpPurge::new("http://127.0.0.1:1/?x", "", PurgeOptions::default(), false).is_err()
-        );
+        assert_eq!(p.name(), "http://127.0.0.1:6081");
+        assert!(p.auth.is_some());
         let bad_host = PurgeOptions {
             host: Some("a b".into()),
             ..Default::default()
         };
-        assert!(HttpPurge::new("http://127.0.0.1:1", "", bad_host, false).is_err());
+        assert!(HttpPurge::new(&url("http://127.0.0.1:1"), "", bad_host).is_err());
     }
 
     #[tokio::test]
@@ -369,10 +335,9 @@ mod tests {
             .unwrap()
             .port(); // closed again: nothing listens
         let p = HttpPurge::new(
-            &format!("http://127.0.0.1:{port}"),
+            &url(&format!("http://127.0.0.1:{port}")),
             "",
             PurgeOptions::default(),
-            false,
         )
         .unwrap()
         .with_retry_base(Duration::from_millis(1));

@@ -24,6 +24,9 @@ pub enum CdnError {
     Timeout(String, Duration, String),
     #[error("{0}: {1}")]
     Other(String, String),
+    /// The backend cannot be set up as configured.
+    #[error("{0}")]
+    Setup(String),
 }
 
 /// One invalidation sent.
@@ -106,47 +109,6 @@ impl std::fmt::Debug for CdnOptions {
             .field("wait", &self.wait)
             .finish()
     }
-}
-
-/// The CDN settings of a target, connecting each distribution; `None`
-/// without distributions.
-pub async fn options_for(
-    cfg: &crate::config::TargetConfig,
-) -> crate::error::Result<Option<CdnOptions>> {
-    let (bucket, prefix) = match &cfg.target {
-        crate::target::Target::S3 { bucket, prefix } => (bucket.clone(), prefix.clone()),
-        crate::target::Target::Local { .. } => (String::new(), String::new()),
-    };
-    if cfg.distribution_ids.is_empty() && cfg.purge_urls.is_empty() {
-        return Ok(None);
-    }
-    let mut cdns: Vec<Arc<dyn Cdn>> = Vec::new();
-    for id in &cfg.distribution_ids {
-        let cf =
-            cloudfront::CloudFront::connect(id, cfg.cdn_endpoint_url.as_deref(), cfg.allow_http)
-                .await?;
-        cdns.push(Arc::new(cf.with_poll(Duration::from_millis(
-            if cfg.cdn_endpoint_url.is_some() {
-                200
-            } else {
-                5000
-            },
-        ))));
-    }
-    for url in &cfg.purge_urls {
-        cdns.push(Arc::new(http_purge::HttpPurge::new(
-            url,
-            &prefix,
-            cfg.purge.clone(),
-            cfg.allow_http,
-        )?));
-    }
-    Ok(Some(CdnOptions {
-        cdns,
-        bucket,
-        max_paths: cfg.max_invalidation_paths,
-        wait: cfg.cdn_wait,
-    }))
 }
 
 /// Invalidate `keys` (full keys of changed or deleted stable-name objects)

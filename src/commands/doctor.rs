@@ -4,15 +4,16 @@
 use aws_sdk_s3::error::{ProvideErrorMetadata, SdkError};
 use serde::Serialize;
 
-use crate::config::TargetConfig;
+use crate::commands::Context;
+use crate::config::{DoctorConfig, TargetConfig};
 use crate::doctor::{
     BehaviorFacts, BucketFacts, DistributionFacts, Encryption, Expectations, Fact, Finding,
     OriginFacts, PublicAccessBlock,
 };
 use crate::error::{Error, Result};
+use crate::output::{Render, View};
 use crate::store::Sse;
 use crate::store::Store;
-use crate::store::s3::S3Store;
 use crate::target::Target;
 
 #[derive(Debug, Serialize)]
@@ -23,6 +24,48 @@ pub struct DoctorReport {
     pub findings: Vec<Finding>,
     pub warnings: usize,
     pub failures: usize,
+    /// The distributions asked about (shown in the heading).
+    #[serde(skip)]
+    pub distribution_ids: Vec<String>,
+}
+
+impl Render for DoctorReport {
+    fn human(&self, _: &View) -> String {
+        let d = (!self.distribution_ids.is_empty()).then(|| self.distribution_ids.join(", "));
+        crate::doctor::human(&self.target, d.as_deref(), &self.findings)
+    }
+
+    /// Failures and warnings as annotations.
+    fn github(&self, _g: &crate::github::GithubEnv, out: &mut dyn std::io::Write) {
+        use crate::doctor::Severity;
+        for f in &self.findings {
+            let msg = format!(
+                "doctor {}: {}{}",
+                f.check,
+                f.summary,
+                f.fix
+                    .as_deref()
+                    .map(|x| format!(" (fix: {x})"))
+                    .unwrap_or_default()
+            );
+            let line = match f.severity {
+                Severity::Failure => crate::github::error(&msg),
+                Severity::Warning => crate::github::warning(None, None, &msg),
+                _ => continue,
+            };
+            let _ = writeln!(out, "{line}");
+        }
+    }
+
+    fn outcome(&self) -> Result<()> {
+        if self.warnings + self.failures == 0 {
+            return Ok(());
+        }
+        Err(Error::DoctorFindings {
+            warnings: self.warnings,
+            failures: self.failures,
+        })
+    }
 }
 
 /// `Ok(None)` for the error codes that mean "not configured".
@@ -143,12 +186,8 @@ async fn bucket_facts(s3: &aws_sdk_s3::Client, bucket: &str) -> BucketFacts {
 }
 
 async fn distribution_facts(cfg: &TargetConfig, id: &str) -> Result<DistributionFacts> {
-    let cf = crate::cdn::cloudfront::CloudFront::connect(
-        id,
-        cfg.cdn_endpoint_url.as_deref(),
-        cfg.allow_http,
-    )
-    .await?;
+    let cf =
+        crate::connect::cloudfront(id, cfg.cdn_endpoint_url.as_deref(), cfg.allow_http).await?;
     let out = cf
         .client()
         .get_distribution()
@@ -232,14 +271,15 @@ async fn distribution_facts(cfg: &TargetConfig, id: &str) -> Result<Distribution
     })
 }
 
-/// Gather and assess. `compress`: cdnsync's own precompression setting.
-pub async fn run(cfg: &TargetConfig, compress: bool) -> Result<DoctorReport> {
+/// Gather and assess.
+pub async fn run(config: &DoctorConfig, _ctx: &Context) -> Result<DoctorReport> {
+    let (cfg, compress) = (&config.remote, config.compress);
     let Target::S3 { bucket, prefix } = &cfg.target else {
         return Err(Error::Usage(
             "doctor checks an s3:// target (a local directory has no bucket settings)".into(),
         ));
     };
-    let store = S3Store::connect(cfg.s3_options(bucket)).await?;
+    let store = crate::connect::s3_store(cfg, bucket).await?;
     store.check().await?;
     let facts = bucket_facts(store.client(), bucket).await;
     let mut dists = Vec::new();
@@ -270,5 +310,6 @@ pub async fn run(cfg: &TargetConfig, compress: bool) -> Result<DoctorReport> {
         findings,
         warnings,
         failures,
+        distribution_ids: cfg.distribution_ids.clone(),
     })
 }

@@ -1,17 +1,28 @@
-//! One module per subcommand; each is a short script of pipeline stages.
+//! One module per subcommand; each is a short script of pipeline stages:
+//! `run(&Config, &Context) -> Result<Report>`. [`dispatch`] resolves the
+//! configuration once, runs the command and hands its report to the output
+//! layer.
 
 use std::sync::Arc;
 
+use crate::cli::{Cli, Command, OutputFormat};
 use crate::clock::Clock;
+use crate::config::{self, PublishConfig, TargetConfig};
+use crate::error::{Error, Result};
 use crate::execute::Cancel;
+use crate::output::{self, Output};
 use crate::progress::ProgressMode;
+use crate::store::Store;
 
 pub mod doctor;
 pub mod gc;
+pub mod man;
+pub mod migrate;
 pub mod publish;
 pub mod releases;
 pub mod rollback;
 pub mod serve;
+pub mod unlock;
 
 /// What every command gets from `main`: injected clock, progress style and
 /// the Ctrl-C flag.
@@ -24,18 +35,102 @@ pub struct Context {
     pub holder: String,
 }
 
+/// How a command's output is shown: `--format` over `--json` over text.
+pub fn output_for(cli: &Cli, github: Option<crate::github::GithubEnv>) -> Result<Output> {
+    let (json, format) = match &cli.command {
+        Command::Publish(a) | Command::Plan(a) => (a.remote.json, a.format),
+        Command::Releases(a) | Command::Doctor(a) => (a.json, None),
+        Command::Rollback(a) => (a.remote.json, None),
+        Command::Gc(a) => (a.remote.json, None),
+        Command::Migrate(a) => (a.remote.json, None),
+        Command::Unlock(a) => (a.remote.json, None),
+        Command::Serve(_) | Command::Completions(_) | Command::Man(_) => (false, None),
+    };
+    let format = match (format, json) {
+        (Some(f), true) if f != OutputFormat::Json => {
+            return Err(Error::Usage(
+                "--json and --format disagree; pass one of them".into(),
+            ));
+        }
+        (Some(f), _) => f,
+        (None, true) => OutputFormat::Json,
+        (None, false) => OutputFormat::Human,
+    };
+    Ok(Output {
+        format,
+        quiet: cli.quiet,
+        verbose: cli.verbose,
+        github,
+    })
+}
+
+/// Resolve the command's configuration (the file read once), run it, show
+/// its report; the error, if any, carries the exit code.
+pub async fn dispatch(cli: &Cli, ctx: &Context, out: &Output) -> Result<()> {
+    match &cli.command {
+        Command::Publish(a) | Command::Plan(a) => {
+            let dry = matches!(cli.command, Command::Plan(_));
+            let cfg = PublishConfig::resolve(a, dry, &config::load(&a.remote)?)?;
+            match publish::run(&cfg, ctx).await {
+                Ok(r) => output::emit(out, &r),
+                Err(e) => {
+                    let verb = if cfg.dry_run { "plan" } else { "publish" };
+                    output::github_failure(out, verb, &cfg.remote.target.display(), &e);
+                    Err(e)
+                }
+            }
+        }
+        Command::Doctor(a) => {
+            let cfg = config::DoctorConfig::resolve(a, &config::load(a)?)?;
+            output::emit(out, &doctor::run(&cfg, ctx).await?)
+        }
+        Command::Releases(a) => {
+            let cfg = TargetConfig::resolve(a, &config::load(a)?)?;
+            output::emit(out, &releases::run(&cfg, ctx).await?)
+        }
+        Command::Rollback(a) => {
+            let cfg = config::RollbackConfig::resolve(a, &config::load(&a.remote)?)?;
+            output::emit(out, &rollback::run(&cfg, ctx).await?)
+        }
+        Command::Gc(a) => {
+            let cfg = config::GcConfig::resolve(a, &config::load(&a.remote)?)?;
+            output::emit(out, &gc::run(&cfg, ctx).await?)
+        }
+        Command::Migrate(a) => {
+            let cfg = config::MigrateConfig::resolve(a, &config::load(&a.remote)?)?;
+            output::emit(out, &migrate::run(&cfg, ctx).await?)
+        }
+        Command::Unlock(a) => {
+            let cfg = config::UnlockConfig::resolve(a, &config::load(&a.remote)?)?;
+            output::emit(out, &unlock::run(&cfg, ctx).await?)
+        }
+        Command::Serve(a) => {
+            serve::run(
+                &serve::ServeConfig::from(a),
+                crate::signal::stop_requested(),
+            )
+            .await
+        }
+        Command::Completions(a) => {
+            man::completions(a.shell);
+            Ok(())
+        }
+        Command::Man(a) => man::run(a.dir.as_deref()),
+    }
+}
+
 impl Context {
     /// Run `f` holding the target's lock (no lock for dry runs); the lock is
     /// released afterwards, on success and on handled errors alike.
     pub async fn locked<T>(
         &self,
-        store: &Arc<dyn crate::store::Store>,
+        store: &Arc<dyn Store>,
         prefix: &str,
-        cfg: &crate::config::TargetConfig,
+        cfg: &TargetConfig,
         command: &str,
         dry_run: bool,
-        f: impl AsyncFnOnce() -> crate::error::Result<T>,
-    ) -> crate::error::Result<T> {
+        f: impl AsyncFnOnce() -> Result<T>,
+    ) -> Result<T> {
         let held = if dry_run {
             None
         } else {
@@ -67,3 +162,5 @@ impl Context {
         }
     }
 }
+
+pub use crate::connect::open_store;

@@ -2,52 +2,43 @@
 //! state → plan → execute → report.
 
 use std::collections::HashSet;
+use std::path::PathBuf;
+
+use serde::Serialize;
 use std::time::Instant;
 
-use crate::commands::Context;
-use std::sync::Arc;
-
-use crate::config::{PublishConfig, TargetConfig};
+use crate::commands::{Context, open_store};
+use crate::config::PublishConfig;
 use crate::error::{Error, Result};
 use crate::execute::{self, ExecOptions};
 use crate::fingerprint::{self, FingerprintOptions};
+use crate::github::{self, GithubEnv};
 use crate::graph::GraphOptions;
+use crate::output::{Render, View};
 use crate::plan::{self, PlanOptions};
 use crate::release;
 use crate::remote;
 use crate::report::Report;
 use crate::scan;
 use crate::store::Store;
-use crate::store::local::LocalStore;
-use crate::store::s3::S3Store;
 use crate::target::Target;
-
-/// Open the target's store; returns it with the key prefix.
-pub async fn open_store(cfg: &TargetConfig) -> Result<(Arc<dyn Store>, String)> {
-    match &cfg.target {
-        Target::Local { path } => Ok((Arc::new(LocalStore::new(path.clone())), String::new())),
-        Target::S3 { bucket, prefix } => {
-            let s = S3Store::connect(cfg.s3_options(bucket)).await?;
-            Ok((Arc::new(s), prefix.clone()))
-        }
-    }
-}
+use std::io::Write;
 
 /// A local target must not be inside the directory being published (it
 /// would publish itself) nor contain it.
 fn check_local_target(cfg: &PublishConfig) -> Result<()> {
-    if let Target::Local { path } = &cfg.target {
+    if let Target::Local { path } = &cfg.remote.target {
         let abs = |p: &std::path::Path| {
             std::path::absolute(p)
                 .map(|a| a.canonicalize().unwrap_or(a))
                 .unwrap_or_else(|_| p.to_path_buf())
         };
-        let (t, d) = (abs(path), abs(&cfg.dir));
+        let (t, d) = (abs(path), abs(&cfg.site.dir));
         if t.starts_with(&d) || d.starts_with(&t) {
             return Err(Error::Usage(format!(
                 "target {} and directory {} overlap; publish into a directory outside the build directory",
                 path.display(),
-                cfg.dir.display()
+                cfg.site.dir.display()
             )));
         }
     }
@@ -60,14 +51,14 @@ fn check_local_target(cfg: &PublishConfig) -> Result<()> {
 /// that writes.
 fn scan_stage(cfg: &PublishConfig) -> Result<(crate::scan::Inventory, u64)> {
     let t0 = Instant::now();
-    let inv = scan::scan(&cfg.dir, &cfg.rules)?;
+    let inv = scan::scan(&cfg.site.dir, &cfg.site.rules)?;
     let scan_ms = t0.elapsed().as_millis() as u64;
     tracing::info!(
         files = inv.files.len(),
         bytes = inv.total_bytes(),
         scan_ms,
         "scanned {}",
-        cfg.dir.display()
+        cfg.site.dir.display()
     );
     Ok((inv, scan_ms))
 }
@@ -81,21 +72,21 @@ type Fp = Option<(
 /// `--strict` fails here.
 fn fingerprint_stage(cfg: &PublishConfig, inv: &crate::scan::Inventory) -> Result<(Fp, u64)> {
     let t_fp = Instant::now();
-    if !cfg.fingerprint {
+    if !cfg.site.fingerprint {
         return Ok((None, 0));
     }
     let gopts = GraphOptions {
-        base_path: cfg.base_path.clone(),
+        base_path: cfg.site.base_path.clone(),
     };
     let fopts = FingerprintOptions {
-        hash_length: cfg.hash_length,
+        hash_length: cfg.site.hash_length,
     };
-    let (fp, g) = fingerprint::fingerprint_site(inv, &cfg.rules, &gopts, &fopts)?;
-    if cfg.strict
+    let (fp, g) = fingerprint::fingerprint_site(inv, &cfg.site.rules, &gopts, &fopts)?;
+    if cfg.site.strict
         && let Some(m) = g.missing.first()
     {
         return Err(Error::input(
-            cfg.dir.join(&m.file),
+            cfg.site.dir.join(&m.file),
             format!(
                 "line {}: reference to missing file `{}` ({} missing in all; --strict)",
                 m.line,
@@ -107,14 +98,31 @@ fn fingerprint_stage(cfg: &PublishConfig, inv: &crate::scan::Inventory) -> Resul
     Ok((Some((fp, g.missing)), t_fp.elapsed().as_millis() as u64))
 }
 
-pub async fn run(cfg: &PublishConfig, ctx: &Context) -> Result<Report> {
+/// A publish's (or plan's) report, and the directory it came from (to
+/// point annotations at files).
+#[derive(Debug, Serialize)]
+#[serde(transparent)]
+pub struct Published {
+    pub report: Report,
+    #[serde(skip)]
+    pub dir: PathBuf,
+}
+
+pub async fn run(cfg: &PublishConfig, ctx: &Context) -> Result<Published> {
+    Ok(Published {
+        report: run_report(cfg, ctx).await?,
+        dir: cfg.site.dir.clone(),
+    })
+}
+
+async fn run_report(cfg: &PublishConfig, ctx: &Context) -> Result<Report> {
     let t0 = Instant::now();
     check_local_target(cfg)?;
     // Input errors before any request: scanning finds them all (and, with
     // --strict, so does fingerprinting), so a bad build directory writes
     // nothing, not even the lock.
     let (inv, scan_ms) = tokio::task::block_in_place(|| scan_stage(cfg))?;
-    let early_fp = if cfg.strict {
+    let early_fp = if cfg.site.strict {
         Some(tokio::task::block_in_place(|| {
             fingerprint_stage(cfg, &inv)
         })?)
@@ -122,8 +130,8 @@ pub async fn run(cfg: &PublishConfig, ctx: &Context) -> Result<Report> {
         None
     };
 
-    let (store_arc, prefix) = open_store(cfg.target_config()).await?;
-    if !(cfg.dry_run && matches!(cfg.target, Target::Local { .. })) {
+    let (store_arc, prefix) = open_store(&cfg.remote).await?;
+    if !(cfg.dry_run && matches!(cfg.remote.target, Target::Local { .. })) {
         store_arc.check().await?;
     }
     // One writer at a time: the remote state is read under the lock, while
@@ -131,7 +139,7 @@ pub async fn run(cfg: &PublishConfig, ctx: &Context) -> Result<Report> {
     ctx.locked(
         &store_arc,
         &prefix,
-        cfg.target_config(),
+        &cfg.remote,
         "publish",
         cfg.dry_run,
         async || {
@@ -156,7 +164,7 @@ pub async fn run(cfg: &PublishConfig, ctx: &Context) -> Result<Report> {
             };
             let (fetched, fetched_at) = remote
                 .await
-                .map_err(|e| Error::Usage(format!("remote read task failed: {e}")))?;
+                .map_err(|e| Error::Internal(format!("remote read task failed: {e}")))?;
             let fetched = fetched?;
             tracing::info!(
                 listed = fetched.listed.len(),
@@ -199,32 +207,32 @@ async fn publish_locked(
     let prefix = prefix.to_string();
     let desired = plan::desired(
         &inv,
-        &cfg.rules,
+        &cfg.site.rules,
         fp.as_ref().map(|(f, _)| f),
         &prefix,
-        &cfg.sse,
-        cfg.original_copies,
+        &cfg.remote.sse,
+        cfg.site.original_copies,
     )?;
     let local: HashSet<&str> = desired.iter().map(|d| d.rel.as_str()).collect();
     // What garbage collection will need after the publish: no second listing.
     let listed = fetched.relative_keys(&prefix);
-    let state = remote::resolve(store, &prefix, fetched, &local, cfg.concurrency).await?;
+    let state = remote::resolve(store, &prefix, fetched, &local, cfg.transfer.concurrency).await?;
     drop(local);
     let remote_ms = t1.elapsed().as_millis() as u64;
 
     let id = release::new_release_id(ctx.clock.as_ref());
     let popts = PlanOptions {
         prefix: prefix.clone(),
-        sse: cfg.sse.clone(),
-        max_delete: cfg.max_delete,
-        allow_empty: cfg.allow_empty,
+        sse: cfg.remote.sse.clone(),
+        max_delete: cfg.transfer.max_delete,
+        allow_empty: cfg.site.allow_empty,
     };
     let plan = plan::plan(&id, desired, &inv, &state, &popts)?;
     // Nothing is written unless the new release behaves like the build
     // directory.
     if !plan.noop {
         let gopts = GraphOptions {
-            base_path: cfg.base_path.clone(),
+            base_path: cfg.site.base_path.clone(),
         };
         tokio::task::block_in_place(|| {
             crate::check::check(
@@ -233,20 +241,20 @@ async fn publish_locked(
                     inv: &inv,
                     fp: fp.as_ref().map(|(f, _)| f),
                     missing: fp.as_ref().map(|(_, m)| m.as_slice()).unwrap_or(&[]),
-                    original_copies: cfg.original_copies,
+                    original_copies: cfg.site.original_copies,
                     graph: &gopts,
                 },
             )
         })?;
     }
-    let target = cfg.target.display();
+    let target = cfg.remote.target.display();
 
     // The asset manifest (with SRI) only when it is written.
     let mut fp = fp;
     let manifest = match fp.as_mut() {
         Some((f, _)) if !plan.noop || cfg.manifest_out.is_some() => {
             tokio::task::block_in_place(|| f.compute_integrity(&inv))?;
-            Some(f.asset_manifest(&plan.release, &prefix, &cfg.base_path))
+            Some(f.asset_manifest(&plan.release, &prefix, &cfg.site.base_path))
         }
         _ => None,
     };
@@ -257,14 +265,15 @@ async fn publish_locked(
 
     let mut report = if cfg.dry_run {
         let mut r = Report::from_plan(&plan, &target);
-        let wire =
-            tokio::task::block_in_place(|| execute::measure(&plan, cfg.multipart_threshold))?;
+        let wire = tokio::task::block_in_place(|| {
+            execute::measure(&plan, cfg.transfer.multipart_threshold)
+        })?;
         r.apply_wire(&wire);
         r
     } else {
-        let mut eopts = ExecOptions::new(&prefix, cfg.sse.clone());
+        let mut eopts = ExecOptions::new(&prefix, cfg.remote.sse.clone());
         eopts.commit = cfg.commit.clone();
-        eopts.cdn = crate::cdn::options_for(cfg.target_config()).await?;
+        eopts.cdn = crate::connect::cdn_options(&cfg.remote).await?;
         let cdn = eopts.cdn.clone();
         eopts.message = cfg.message.clone();
         if let Some(m) = &manifest
@@ -275,17 +284,17 @@ async fn publish_locked(
                 bytes::Bytes::from(serde_json::to_vec_pretty(m).expect("serialize manifest")),
             ));
         }
-        eopts.concurrency = cfg.concurrency;
+        eopts.concurrency = cfg.transfer.concurrency;
         eopts.progress = ctx.progress;
-        eopts.multipart_threshold = cfg.multipart_threshold;
-        eopts.part_size = cfg.part_size;
+        eopts.multipart_threshold = cfg.transfer.multipart_threshold;
+        eopts.part_size = cfg.transfer.part_size;
         let out = execute::execute(&plan, store, ctx.clock.as_ref(), &eopts, &ctx.cancel).await?;
         let mut r = Report::from_outcome(&plan, &out, &target);
         r.url = match &cdn {
             Some(c) => crate::cdn::site_url(c, &prefix).await,
             None => None,
         }
-        .or_else(|| Some(cfg.target.url()));
+        .or_else(|| Some(cfg.remote.target.url()));
         // Collect what old releases no longer need, when this one changed something.
         // (The first release of a target has nothing older to collect.)
         if let Some(g) = &cfg.gc
@@ -308,9 +317,12 @@ async fn publish_locked(
                 Ok(gr) => {
                     r.gc_deleted = gr.deleted;
                     r.warnings.extend(gr.warnings);
-                    r.warnings.extend(gr.plan.blocked);
+                    r.warnings
+                        .extend(gr.plan.blocked.map(crate::warning::Warning::DeletesBlocked));
                 }
-                Err(e) => r.warnings.push(format!("garbage collection failed: {e}")),
+                Err(e) => r
+                    .warnings
+                    .push(crate::warning::Warning::GcFailed(e.to_string())),
             }
         }
         r
@@ -319,12 +331,15 @@ async fn publish_locked(
         report.fingerprint = Some(f.stats.clone());
         report.decisions = std::mem::take(&mut f.decisions);
         report.warnings.extend(f.warnings.iter().cloned());
-        report.warnings.extend(missing.iter().map(|m| {
-            format!(
-                "{}:{}: reference to missing file `{}`",
-                m.file, m.line, m.url
-            )
-        }));
+        report.warnings.extend(
+            missing
+                .iter()
+                .map(|m| crate::warning::Warning::MissingReference {
+                    file: m.file.clone(),
+                    line: m.line,
+                    url: m.url.clone(),
+                }),
+        );
         report.missing_references = missing.clone();
     }
     report.timings.scan_ms = scan_ms;
@@ -332,4 +347,85 @@ async fn publish_locked(
     report.timings.remote_ms = remote_ms;
     report.timings.total_ms = t0.elapsed().as_millis() as u64;
     Ok(report)
+}
+
+impl Render for Published {
+    fn human(&self, view: &View) -> String {
+        if view.grouped {
+            self.report.human_grouped(view.max_lines)
+        } else {
+            self.report.human(view.max_lines)
+        }
+    }
+
+    fn markdown(&self) -> String {
+        self.report.markdown(200)
+    }
+
+    fn warnings(&self) -> Vec<String> {
+        self.report
+            .warnings
+            .iter()
+            .map(ToString::to_string)
+            .collect()
+    }
+
+    /// Annotations (file and line for missing references), the job summary
+    /// and the step outputs.
+    fn github(&self, g: &GithubEnv, out: &mut dyn Write) {
+        github_annotations(&self.report, &self.dir, out);
+        if let Err(e) = g.write_summary(&self.report.markdown(50)) {
+            eprintln!("warning: cannot write the job summary: {e}");
+        }
+        let r = &self.report;
+        let invalidations: Vec<&str> = r.invalidations.iter().map(|i| i.id.as_str()).collect();
+        let outputs = [
+            ("release", r.release.clone()),
+            (
+                "previous-release",
+                r.previous_release.clone().unwrap_or_default(),
+            ),
+            ("uploaded", r.uploaded.to_string()),
+            ("deleted", r.deleted.to_string()),
+            ("noop", r.noop.to_string()),
+            ("invalidation-id", invalidations.join(",")),
+            ("url", r.url.clone().unwrap_or_default()),
+        ];
+        if let Err(e) = g.write_outputs(&outputs) {
+            eprintln!("warning: cannot write the step outputs: {e}");
+        }
+    }
+
+    fn outcome(&self) -> Result<()> {
+        crate::commands::rollback::cdn_outcome(&self.report.release, &self.report.cdn_failures)
+    }
+}
+
+/// At most 50 annotations: missing references at their file and line,
+/// then the other warnings, then how many more there were.
+fn github_annotations(report: &Report, dir: &std::path::Path, out: &mut dyn Write) {
+    const MAX_ANNOTATIONS: usize = 50;
+    let missing = report.missing_references.iter().map(|m| {
+        github::warning(
+            Some(&github::annotation_path(dir, &m.file)),
+            Some(m.line),
+            &format!("reference to missing file `{}`", m.url),
+        )
+    });
+    let others = report
+        .warnings
+        .iter()
+        .filter(|w| !matches!(w, crate::warning::Warning::MissingReference { .. }))
+        .map(|w| github::warning(None, None, &w.to_string()));
+    let all: Vec<String> = missing.chain(others).collect();
+    for a in all.iter().take(MAX_ANNOTATIONS) {
+        let _ = writeln!(out, "{a}");
+    }
+    if all.len() > MAX_ANNOTATIONS {
+        let more = format!(
+            "… and {} more warnings (see the job summary or --json)",
+            all.len() - MAX_ANNOTATIONS
+        );
+        let _ = writeln!(out, "{}", github::warning(None, None, &more));
+    }
 }

@@ -4,9 +4,11 @@
 use futures::StreamExt;
 use serde::Serialize;
 
-use crate::commands::publish::open_store;
+use crate::commands::{Context, open_store};
 use crate::config::TargetConfig;
 use crate::error::Result;
+use crate::output::{Render, View};
+use crate::redact::printable;
 use crate::release;
 
 #[derive(Debug, Clone, Serialize)]
@@ -21,7 +23,22 @@ pub struct ReleaseSummary {
     pub live: bool,
 }
 
-pub async fn run(cfg: &TargetConfig) -> Result<Vec<ReleaseSummary>> {
+/// Every recorded release, oldest first.
+#[derive(Debug, Clone, Serialize)]
+#[serde(transparent)]
+pub struct Releases(pub Vec<ReleaseSummary>);
+
+impl Render for Releases {
+    fn human(&self, _: &View) -> String {
+        human(&self.0)
+    }
+
+    fn essential(&self) -> bool {
+        true
+    }
+}
+
+pub async fn run(cfg: &TargetConfig, _ctx: &Context) -> Result<Releases> {
     let (store, prefix) = open_store(cfg).await?;
     let store = store.as_ref();
     store.check().await?;
@@ -52,7 +69,7 @@ pub async fn run(cfg: &TargetConfig) -> Result<Vec<ReleaseSummary>> {
     })
     .collect();
     out.sort_by(|a, b| a.id.cmp(&b.id));
-    Ok(out)
+    Ok(Releases(out))
 }
 
 /// A table for humans: a header row, aligned columns, times to the
@@ -160,20 +177,6 @@ fn short_commit(c: &str) -> String {
         "{}{dirty}",
         sha.chars().take(12).collect::<String>()
     ))
-}
-
-/// Text from a bucket, safe to print on a terminal: control characters
-/// (escape sequences, newlines) are shown escaped, never interpreted.
-pub fn printable(s: &str) -> String {
-    s.chars()
-        .flat_map(|c| -> Box<dyn Iterator<Item = char>> {
-            if c.is_control() {
-                Box::new(c.escape_default())
-            } else {
-                Box::new(std::iter::once(c))
-            }
-        })
-        .collect()
 }
 
 #[cfg(test)]

@@ -8,11 +8,11 @@ use std::collections::{BTreeMap, HashSet};
 use futures::StreamExt;
 use serde::Serialize;
 
-use crate::commands::Context;
-use crate::commands::publish::open_store;
-use crate::config::TargetConfig;
+use crate::commands::{Context, open_store};
+use crate::config::{RollbackConfig, TargetConfig};
 use crate::error::{Error, Result};
 use crate::headers::{META_HASH, META_HEADERS};
+use crate::output::{Render, View};
 use crate::release::{self, FORMAT, Release, ReleaseFile};
 use crate::rules::FileClass;
 use crate::store::{PutOptions, Sse, Store, join_key};
@@ -29,7 +29,7 @@ pub struct RollbackReport {
     /// Keys of the rolled-back-from release that the target did not have.
     pub deleted: Vec<String>,
     pub unchanged: usize,
-    pub warnings: Vec<String>,
+    pub warnings: Vec<crate::warning::Warning>,
     pub invalidations: Vec<crate::cdn::Invalidation>,
     pub cdn_failures: Vec<String>,
 }
@@ -55,18 +55,57 @@ fn put_options(f: &ReleaseFile, sse: &Sse) -> PutOptions {
     }
 }
 
-pub async fn run(
-    cfg: &TargetConfig,
-    ctx: &Context,
-    id: Option<&str>,
-    dry_run: bool,
-) -> Result<RollbackReport> {
-    let (store, prefix) = open_store(cfg).await?;
+pub async fn run(cfg: &RollbackConfig, ctx: &Context) -> Result<RollbackReport> {
+    let (store, prefix) = open_store(&cfg.remote).await?;
     store.check().await?;
-    ctx.locked(&store, &prefix, cfg, "rollback", dry_run, async || {
-        rollback_locked(cfg, ctx, store.as_ref(), &prefix, id, dry_run).await
-    })
+    let (id, dry_run) = (cfg.id.as_deref(), cfg.dry_run);
+    ctx.locked(
+        &store,
+        &prefix,
+        &cfg.remote,
+        "rollback",
+        dry_run,
+        async || rollback_locked(&cfg.remote, ctx, store.as_ref(), &prefix, id, dry_run).await,
+    )
     .await
+}
+
+impl Render for RollbackReport {
+    fn human(&self, _: &View) -> String {
+        let verb = if self.dry_run {
+            "Would roll back"
+        } else {
+            "Rolled back"
+        };
+        format!(
+            "{verb} {} to {}: {} restored, {} removed, {} unchanged (new release {})\n",
+            self.previous_release,
+            self.rolled_back_to,
+            self.restored.len(),
+            self.deleted.len(),
+            self.unchanged,
+            self.release
+        )
+    }
+
+    fn warnings(&self) -> Vec<String> {
+        self.warnings.iter().map(ToString::to_string).collect()
+    }
+
+    fn outcome(&self) -> Result<()> {
+        cdn_outcome(&self.release, &self.cdn_failures)
+    }
+}
+
+/// The release is live, but a CDN failed to drop what it cached: exit 8.
+pub(crate) fn cdn_outcome(release: &str, failures: &[String]) -> Result<()> {
+    if failures.is_empty() {
+        return Ok(());
+    }
+    Err(Error::CdnIncomplete {
+        release: release.to_string(),
+        reason: failures.join("; "),
+    })
 }
 
 async fn rollback_locked(
@@ -233,11 +272,14 @@ async fn rollback_locked(
     let keys: Vec<String> = remove.iter().map(|r| join_key(prefix, r)).collect();
     if !keys.is_empty() {
         for (k, e) in store.delete_many(&keys).await? {
-            report.warnings.push(format!("could not delete {k}: {e}"));
+            report.warnings.push(crate::warning::Warning::DeleteFailed {
+                key: k.to_string(),
+                error: e.to_string(),
+            });
         }
     }
     // Exactly the paths that changed.
-    if let Some(cdn) = crate::cdn::options_for(cfg).await? {
+    if let Some(cdn) = crate::connect::cdn_options(cfg).await? {
         let changed: Vec<String> = report
             .restored
             .iter()

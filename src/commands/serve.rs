@@ -25,6 +25,15 @@ pub struct ServeConfig {
     pub addr: SocketAddr,
 }
 
+impl From<&crate::cli::ServeArgs> for ServeConfig {
+    fn from(a: &crate::cli::ServeArgs) -> Self {
+        ServeConfig {
+            dir: a.dir.clone(),
+            addr: SocketAddr::new(a.host, a.port),
+        }
+    }
+}
+
 /// Bind, print the URL, serve until `stop` resolves (Ctrl-C / SIGTERM in
 /// the binary): then stop at once — a preview has nothing to finish.
 pub async fn run(cfg: &ServeConfig, stop: impl std::future::Future<Output = ()>) -> Result<()> {
@@ -39,7 +48,7 @@ pub async fn run(cfg: &ServeConfig, stop: impl std::future::Future<Output = ()>)
         .map_err(|e| Error::Usage(format!("cannot listen on {}: {e}", cfg.addr)))?;
     let addr = listener
         .local_addr()
-        .map_err(|e| Error::Usage(e.to_string()))?;
+        .map_err(|e| Error::Internal(format!("no local address: {e}")))?;
     println!("Serving {} at http://{addr}/", cfg.dir.display());
     let store = Arc::new(LocalStore::new(cfg.dir.clone()));
     let app = Router::new().fallback(move |method: Method, uri: Uri, headers: HeaderMap| {
@@ -49,7 +58,7 @@ pub async fn run(cfg: &ServeConfig, stop: impl std::future::Future<Output = ()>)
     // Open keep-alive connections must not hold the exit: stop serving the
     // moment a stop is requested.
     tokio::select! {
-        r = axum::serve(listener, app) => r.map_err(|e| Error::Usage(format!("server failed: {e}"))),
+        r = axum::serve(listener, app) => r.map_err(|e| Error::Internal(format!("server failed: {e}"))),
         () = stop => {
             eprintln!("stopped serving {}", cfg.dir.display());
             Ok(())

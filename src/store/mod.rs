@@ -8,9 +8,8 @@ use async_trait::async_trait;
 use bytes::Bytes;
 use serde::Serialize;
 
-use crate::error::ExitCode;
-
 pub mod local;
+#[cfg(any(test, feature = "dev-tools"))]
 pub mod memory;
 pub mod s3;
 
@@ -150,20 +149,6 @@ impl StoreError {
         matches!(self, StoreError::Transient { .. })
     }
 
-    pub fn exit_code(&self) -> ExitCode {
-        match self {
-            StoreError::Denied { .. } => ExitCode::Auth,
-            StoreError::NoSuchBucket { .. }
-            | StoreError::WrongRegion { .. }
-            | StoreError::Unreachable { .. }
-            | StoreError::TooLarge { .. } => ExitCode::Remote,
-            StoreError::Transient { .. } => ExitCode::Transfer,
-            StoreError::NotFound { .. }
-            | StoreError::Precondition { .. }
-            | StoreError::Other { .. } => ExitCode::Transfer,
-        }
-    }
-
     /// Errors that no retry or other key will fix: stop the whole run.
     pub fn is_fatal(&self) -> bool {
         matches!(
@@ -281,5 +266,5 @@ pub fn join_key(prefix: &str, rel: &str) -> String {
 
 /// The behaviour every backend must show; run by unit tests (memory, local)
 /// and integration tests (S3 servers).
-#[doc(hidden)]
+#[cfg(any(test, feature = "dev-tools"))]
 pub mod conformance;

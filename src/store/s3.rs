@@ -7,9 +7,6 @@ use std::collections::HashMap;
 use std::time::Duration;
 
 use async_trait::async_trait;
-use aws_config::BehaviorVersion;
-use aws_config::retry::RetryConfig;
-use aws_config::timeout::TimeoutConfig;
 use aws_sdk_s3::Client;
 use aws_sdk_s3::error::{ProvideErrorMetadata, SdkError};
 use aws_sdk_s3::primitives::ByteStream;
@@ -23,20 +20,18 @@ use percent_encoding::{AsciiSet, NON_ALPHANUMERIC, utf8_percent_encode};
 use super::{
     CompletedPart, ListEntry, ObjectMeta, PutOptions, Sse, Store, StoreError, StoreResult,
 };
-use crate::error::Error;
 
-/// How to reach the bucket. `None` fields fall back to the standard AWS
-/// chain (env, profile, SSO, web identity, IMDS).
+/// How to reach the bucket, as decided by the caller (the application
+/// resolves and checks the endpoint; this backend only uses it).
 #[derive(Debug, Clone, Default)]
 pub struct S3Options {
     pub bucket: String,
-    pub region: Option<String>,
+    /// A custom endpoint (path-style addressing); `None`: AWS.
     pub endpoint_url: Option<String>,
-    pub allow_http: bool,
+    /// How to name the endpoint in errors (credentials removed).
+    pub endpoint_shown: Option<String>,
     /// ListObjectsV2 page size (default: server's, 1,000).
     pub list_page_size: Option<i32>,
-    /// SDK attempts per request (default 5).
-    pub max_attempts: Option<u32>,
 }
 
 pub struct S3Store {
@@ -46,130 +41,27 @@ pub struct S3Store {
     endpoint: Option<String>,
 }
 
-/// Whether an endpoint URL points at this machine: `localhost`, 127/8,
-/// `::1` or an IPv4-mapped 127/8 address; nothing else.
-pub fn is_loopback_url(u: &url::Url) -> bool {
-    match u.host() {
-        Some(url::Host::Domain(d)) => d.eq_ignore_ascii_case("localhost"),
-        Some(url::Host::Ipv4(ip)) => ip.is_loopback(),
-        Some(url::Host::Ipv6(ip)) => {
-            ip.is_loopback() || ip.to_ipv4_mapped().is_some_and(|v4| v4.is_loopback())
-        }
-        None => false,
-    }
-}
-
-/// The endpoint a client for `service` (`"S3"`, `"CloudFront"`) built from
-/// `sdk` will use, decided as the SDK decides it: an endpoint set in code,
-/// else the service's own (`AWS_ENDPOINT_URL_S3`, a profile's `[services]`
-/// section), else the general one (`AWS_ENDPOINT_URL`, `endpoint_url`).
-pub fn effective_endpoint(sdk: &aws_config::SdkConfig, service: &str) -> Option<String> {
-    if sdk.get_origin("endpoint_url").is_client_config() {
-        return sdk.endpoint_url().map(str::to_string);
-    }
-    let env = "AWS_ENDPOINT_URL";
-    let key = aws_types::service_config::ServiceConfigKey::builder()
-        .service_id(service)
-        .env(env)
-        .profile("endpoint_url")
-        .build()
-        .ok()?;
-    sdk.service_config()
-        .and_then(|c| c.load_config(key))
-        .or_else(|| sdk.endpoint_url().map(str::to_string))
-}
-
-/// Refuse plain-HTTP endpoints off this machine unless explicitly allowed.
-pub fn check_endpoint(endpoint: &str, allow_http: bool) -> Result<(), Error> {
-    let shown = crate::redact::redact_urls(endpoint);
-    let endpoint = shown.as_str();
-    let u = url::Url::parse(endpoint)
-        .map_err(|e| Error::Usage(format!("invalid endpoint URL `{endpoint}`: {e}")))?;
-    match u.scheme() {
-        "https" => Ok(()),
-        "http" if is_loopback_url(&u) || allow_http => Ok(()),
-        "http" => Err(Error::Usage(format!(
-            "refusing plain-HTTP endpoint `{endpoint}`: credentials and content would cross the network unencrypted; use https:// or pass --allow-http"
-        ))),
-        other => Err(Error::Usage(format!(
-            "invalid endpoint URL `{endpoint}`: scheme `{other}` is not http or https"
-        ))),
-    }
-}
-
 /// Attempts at reading a GET body whose connection broke.
 const BODY_ATTEMPTS: u32 = 4;
 
 impl S3Store {
-    /// Resolve configuration and credentials; fails early with a clear
-    /// message when either is missing.
-    pub async fn connect(opts: S3Options) -> Result<S3Store, Error> {
-        let mut loader = aws_config::defaults(BehaviorVersion::latest())
-            .retry_config(
-                RetryConfig::standard()
-                    .with_max_attempts(opts.max_attempts.unwrap_or(5))
-                    .with_initial_backoff(Duration::from_millis(200)),
-            )
-            .timeout_config(
-                TimeoutConfig::builder()
-                    .connect_timeout(Duration::from_secs(10))
-                    .read_timeout(Duration::from_secs(120))
-                    .build(),
-            );
-        if let Some(r) = &opts.region {
-            loader = loader.region(aws_config::Region::new(r.clone()));
-        }
+    /// A store over `sdk` (region, credentials, retries, timeouts already
+    /// configured) for `opts.bucket`.
+    pub fn new(sdk: &aws_config::SdkConfig, opts: S3Options) -> S3Store {
+        let mut b = aws_sdk_s3::config::Builder::from(sdk);
         if let Some(e) = &opts.endpoint_url {
-            loader = loader.endpoint_url(e.clone());
-        }
-        let sdk = loader.load().await;
-        // The endpoint the client will really use (service-specific ones
-        // included), checked, then set explicitly so nothing else decides.
-        let endpoint = effective_endpoint(&sdk, "S3");
-        if let Some(e) = &endpoint {
-            check_endpoint(e, opts.allow_http)?;
-        }
-        let mut b = aws_sdk_s3::config::Builder::from(&sdk);
-        if let Some(e) = &endpoint {
-            b = b.endpoint_url(e.clone());
-        }
-        if sdk.region().is_none() {
-            if endpoint.is_some() {
+            b = b.endpoint_url(e.clone()).force_path_style(true);
+            if sdk.region().is_none() {
                 // S3-compatible servers rarely care; SigV4 needs some region.
                 b = b.region(aws_config::Region::new("us-east-1"));
-            } else {
-                return Err(Error::Usage(
-                    "no AWS region configured: pass --region, set AWS_REGION, or set `region` in the profile".into(),
-                ));
             }
         }
-        if endpoint.is_some() {
-            b = b.force_path_style(true);
-        }
-        // Resolve credentials now, so a missing or broken chain is one clear
-        // error instead of a failure on the first request.
-        match sdk.credentials_provider() {
-            None => {
-                return Err(Error::Credentials(
-                    "no credentials provider configured".into(),
-                ));
-            }
-            Some(p) => {
-                use aws_credential_types::provider::ProvideCredentials;
-                if let Err(e) = p.provide_credentials().await {
-                    return Err(Error::Credentials(format!(
-                        "{}; set AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY, AWS_PROFILE, or use SSO / web identity",
-                        error_chain(&e)
-                    )));
-                }
-            }
-        }
-        Ok(S3Store {
+        S3Store {
             client: Client::from_conf(b.build()),
             bucket: opts.bucket,
             page_size: opts.list_page_size,
-            endpoint,
-        })
+            endpoint: opts.endpoint_shown.or(opts.endpoint_url),
+        }
     }
 
     pub fn client(&self) -> &Client {
@@ -352,7 +244,7 @@ fn root_cause(e: &(dyn std::error::Error + 'static)) -> String {
 }
 
 /// The error and its sources on one line.
-pub(crate) fn error_chain(e: &(dyn std::error::Error + 'static)) -> String {
+pub fn error_chain(e: &(dyn std::error::Error + 'static)) -> String {
     let mut s = e.to_string();
     let mut cur = e.source();
     while let Some(c) = cur {
@@ -418,8 +310,7 @@ impl Store for S3Store {
                 Err(StoreError::Unreachable {
                     endpoint: self
                         .endpoint
-                        .as_deref()
-                        .map(crate::redact::redact_urls)
+                        .clone()
                         .unwrap_or_else(|| "the S3 endpoint".into()),
                     message: root_cause(&e),
                 })
@@ -811,18 +702,6 @@ impl Store for S3Store {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn endpoint_tls_policy() {
-        assert!(check_endpoint("https://s3.example.com", false).is_ok());
-        assert!(check_endpoint("http://127.0.0.1:9000", false).is_ok());
-        assert!(check_endpoint("http://localhost:9000", false).is_ok());
-        assert!(check_endpoint("http://[::1]:9000", false).is_ok());
-        let e = check_endpoint("http://minio.internal:9000", false).unwrap_err();
-        assert!(e.to_string().contains("--allow-http"), "{e}");
-        assert!(check_endpoint("http://minio.internal:9000", true).is_ok());
-        assert!(check_endpoint("ftp://x", true).is_err());
-    }
 
     #[test]
     fn classifies_errors() {

@@ -452,7 +452,11 @@ fn check_site(dist_env: &str, scenario: &str) {
         String::from_utf8_lossy(&out.stderr)
     );
     eprintln!("{text}");
-    assert_eq!(out.status.code(), Some(0), "regressions after publishing {dist}:\n{text}");
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "regressions after publishing {dist}:\n{text}"
+    );
     // Not vacuous: the scenario ran its steps on both sides.
     let r: Value = serde_json::from_slice(&std::fs::read(report.path()).unwrap()).unwrap();
     let steps = r["before"].as_array().map(Vec::len).unwrap_or(0);

@@ -258,3 +258,43 @@ fn quiet_verbose_and_no_color() {
     assert_eq!(r.code, 0);
     assert!(!r.stderr.contains('\u{1b}') && !r.stdout.contains('\u{1b}'));
 }
+
+/// Issue 17: target settings are resolved in one place. A typo in `sse`
+/// used to stop `publish` while `releases`, `rollback`, `gc`, `unlock` and
+/// `doctor` carried on with AES256; now every command refuses it, naming the
+/// file, and nothing is written.
+#[test]
+fn an_unknown_sse_in_the_file_stops_every_command() {
+    let site = sample_site();
+    let (_t, out) = tmp_target();
+    let to = path_str(&out);
+    let dir = path_str(site.path());
+    cdnsync(&publish_args(&dir, &to)).ok_json();
+    cdnsync(&publish_args(&dir, &to)).ok_json();
+    let before = std::fs::read_dir(&out).unwrap().count();
+    let cfg_dir = tempfile::tempdir().unwrap();
+    let cfg = cfg_dir.path().join("site.toml");
+    std::fs::write(&cfg, "sse = \"aes265\"\n").unwrap();
+    let cfg = path_str(&cfg);
+    let src = tempfile::tempdir().unwrap();
+    let src = path_str(src.path());
+    for argv in [
+        vec!["publish", &dir],
+        vec!["plan", &dir],
+        vec!["releases"],
+        vec!["rollback"],
+        vec!["gc"],
+        vec!["unlock", "--force"],
+        vec!["doctor"],
+        vec!["migrate", &src],
+    ] {
+        let mut args = argv.clone();
+        args.extend(["--to", &to, "--config", &cfg]);
+        let err = cdnsync(&args).fails(2);
+        assert!(
+            err.contains("site.toml:1:7") && err.contains("`aes265` is not one of"),
+            "{argv:?}: {err}"
+        );
+    }
+    assert_eq!(std::fs::read_dir(&out).unwrap().count(), before);
+}

@@ -11,13 +11,17 @@ fn connect(endpoint: &str, bucket: &str, key: &str, secret: &str) -> S3Store {
     let r = rt();
     let c = client(endpoint, key, secret);
     r.block_on(c.create_bucket().bucket(bucket).send()).unwrap();
-    r.block_on(S3Store::connect(S3Options {
+    let opts = S3Options {
         bucket: bucket.into(),
-        region: Some("us-east-1".into()),
         endpoint_url: Some(endpoint.into()),
         list_page_size: Some(2),
         ..Default::default()
-    }))
+    };
+    r.block_on(cdnsync::connect::s3_store_with(
+        &opts,
+        Some("us-east-1"),
+        false,
+    ))
     .unwrap()
 }
 

@@ -450,10 +450,21 @@ fn deeply_nested_and_huge_files_are_published_unparsed_with_a_warning() {
     let (_t, out) = tmp_target();
     let r = cdnsync(&publish_args(&path_str(site.path()), &path_str(&out))).run();
     assert_eq!(r.code, 0, "{}\n{}", r.stdout, r.stderr);
-    assert!(r.stderr.contains("deep.js") && r.stderr.contains("nested"), "{}", r.stderr);
-    assert!(r.stderr.contains("huge.js") && r.stderr.contains("larger than"), "{}", r.stderr);
+    assert!(
+        r.stderr.contains("deep.js") && r.stderr.contains("nested"),
+        "{}",
+        r.stderr
+    );
+    assert!(
+        r.stderr.contains("huge.js") && r.stderr.contains("larger than"),
+        "{}",
+        r.stderr
+    );
     // What an unparsed file may name keeps its name.
     assert!(out.join("logo.png").is_file());
     let rep = r.json();
-    assert_eq!(rep["decisions"]["logo.png"]["reason"], "unparsable", "{rep:#}");
+    assert_eq!(
+        rep["decisions"]["logo.png"]["reason"], "unparsable",
+        "{rep:#}"
+    );
 }
