@@ -24,6 +24,7 @@ pub mod gc;
 pub mod github;
 pub mod graph;
 pub mod headers;
+pub mod invalidate;
 pub mod lock;
 pub mod migrate;
 pub mod mime;
@@ -45,6 +46,7 @@ pub mod scan;
 pub mod signal;
 pub mod store;
 pub mod target;
+pub mod transfer;
 pub mod warning;
 
 pub use error::{Error, ExitCode, Result};

@@ -9,11 +9,11 @@ use cdnsync::Error;
 use cdnsync::cli::{Cli, Command};
 use cdnsync::clock::SystemClock;
 use cdnsync::commands::{self, Context};
-use cdnsync::execute::Cancel;
 use cdnsync::github::GithubEnv;
 use cdnsync::output::{self, Output};
 use cdnsync::process;
 use cdnsync::progress::ProgressMode;
+use cdnsync::transfer::Cancel;
 
 fn main() -> std::process::ExitCode {
     process::limit_malloc_arenas();

@@ -12,18 +12,17 @@ use std::time::Instant;
 
 use futures::StreamExt;
 use serde::Serialize;
-use tokio::sync::Semaphore;
 use unicode_normalization::UnicodeNormalization;
 
 use crate::error::{Error, Result};
-use crate::execute::{Cancel, ExecOptions, upload_with_retry};
 use crate::headers::{HeaderSettings, META_HASH, META_HEADERS};
 use crate::mime;
-use crate::plan::{Desired, Reason, Upload};
+use crate::plan::Desired;
 use crate::progress::{Phase, ProgressMode};
 use crate::remote::list_prefix;
 use crate::rules::FileClass;
-use crate::store::{ListEntry, Sse, Store, join_key};
+use crate::store::{ListEntry, Store, join_key};
+use crate::transfer::Runner;
 
 /// Files walked and decided per batch (bounds memory).
 const BATCH: usize = 1000;
@@ -50,9 +49,6 @@ pub struct MigrateOptions {
     pub state: Option<PathBuf>,
     /// At most this many files per second (`--rate`).
     pub rate: Option<f64>,
-    pub prefix: String,
-    pub sse: Sse,
-    pub concurrency: usize,
     pub cache_control: String,
     /// Serve every type inline, not only the allow-listed ones (`--inline`).
     pub inline: bool,
@@ -68,9 +64,6 @@ pub struct MigrateOptions {
     pub cdn_url: Option<String>,
     /// Where `url-map.csv` and `nginx-redirects.conf` are written.
     pub map_dir: PathBuf,
-    pub progress: ProgressMode,
-    pub multipart_threshold: u64,
-    pub part_size: usize,
 }
 
 /// A file that was not migrated, and why.
@@ -476,12 +469,8 @@ fn csv_field(s: &str) -> String {
 }
 
 /// Migrate `src` into `store` under `opts.prefix`.
-pub async fn run(
-    src: &Path,
-    store: &dyn Store,
-    opts: &MigrateOptions,
-    cancel: &Cancel,
-) -> Result<MigrateReport> {
+pub async fn run(src: &Path, rn: &Runner<'_>, opts: &MigrateOptions) -> Result<MigrateReport> {
+    let (store, cancel, prefix) = (rn.store, &rn.cancel, rn.opts.prefix.as_str());
     let t0 = Instant::now();
     let md = std::fs::metadata(src).map_err(|e| match e.kind() {
         std::io::ErrorKind::NotFound => Error::input(src, "directory not found"),
@@ -516,13 +505,8 @@ pub async fn run(
         every: std::time::Duration::from_secs_f64(1.0 / r),
         next: tokio::sync::Mutex::new(tokio::time::Instant::now()),
     });
-    let mut exec = ExecOptions::new(&opts.prefix, opts.sse.clone());
-    exec.concurrency = opts.concurrency;
-    exec.multipart_threshold = opts.multipart_threshold;
-    exec.part_size = opts.part_size;
-    let mem = Semaphore::new(exec.memory_budget.div_ceil(1024));
     // Totals for progress (rate, ETA): a metadata-only pass over the tree.
-    let (total_files, total_bytes) = if opts.progress == ProgressMode::Quiet {
+    let (total_files, total_bytes) = if rn.opts.progress == ProgressMode::Quiet {
         (0, 0)
     } else {
         walk(src, &rules)
@@ -530,10 +514,10 @@ pub async fn run(
             .filter(|f| opts.shard.is_none_or(|(i, n)| shard_of(&f.key_rel, n) == i))
             .fold((0u64, 0u64), |(n, b), f| (n + 1, b + f.size))
     };
-    let phase = Phase::new(opts.progress, "migrate", total_files, total_bytes);
+    let phase = Phase::new(rn.opts.progress, "migrate", total_files, total_bytes);
     let mut cursor = RemoteCursor {
         store,
-        prefix: list_prefix(&opts.prefix),
+        prefix: list_prefix(prefix),
         page: VecDeque::new(),
         after: None,
         done: false,
@@ -584,7 +568,7 @@ pub async fn run(
                     {
                         continue;
                     }
-                    let key = join_key(&opts.prefix, &f.key_rel);
+                    let key = join_key(prefix, &f.key_rel);
                     if opts.mode == Mode::Migrate
                         && let Some(j) = &journal
                         && j.is_done(&key, f.size, f.mtime)
@@ -608,19 +592,17 @@ pub async fn run(
         report.files += batch.len();
         let results: Vec<(String, u64, i128, FileResult)> =
             futures::stream::iter(batch.into_iter().map(|(f, remote)| {
-                let exec = &exec;
-                let mem = &mem;
                 let phase = &phase;
                 let pace = &pace;
                 async move {
                     if let Some(p) = pace {
                         p.wait().await;
                     }
-                    let r = migrate_one(&f, remote, store, opts, exec, cancel, mem, phase).await;
+                    let r = migrate_one(&f, remote, rn, opts, phase).await;
                     (f.key_rel, f.size, f.mtime, r)
                 }
             }))
-            .buffered(opts.concurrency.max(1))
+            .buffered(rn.opts.concurrency.max(1))
             .collect()
             .await;
         for (rel, size, mtime, r) in results {
@@ -630,7 +612,7 @@ pub async fn run(
                     if matches!(done, Done::Uploaded(_) | Done::Unchanged)
                         && let Some(j) = journal.as_mut()
                     {
-                        j.record(&join_key(&opts.prefix, &rel), size, mtime, &hash);
+                        j.record(&join_key(prefix, &rel), size, mtime, &hash);
                     }
                     match done {
                         Done::Uploaded(n) => {
@@ -650,7 +632,7 @@ pub async fn run(
                     }
                     if let Some((c, n)) = map.as_mut() {
                         let old = format!("{base_url}/{}", url_path(&rel));
-                        let new = format!("{cdn_url}/{}", url_path(&join_key(&opts.prefix, &rel)));
+                        let new = format!("{cdn_url}/{}", url_path(&join_key(prefix, &rel)));
                         let _ =
                             writeln!(c, "{},{},{size},{hash}", csv_field(&old), csv_field(&new));
                         let _ = writeln!(
@@ -682,18 +664,15 @@ pub async fn run(
 }
 
 /// Decide, upload and verify one file. `Err` is a per-file failure message.
-#[allow(clippy::too_many_arguments)]
 async fn migrate_one(
     f: &Local,
     // `None`: not listed (journal mode), ask with HEAD; `Some(None)`: absent.
     remote_size: Option<Option<u64>>,
-    store: &dyn Store,
+    rn: &Runner<'_>,
     opts: &MigrateOptions,
-    exec: &ExecOptions,
-    cancel: &Cancel,
-    mem: &Semaphore,
     phase: &Phase,
 ) -> FileResult {
+    let (store, sse, prefix) = (rn.store, &rn.opts.sse, rn.opts.prefix.as_str());
     // Read through the tree as walked, never through a symlink swapped in
     // since: the hash, CRC32 and identity of exactly the bytes checked.
     let (src, rel_fs, path) = (opts.src_root.clone(), f.rel_fs.clone(), f.path.clone());
@@ -703,8 +682,8 @@ async fn migrate_one(
         .map_err(|e| format!("cannot read: {e}"))?;
     let (size, hash) = (read.size, read.hash.clone());
     let headers = headers_for(&f.key_rel, &opts.cache_control, opts.inline);
-    let digest = headers.digest(&opts.sse);
-    let key = join_key(&opts.prefix, &f.key_rel);
+    let digest = headers.digest(sse);
+    let key = join_key(prefix, &f.key_rel);
     if opts.mode != Mode::Migrate {
         // Check the remote copy: size and content hash.
         let m = store.head(&key).await.map_err(|e| e.to_string())?;
@@ -746,25 +725,22 @@ async fn migrate_one(
     if opts.dry_run {
         return Ok((Done::Uploaded(size), hash));
     }
-    let up = Upload {
-        object: Desired {
-            rel: f.key_rel.clone(),
-            logical: f.key_rel.clone(),
-            key: key.clone(),
-            path: f.path.clone(),
-            class: FileClass::Plain,
-            size,
-            hash: hash.clone(),
-            source_hash: hash.clone(),
-            splices: Default::default(),
-            headers,
-            digest,
-            copy_of: None,
-        },
-        reason: Reason::New,
-        switch: None,
+    let object = Desired {
+        rel: f.key_rel.clone(),
+        logical: f.key_rel.clone(),
+        key: key.clone(),
+        path: f.path.clone(),
+        class: FileClass::Plain,
+        size,
+        hash: hash.clone(),
+        source_hash: hash.clone(),
+        splices: Default::default(),
+        headers,
+        digest,
+        copy_of: None,
     };
-    let done = upload_with_retry(&up, store, exec, cancel, mem, phase)
+    let done = rn
+        .upload(&object, false, phase)
         .await
         .map_err(|e| e.to_string())?;
     // Verify what the server holds: size and content hash.

@@ -85,6 +85,12 @@ impl Upload {
         }
     }
 
+    /// Created with `If-None-Match: *`, never overwritten: a
+    /// content-addressed name that is new.
+    pub fn creates_only(&self) -> bool {
+        self.object.class == FileClass::Asset && self.reason == Reason::New
+    }
+
     /// A stored body that phase 1 must upload first.
     pub fn body_to_store(&self) -> bool {
         self.body().is_some_and(|b| !b.exists)

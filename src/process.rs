@@ -4,7 +4,7 @@
 //! reads the environment.
 
 use crate::error::ExitCode;
-use crate::execute::Cancel;
+use crate::transfer::Cancel;
 
 /// Logging to standard error: `cdnsync=warn` by default, `-v` for debug,
 /// `-vv` for trace, `RUST_LOG` wins.

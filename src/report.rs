@@ -230,8 +230,8 @@ impl Report {
     }
 
     /// Bytes a dry run would send, and their encodings, as measured by
-    /// [`crate::execute::measure`]: the same definition a publish reports.
-    pub fn apply_wire(&mut self, wire: &crate::execute::Wire) {
+    /// [`crate::transfer::measure`]: the same definition a publish reports.
+    pub fn apply_wire(&mut self, wire: &crate::transfer::Wire) {
         self.bytes_uploaded = wire.bytes;
         for o in self
             .objects

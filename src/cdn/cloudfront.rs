@@ -10,7 +10,7 @@ use aws_sdk_cloudfront::Client;
 use aws_sdk_cloudfront::error::{ProvideErrorMetadata, SdkError};
 use aws_sdk_cloudfront::types::{InvalidationBatch, Paths};
 
-use super::{Cdn, CdnError, Invalidation, retry_too_many};
+use super::{Cdn, CdnError, Invalidation, RetryHint};
 
 pub struct CloudFront {
     client: Client,
@@ -86,6 +86,14 @@ impl Cdn for CloudFront {
         &self.id
     }
 
+    /// "Too many invalidations in progress" clears as others complete.
+    fn retry_hint(&self) -> RetryHint {
+        RetryHint {
+            attempts: 6,
+            base: self.retry_base,
+        }
+    }
+
     async fn origin_path(&self, bucket: &str) -> Result<String, CdnError> {
         let out = self.get_distribution().await?;
         let origins: Vec<(String, String)> = out
@@ -134,16 +142,14 @@ impl Cdn for CloudFront {
             .caller_reference(caller_reference)
             .build()
             .map_err(|e| CdnError::Other(self.id.clone(), e.to_string()))?;
-        let out = retry_too_many(6, self.retry_base, || async {
-            self.client
-                .create_invalidation()
-                .distribution_id(&self.id)
-                .invalidation_batch(batch.clone())
-                .send()
-                .await
-                .map_err(|e| self.err(e))
-        })
-        .await?;
+        let out = self
+            .client
+            .create_invalidation()
+            .distribution_id(&self.id)
+            .invalidation_batch(batch)
+            .send()
+            .await
+            .map_err(|e| self.err(e))?;
         let inv = out.invalidation().ok_or_else(|| {
             CdnError::Other(self.id.clone(), "no invalidation in the response".into())
         })?;

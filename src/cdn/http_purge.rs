@@ -16,7 +16,7 @@ use hyper_util::client::legacy::connect::HttpConnector;
 use hyper_util::rt::TokioExecutor;
 use serde::Serialize;
 
-use super::{Cdn, CdnError, Invalidation, paths};
+use super::{Cdn, CdnError, Invalidation, RetryHint, paths};
 
 /// How paths are purged.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, clap::ValueEnum)]
@@ -152,54 +152,53 @@ impl HttpPurge {
         format!("{base}{path}")
     }
 
-    /// One path, with retries; `Ok(status)` when the cache accepted it.
-    async fn purge_one(&self, path: &str) -> Result<u16, String> {
+    /// One path, once; `Ok(status)` when the cache accepted it, else the
+    /// failure and whether trying again may help (connection errors,
+    /// timeouts, 5xx, 429).
+    async fn purge_one(&self, path: &str) -> Result<u16, (String, bool)> {
         let method = match self.opts.method {
             PurgeMethod::Purge => "PURGE",
             PurgeMethod::Ban => "BAN",
         };
-        let mut last = String::new();
-        for attempt in 0..self.opts.attempts.max(1) {
-            if attempt > 0 {
-                tokio::time::sleep(self.retry_base * 2u32.pow(attempt - 1)).await;
+        let mut b = hyper::Request::builder()
+            .method(method)
+            .uri(self.url_for(path))
+            .header("user-agent", concat!("cdnsync/", env!("CARGO_PKG_VERSION")));
+        if let Some(h) = &self.opts.host {
+            b = b.header("host", h);
+        }
+        if let Some(a) = &self.auth {
+            b = b.header("authorization", a);
+        }
+        if self.opts.method == PurgeMethod::Ban {
+            b = b.header(BAN_HEADER, ban_regex(path));
+        }
+        let req = b
+            .body(Empty::<Bytes>::new())
+            .map_err(|e| (format!("{method} {path}: {e}"), false))?;
+        match tokio::time::timeout(self.opts.timeout, self.client.request(req)).await {
+            Err(_) => Err((
+                format!("{method} {path}: timed out after {:?}", self.opts.timeout),
+                true,
+            )),
+            Ok(Err(e)) => {
+                let chain: Vec<String> =
+                    std::iter::successors(Some(&e as &dyn std::error::Error), |e| e.source())
+                        .map(ToString::to_string)
+                        .collect();
+                Err((format!("{method} {path}: {}", chain.join(": ")), true))
             }
-            let mut b = hyper::Request::builder()
-                .method(method)
-                .uri(self.url_for(path))
-                .header("user-agent", concat!("cdnsync/", env!("CARGO_PKG_VERSION")));
-            if let Some(h) = &self.opts.host {
-                b = b.header("host", h);
-            }
-            if let Some(a) = &self.auth {
-                b = b.header("authorization", a);
-            }
-            if self.opts.method == PurgeMethod::Ban {
-                b = b.header(BAN_HEADER, ban_regex(path));
-            }
-            let req = b
-                .body(Empty::<Bytes>::new())
-                .map_err(|e| format!("{method} {path}: {e}"))?;
-            match tokio::time::timeout(self.opts.timeout, self.client.request(req)).await {
-                Err(_) => {
-                    last = format!("{method} {path}: timed out after {:?}", self.opts.timeout)
+            Ok(Ok(resp)) => {
+                let s = resp.status().as_u16();
+                // 404: "not in cache" (nginx) — nothing to purge is fine.
+                if resp.status().is_success() || s == 404 {
+                    return Ok(s);
                 }
-                Ok(Err(e)) => {
-                    last = format!("{method} {path}: {}", crate::store::s3::error_chain(&e))
-                }
-                Ok(Ok(resp)) => {
-                    let s = resp.status().as_u16();
-                    // 404: "not in cache" (nginx) — nothing to purge is fine.
-                    if resp.status().is_success() || s == 404 {
-                        return Ok(s);
-                    }
-                    last = format!("{method} {path}: HTTP {s}");
-                    if !resp.status().is_server_error() && s != 429 {
-                        break; // refused (405, 403…): retrying will not help
-                    }
-                }
+                // Refused (405, 403…): retrying will not help.
+                let again = resp.status().is_server_error() || s == 429;
+                Err((format!("{method} {path}: HTTP {s}"), again))
             }
         }
-        Err(last)
     }
 }
 
@@ -211,6 +210,13 @@ impl Cdn for HttpPurge {
 
     async fn origin_path(&self, _bucket: &str) -> Result<String, CdnError> {
         Ok(self.prefix.clone())
+    }
+
+    fn retry_hint(&self) -> RetryHint {
+        RetryHint {
+            attempts: self.opts.attempts,
+            base: self.retry_base,
+        }
     }
 
     fn batch(&self, keys: &[String], origin_path: &str, max_paths: usize) -> Vec<String> {
@@ -233,23 +239,26 @@ impl Cdn for HttpPurge {
             let r = self.purge_one(&p).await;
             (p, r)
         });
-        let results: Vec<(String, Result<u16, String>)> = futures::stream::iter(futs)
+        let results: Vec<(String, Result<u16, (String, bool)>)> = futures::stream::iter(futs)
             .buffer_unordered(self.opts.concurrency.max(1))
             .collect()
             .await;
-        let failed: Vec<&String> = results
+        let failed: Vec<&(String, bool)> = results
             .iter()
             .filter_map(|(_, r)| r.as_ref().err())
             .collect();
-        if let Some(first) = failed.first() {
-            return Err(CdnError::Other(
-                self.name.clone(),
-                format!(
-                    "{} of {} purges failed (first: {first})",
-                    failed.len(),
-                    paths.len()
-                ),
-            ));
+        if let Some((first, _)) = failed.first() {
+            let msg = format!(
+                "{} of {} purges failed (first: {first})",
+                failed.len(),
+                paths.len()
+            );
+            // Purges are idempotent: all of them may be sent again.
+            return Err(if failed.iter().any(|(_, again)| *again) {
+                CdnError::Transient(self.name.clone(), msg)
+            } else {
+                CdnError::Other(self.name.clone(), msg)
+            });
         }
         Ok(Invalidation {
             distribution: self.name.clone(),

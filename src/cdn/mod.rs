@@ -24,6 +24,9 @@ pub enum CdnError {
     Timeout(String, Duration, String),
     #[error("{0}: {1}")]
     Other(String, String),
+    /// A failure that may pass: the request may be sent again.
+    #[error("{0}: {1}")]
+    Transient(String, String),
     /// The backend cannot be set up as configured.
     #[error("{0}")]
     Setup(String),
@@ -37,6 +40,21 @@ pub struct Invalidation {
     pub paths: Vec<String>,
     pub caller_reference: String,
     pub status: String,
+}
+
+impl CdnError {
+    /// Worth sending again (after a while).
+    pub fn is_transient(&self) -> bool {
+        matches!(self, CdnError::TooMany(_) | CdnError::Transient(..))
+    }
+}
+
+/// How often a backend's invalidation may be tried, and how far apart
+/// (the caller's retry policy does the waiting, with jitter).
+#[derive(Debug, Clone, Copy)]
+pub struct RetryHint {
+    pub attempts: u32,
+    pub base: Duration,
 }
 
 #[async_trait]
@@ -58,6 +76,13 @@ pub trait Cdn: Send + Sync {
     /// by default minimised into `dir/*` wildcards above `max_paths`.
     fn batch(&self, keys: &[String], origin_path: &str, max_paths: usize) -> Vec<String> {
         paths::batch(keys, origin_path, max_paths)
+    }
+    /// Attempts and base delay for a transient failure of [`Cdn::invalidate`].
+    fn retry_hint(&self) -> RetryHint {
+        RetryHint {
+            attempts: 1,
+            base: Duration::ZERO,
+        }
     }
     /// The host name viewers use (first alias, else the CDN's own name).
     async fn domain(&self) -> Result<Option<String>, CdnError> {
@@ -108,101 +133,5 @@ impl std::fmt::Debug for CdnOptions {
             .field("max_paths", &self.max_paths)
             .field("wait", &self.wait)
             .finish()
-    }
-}
-
-/// Invalidate `keys` (full keys of changed or deleted stable-name objects)
-/// on every distribution. Failures are returned, never fatal: the release
-/// is already live.
-pub async fn invalidate_all(
-    opts: &CdnOptions,
-    keys: &[String],
-    release: &str,
-) -> (Vec<Invalidation>, Vec<String>) {
-    let mut done = Vec::new();
-    let mut failed = Vec::new();
-    if keys.is_empty() {
-        return (done, failed);
-    }
-    for cdn in &opts.cdns {
-        let r = async {
-            let origin = cdn.origin_path(&opts.bucket).await?;
-            let batch = cdn.batch(keys, &origin, opts.max_paths);
-            if batch.is_empty() {
-                return Ok(None);
-            }
-            let cr = paths::caller_reference(release, &batch);
-            let mut inv = cdn.invalidate(&batch, &cr).await?;
-            if let Some(t) = opts.wait {
-                inv.status = cdn.wait(&inv.id, t).await?;
-            }
-            Ok::<_, CdnError>(Some(inv))
-        }
-        .await;
-        match r {
-            Ok(Some(i)) => done.push(i),
-            Ok(None) => {}
-            Err(e) => failed.push(e.to_string()),
-        }
-    }
-    (done, failed)
-}
-
-/// Retry `f` while it reports [`CdnError::TooMany`], with exponential
-/// backoff from `base`, at most `attempts` times.
-pub async fn retry_too_many<T, F, Fut>(
-    attempts: u32,
-    base: Duration,
-    mut f: F,
-) -> Result<T, CdnError>
-where
-    F: FnMut() -> Fut,
-    Fut: std::future::Future<Output = Result<T, CdnError>>,
-{
-    let mut n = 0;
-    loop {
-        n += 1;
-        match f().await {
-            Err(CdnError::TooMany(d)) if n < attempts => {
-                let delay = base * 2u32.pow(n - 1);
-                tracing::warn!("{d}: too many invalidations in progress; retrying in {delay:?}");
-                tokio::time::sleep(delay).await;
-            }
-            r => return r,
-        }
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-    use std::sync::atomic::{AtomicU32, Ordering};
-
-    #[tokio::test]
-    async fn too_many_in_progress_is_retried_then_given_up() {
-        let n = AtomicU32::new(0);
-        let r = retry_too_many(5, Duration::from_millis(1), || async {
-            if n.fetch_add(1, Ordering::SeqCst) < 2 {
-                Err(CdnError::TooMany("d".into()))
-            } else {
-                Ok(7)
-            }
-        })
-        .await;
-        assert_eq!(r, Ok(7));
-        assert_eq!(n.load(Ordering::SeqCst), 3);
-        let r: Result<(), _> = retry_too_many(3, Duration::from_millis(1), || async {
-            Err(CdnError::TooMany("d".into()))
-        })
-        .await;
-        assert_eq!(r, Err(CdnError::TooMany("d".into())));
-        let m = AtomicU32::new(0);
-        let r: Result<(), _> = retry_too_many(3, Duration::from_millis(1), || async {
-            m.fetch_add(1, Ordering::SeqCst);
-            Err(CdnError::Denied("d".into(), "x".into()))
-        })
-        .await;
-        assert!(r.is_err());
-        assert_eq!(m.load(Ordering::SeqCst), 1, "other errors are not retried");
     }
 }

@@ -1,14 +1,14 @@
 //! `cdnsync gc --to TARGET [--keep N] [--grace DURATION]`: collect
 //! content-addressed objects no kept release needs, after a grace period.
 
-use crate::commands::{Context, open_store};
+use crate::commands::Context;
 use crate::config::GcConfig;
 use crate::error::Result;
 use crate::gc::{self, GcReport};
 use crate::output::{Render, View};
 
 pub async fn run(cfg: &GcConfig, ctx: &Context) -> Result<GcReport> {
-    let (store, prefix) = open_store(&cfg.remote).await?;
+    let (store, prefix) = ctx.open_store(&cfg.remote).await?;
     store.check().await?;
     ctx.locked(
         &store,

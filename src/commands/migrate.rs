@@ -7,11 +7,12 @@ use std::path::PathBuf;
 
 use serde::Serialize;
 
-use crate::commands::{Context, open_store};
+use crate::commands::Context;
 use crate::config::MigrateConfig;
 use crate::error::{Error, Result};
 use crate::migrate::{MigrateOptions, MigrateReport};
 use crate::output::{Render, View};
+use crate::transfer::TransferOptions;
 
 /// A migration's report, and where its failures were written.
 #[derive(Debug, Serialize)]
@@ -24,15 +25,12 @@ pub struct Migrated {
 }
 
 pub async fn run(cfg: &MigrateConfig, ctx: &Context) -> Result<Migrated> {
-    let (store, prefix) = open_store(&cfg.remote).await?;
+    let (store, prefix) = ctx.open_store(&cfg.remote).await?;
     store.check().await?;
     let opts = MigrateOptions {
         state: cfg.state.clone(),
         mode: cfg.mode,
         rate: cfg.rate,
-        prefix,
-        sse: cfg.remote.sse.clone(),
-        concurrency: cfg.concurrency,
         cache_control: cfg.cache_control.clone(),
         inline: cfg.inline,
         include_denied: cfg.include_denied.clone(),
@@ -42,11 +40,16 @@ pub async fn run(cfg: &MigrateConfig, ctx: &Context) -> Result<Migrated> {
         base_url: cfg.base_url.clone(),
         cdn_url: cfg.cdn_url.clone(),
         map_dir: cfg.map_dir.clone(),
+    };
+    let topts = TransferOptions {
+        concurrency: cfg.concurrency,
         progress: ctx.progress,
         multipart_threshold: cfg.multipart_threshold,
         part_size: cfg.part_size,
+        ..TransferOptions::new(&prefix, cfg.remote.sse.clone())
     };
-    let report = crate::migrate::run(&cfg.src, store.as_ref(), &opts, &ctx.cancel).await?;
+    let rn = ctx.runner(store.as_ref(), topts);
+    let report = crate::migrate::run(&cfg.src, &rn, &opts).await?;
     let failures_at = if report.failed.is_empty() && report.mismatches.is_empty() {
         None
     } else {

@@ -9,10 +9,10 @@ use crate::cli::{Cli, Command, OutputFormat};
 use crate::clock::Clock;
 use crate::config::{self, PublishConfig, TargetConfig};
 use crate::error::{Error, Result};
-use crate::execute::Cancel;
 use crate::output::{self, Output};
 use crate::progress::ProgressMode;
 use crate::store::Store;
+use crate::transfer::Cancel;
 
 pub mod doctor;
 pub mod gc;
@@ -163,4 +163,27 @@ impl Context {
     }
 }
 
-pub use crate::connect::open_store;
+impl Context {
+    /// The retry policy of store calls, with this run's randomness.
+    pub fn retry(&self) -> crate::retry::Retry {
+        let clock = self.clock.clone();
+        crate::retry::Retry::store(Arc::new(move || clock.random_u32()))
+    }
+
+    /// The target's store, every call retried on transient errors (until
+    /// the run is cancelled); with the key prefix.
+    pub async fn open_store(&self, cfg: &TargetConfig) -> Result<(Arc<dyn Store>, String)> {
+        let (store, prefix) = crate::connect::open_store(cfg).await?;
+        let store = crate::transfer::RetryingStore::new(store, self.retry(), self.cancel.clone());
+        Ok((Arc::new(store), prefix))
+    }
+
+    /// The transfer engine over `store`.
+    pub fn runner<'a>(
+        &self,
+        store: &'a dyn Store,
+        opts: crate::transfer::TransferOptions,
+    ) -> crate::transfer::Runner<'a> {
+        crate::transfer::Runner::new(store, opts, self.cancel.clone(), self.retry())
+    }
+}

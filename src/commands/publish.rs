@@ -7,7 +7,7 @@ use std::path::PathBuf;
 use serde::Serialize;
 use std::time::Instant;
 
-use crate::commands::{Context, open_store};
+use crate::commands::Context;
 use crate::config::PublishConfig;
 use crate::error::{Error, Result};
 use crate::execute::{self, ExecOptions};
@@ -22,6 +22,7 @@ use crate::report::Report;
 use crate::scan;
 use crate::store::Store;
 use crate::target::Target;
+use crate::transfer::TransferOptions;
 use std::io::Write;
 
 /// A local target must not be inside the directory being published (it
@@ -130,7 +131,7 @@ async fn run_report(cfg: &PublishConfig, ctx: &Context) -> Result<Report> {
         None
     };
 
-    let (store_arc, prefix) = open_store(&cfg.remote).await?;
+    let (store_arc, prefix) = ctx.open_store(&cfg.remote).await?;
     if !(cfg.dry_run && matches!(cfg.remote.target, Target::Local { .. })) {
         store_arc.check().await?;
     }
@@ -266,16 +267,18 @@ async fn publish_locked(
     let mut report = if cfg.dry_run {
         let mut r = Report::from_plan(&plan, &target);
         let wire = tokio::task::block_in_place(|| {
-            execute::measure(&plan, cfg.transfer.multipart_threshold)
+            crate::transfer::measure(&plan, cfg.transfer.multipart_threshold)
         })?;
         r.apply_wire(&wire);
         r
     } else {
-        let mut eopts = ExecOptions::new(&prefix, cfg.remote.sse.clone());
-        eopts.commit = cfg.commit.clone();
-        eopts.cdn = crate::connect::cdn_options(&cfg.remote).await?;
+        let mut eopts = ExecOptions {
+            commit: cfg.commit.clone(),
+            message: cfg.message.clone(),
+            cdn: crate::connect::cdn_options(&cfg.remote).await?,
+            extra_objects: Vec::new(),
+        };
         let cdn = eopts.cdn.clone();
-        eopts.message = cfg.message.clone();
         if let Some(m) = &manifest
             && !plan.noop
         {
@@ -284,11 +287,15 @@ async fn publish_locked(
                 bytes::Bytes::from(serde_json::to_vec_pretty(m).expect("serialize manifest")),
             ));
         }
-        eopts.concurrency = cfg.transfer.concurrency;
-        eopts.progress = ctx.progress;
-        eopts.multipart_threshold = cfg.transfer.multipart_threshold;
-        eopts.part_size = cfg.transfer.part_size;
-        let out = execute::execute(&plan, store, ctx.clock.as_ref(), &eopts, &ctx.cancel).await?;
+        let topts = TransferOptions {
+            concurrency: cfg.transfer.concurrency,
+            progress: ctx.progress,
+            multipart_threshold: cfg.transfer.multipart_threshold,
+            part_size: cfg.transfer.part_size,
+            ..TransferOptions::new(&prefix, cfg.remote.sse.clone())
+        };
+        let rn = ctx.runner(store, topts);
+        let out = execute::execute(&plan, &rn, ctx.clock.as_ref(), &eopts).await?;
         let mut r = Report::from_outcome(&plan, &out, &target);
         r.url = match &cdn {
             Some(c) => crate::cdn::site_url(c, &prefix).await,

@@ -4,7 +4,7 @@
 use futures::StreamExt;
 use serde::Serialize;
 
-use crate::commands::{Context, open_store};
+use crate::commands::Context;
 use crate::config::TargetConfig;
 use crate::error::Result;
 use crate::output::{Render, View};
@@ -38,8 +38,8 @@ impl Render for Releases {
     }
 }
 
-pub async fn run(cfg: &TargetConfig, _ctx: &Context) -> Result<Releases> {
-    let (store, prefix) = open_store(cfg).await?;
+pub async fn run(cfg: &TargetConfig, ctx: &Context) -> Result<Releases> {
+    let (store, prefix) = ctx.open_store(cfg).await?;
     let store = store.as_ref();
     store.check().await?;
     let ids = release::list_ids(store, &prefix).await?;

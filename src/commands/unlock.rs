@@ -3,7 +3,7 @@
 
 use serde::Serialize;
 
-use crate::commands::{Context, open_store};
+use crate::commands::Context;
 use crate::config::UnlockConfig;
 use crate::error::Result;
 use crate::output::{Render, View};
@@ -19,8 +19,8 @@ pub struct UnlockReport {
     pub removed: bool,
 }
 
-pub async fn run(cfg: &UnlockConfig, _ctx: &Context) -> Result<UnlockReport> {
-    let (store, prefix) = open_store(&cfg.remote).await?;
+pub async fn run(cfg: &UnlockConfig, ctx: &Context) -> Result<UnlockReport> {
+    let (store, prefix) = ctx.open_store(&cfg.remote).await?;
     store.check().await?;
     let held = crate::lock::unlock(store.as_ref(), &prefix, cfg.force).await?;
     Ok(UnlockReport {

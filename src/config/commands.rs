@@ -140,7 +140,7 @@ impl MigrateConfig {
                 .or_else(|| crate::migrate::default_state_path(&args.src, &remote.target.display()))
         };
         let (multipart_threshold, part_size) =
-            crate::execute::transfer_sizes(args.multipart_threshold, args.part_size);
+            crate::transfer::transfer_sizes(args.multipart_threshold, args.part_size);
         Ok(MigrateConfig {
             remote,
             src: args.src.clone(),

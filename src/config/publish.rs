@@ -70,7 +70,7 @@ impl PublishConfig {
         let remote = TargetConfig::resolve(&args.remote, loaded)?;
         let concurrency = check_concurrency(args.concurrency.or(file.concurrency).unwrap_or(32))?;
         let (multipart_threshold, part_size) =
-            crate::execute::transfer_sizes(args.multipart_threshold, args.part_size);
+            crate::transfer::transfer_sizes(args.multipart_threshold, args.part_size);
         let max_delete = args.max_delete.or(file.max_delete).unwrap_or(256);
         let gc = if args.no_gc {
             None

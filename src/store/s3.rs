@@ -4,7 +4,6 @@
 //! [`StoreError`]s.
 
 use std::collections::HashMap;
-use std::time::Duration;
 
 use async_trait::async_trait;
 use aws_sdk_s3::Client;
@@ -40,9 +39,6 @@ pub struct S3Store {
     page_size: Option<i32>,
     endpoint: Option<String>,
 }
-
-/// Attempts at reading a GET body whose connection broke.
-const BODY_ATTEMPTS: u32 = 4;
 
 impl S3Store {
     /// A store over `sdk` (region, credentials, retries, timeouts already
@@ -428,59 +424,41 @@ impl Store for S3Store {
         max: u64,
     ) -> StoreResult<Option<(Bytes, Option<String>)>> {
         // The SDK retries the request, not the reading of a streamed body: a
-        // connection lost mid-body is retried here.
-        let mut attempt = 1;
-        loop {
-            match self
-                .client
-                .get_object()
-                .bucket(&self.bucket)
-                .key(key)
-                .send()
-                .await
-            {
-                Ok(o) => {
-                    let tag = o.e_tag().map(str::to_string);
-                    let size = o.content_length().unwrap_or(0).max(0) as u64;
-                    if size > max {
-                        return Err(StoreError::TooLarge {
-                            key: key.into(),
-                            size,
-                            max,
-                        });
-                    }
-                    match read_at_most(o.body, max).await {
-                        Ok(Some(data)) => return Ok(Some((data, tag))),
-                        Ok(None) => {
-                            return Err(StoreError::TooLarge {
-                                key: key.into(),
-                                size: max.saturating_add(1),
-                                max,
-                            });
-                        }
-                        Err(e) if attempt < BODY_ATTEMPTS => {
-                            tracing::debug!(
-                                "{key}: body read failed ({}), retrying",
-                                error_chain(&e)
-                            );
-                            tokio::time::sleep(Duration::from_millis(100 << attempt)).await;
-                            attempt += 1;
-                        }
-                        Err(e) => {
-                            return Err(StoreError::Transient {
-                                key: key.into(),
-                                message: error_chain(&e),
-                            });
-                        }
-                    }
-                }
-                Err(e) => {
-                    return match self.map_err(key, e) {
-                        StoreError::NotFound { .. } => Ok(None),
-                        other => Err(other),
-                    };
-                }
+        // connection lost mid-body is a transient error for the caller's
+        // retry policy.
+        let o = match self
+            .client
+            .get_object()
+            .bucket(&self.bucket)
+            .key(key)
+            .send()
+            .await
+        {
+            Ok(o) => o,
+            Err(e) => {
+                return match self.map_err(key, e) {
+                    StoreError::NotFound { .. } => Ok(None),
+                    other => Err(other),
+                };
             }
+        };
+        let tag = o.e_tag().map(str::to_string);
+        let size = o.content_length().unwrap_or(0).max(0) as u64;
+        let too_large = |size| StoreError::TooLarge {
+            key: key.into(),
+            size,
+            max,
+        };
+        if size > max {
+            return Err(too_large(size));
+        }
+        match read_at_most(o.body, max).await {
+            Ok(Some(data)) => Ok(Some((data, tag))),
+            Ok(None) => Err(too_large(max.saturating_add(1))),
+            Err(e) => Err(StoreError::Transient {
+                key: key.into(),
+                message: format!("body read failed: {}", error_chain(&e)),
+            }),
         }
     }
 
