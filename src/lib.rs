@@ -47,6 +47,7 @@ pub mod signal;
 pub mod store;
 pub mod target;
 pub mod transfer;
+pub mod walk;
 pub mod warning;
 
 pub use error::{Error, ExitCode, Result};

@@ -11,6 +11,7 @@ use serde::Serialize;
 
 use crate::error::{Error, Result};
 use crate::rules::{Rules, Skip};
+use crate::walk::{Odd, Refused};
 use crate::warning::Warning;
 
 /// One file to publish.
@@ -58,110 +59,30 @@ pub fn scan(root: &Path, rules: &Rules) -> Result<Inventory> {
     if !md.is_dir() {
         return Err(Error::input(root, "not a directory"));
     }
-    let canon_root = root.canonicalize().map_err(|e| Error::io(root, e))?;
+    root.canonicalize().map_err(|e| Error::io(root, e))?;
 
     let mut inv = Inventory {
         root: root.to_path_buf(),
         ..Default::default()
     };
     let mut pending: Vec<(String, PathBuf)> = Vec::new();
-    let escape: RefCell<Option<Error>> = RefCell::new(None);
-    // Links whose target is on the deny-list (`env.txt -> .env`): the
-    // secret would be published under the link's name.
-    let denied_links: RefCell<Vec<Skipped>> = RefCell::new(Vec::new());
-
-    let walker = walkdir::WalkDir::new(root)
-        .follow_links(true)
-        .sort_by_file_name()
-        .into_iter()
-        .filter_entry(|e| {
-            if e.depth() == 0 {
-                return true;
+    for item in crate::walk::walk(root, rules, true) {
+        let found = match item {
+            Ok(f) => f,
+            Err(Refused {
+                odd: Odd::NotAFile,
+                rel: Some(rel),
+                ..
+            }) => {
+                inv.warnings.push(Warning::NotAFile { file: rel });
+                continue;
             }
-            if e.path_is_symlink() {
-                match e.path().canonicalize() {
-                    Ok(t) if t.starts_with(&canon_root) => {
-                        let link = rel_str(root, e.path());
-                        let target = rel_str(&canon_root, &t);
-                        if let (Some(link), Some(target)) = (link, target) {
-                            let denied = if e.file_type().is_dir() {
-                                rules.skip(&format!("{target}/x"))
-                            } else {
-                                rules.skip(&target)
-                            };
-                            if let Some(Skip::Denied { pattern }) = denied
-                                && !rules.explicitly_included(&link)
-                            {
-                                denied_links.borrow_mut().push(Skipped {
-                                    rel: link,
-                                    skip: Skip::Denied {
-                                        pattern: format!("{pattern} (the link's target, {target})"),
-                                    },
-                                });
-                                return false;
-                            }
-                        }
-                    }
-                    Ok(t) => {
-                        escape.borrow_mut().get_or_insert_with(|| {
-                            Error::input(
-                                e.path(),
-                                format!(
-                                    "symlink points outside the directory being published (to {}); cdnsync never follows links out of the root",
-                                    t.display()
-                                ),
-                            )
-                        });
-                        return false;
-                    }
-                    // Broken links are reported by the walker below.
-                    Err(_) => {}
-                }
-            }
-            if e.file_type().is_dir()
-                && let Some(rel) = rel_str(root, e.path())
-            {
-                return !rules.skip_dir(&rel);
-            }
-            true
-        });
-
-    for ent in walker {
-        if let Some(e) = escape.borrow_mut().take() {
-            return Err(e);
-        }
-        let ent = ent.map_err(|e| walk_error(root, e))?;
-        if ent.depth() == 0 || ent.file_type().is_dir() {
-            continue;
-        }
-        let rel = match rel_str(root, ent.path()) {
-            Some(r) => r,
-            None => {
-                return Err(Error::input(
-                    ent.path(),
-                    "file name is not valid UTF-8, so it cannot be an S3 key; rename it or move it out of the directory",
-                ));
+            Err(r) => {
+                inv.skipped.extend(refused(root, r)?);
+                continue;
             }
         };
-        if let Some(c) = rel.chars().find(|c| c.is_control()) {
-            return Err(Error::input(
-                ent.path(),
-                format!(
-                    "file name contains the control character U+{:04X}; rename it",
-                    c as u32
-                ),
-            ));
-        }
-        if rel.contains('\\') {
-            return Err(Error::input(
-                ent.path(),
-                "file name contains a backslash, which browsers turn into `/` in URLs, so it could never be requested; rename it",
-            ));
-        }
-        if !ent.file_type().is_file() {
-            inv.warnings.push(Warning::NotAFile { file: rel });
-            continue;
-        }
+        let rel = found.rel;
         if let Some(skip) = rules.skip(&rel) {
             inv.skipped.push(Skipped { rel, skip });
             continue;
@@ -169,12 +90,8 @@ pub fn scan(root: &Path, rules: &Rules) -> Result<Inventory> {
         if !unicode_normalization::is_nfc(&rel) {
             inv.warnings.push(Warning::NotNfc { file: rel.clone() });
         }
-        pending.push((rel, ent.path().to_path_buf()));
+        pending.push((rel, found.entry.into_path()));
     }
-    if let Some(e) = escape.into_inner() {
-        return Err(e);
-    }
-    inv.skipped.extend(denied_links.into_inner());
     inv.skipped.sort_by(|a, b| a.rel.cmp(&b.rel));
 
     let hashed: Vec<Result<LocalFile>> = pending
@@ -202,16 +119,43 @@ pub fn scan(root: &Path, rules: &Rules) -> Result<Inventory> {
     Ok(inv)
 }
 
-fn rel_str(root: &Path, p: &Path) -> Option<String> {
-    let rel = p.strip_prefix(root).ok()?;
-    let mut out = String::new();
-    for (i, c) in rel.components().enumerate() {
-        if i > 0 {
-            out.push('/');
+/// Publish's policy for what the walk refuses: a name that cannot be a key,
+/// a link out of the root, an unreadable entry stop the run (before any
+/// request); a denied link is skipped.
+fn refused(root: &Path, r: Refused) -> Result<Option<Skipped>> {
+    let path = r.path;
+    Err(match r.odd {
+        Odd::Unreadable(e) => walk_error(root, e),
+        Odd::NotUtf8 => Error::input(
+            path,
+            "file name is not valid UTF-8, so it cannot be an S3 key; rename it or move it out of the directory",
+        ),
+        Odd::Control(c) => Error::input(
+            path,
+            format!(
+                "file name contains the control character U+{:04X}; rename it",
+                c as u32
+            ),
+        ),
+        Odd::Backslash => Error::input(
+            path,
+            "file name contains a backslash, which browsers turn into `/` in URLs, so it could never be requested; rename it",
+        ),
+        Odd::LinkOutside { target } => Error::input(
+            path,
+            format!(
+                "symlink points outside the directory being published (to {}); cdnsync never follows links out of the root",
+                target.display()
+            ),
+        ),
+        Odd::Denied { pattern } => {
+            return Ok(r.rel.map(|rel| Skipped {
+                rel,
+                skip: Skip::Denied { pattern },
+            }));
         }
-        out.push_str(c.as_os_str().to_str()?);
-    }
-    Some(out)
+        Odd::NotAFile => return Ok(None),
+    })
 }
 
 fn walk_error(root: &Path, e: walkdir::Error) -> Error {
