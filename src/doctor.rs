@@ -216,14 +216,23 @@ pub fn assess(
 
 /// The bucket's own settings.
 pub fn assess_bucket(b: &BucketFacts, want: &Expectations) -> Vec<Finding> {
-    let bucket = &b.bucket;
-    let mut out = Vec::new();
+    vec![
+        block_public_access(b),
+        policy_not_public(b),
+        default_encryption(b, want),
+        tls_only(b),
+        object_ownership(b),
+        versioning(b),
+    ]
+}
 
-    // Block Public Access.
+/// Block Public Access: all four settings on.
+fn block_public_access(b: &BucketFacts) -> Finding {
+    let bucket = &b.bucket;
     let bpa_fix = format!(
         "aws s3api put-public-access-block --bucket {bucket} --public-access-block-configuration BlockPublicAcls=true,IgnorePublicAcls=true,BlockPublicPolicy=true,RestrictPublicBuckets=true"
     );
-    out.push(match &b.public_access_block {
+    match &b.public_access_block {
         Err(e) => unreadable(
             "block-public-access",
             "Block Public Access",
@@ -263,10 +272,12 @@ pub fn assess_bucket(b: &BucketFacts, want: &Expectations) -> Vec<Finding> {
                 )
             }
         }
-    });
+    }
+}
 
-    // Policy status.
-    out.push(match &b.policy_is_public {
+/// The bucket policy does not make the bucket public.
+fn policy_not_public(b: &BucketFacts) -> Finding {
+    match &b.policy_is_public {
         Err(e) => unreadable("bucket-policy-public", "the bucket policy status", e, "s3:GetBucketPolicyStatus"),
         Ok(Some(true)) => finding(
             "bucket-policy-public",
@@ -276,41 +287,84 @@ pub fn assess_bucket(b: &BucketFacts, want: &Expectations) -> Vec<Finding> {
         ),
         Ok(Some(false)) => finding("bucket-policy-public", Severity::Ok, "the bucket policy is not public", None),
         Ok(None) => finding("bucket-policy-public", Severity::Ok, "the bucket has no policy (nothing is public through one)", None),
-    });
+    }
+}
 
-    // Default encryption, compared with what cdnsync sends.
-    out.push(match &b.encryption {
-        Err(e) => unreadable("default-encryption", "default encryption", e, "s3:GetEncryptionConfiguration"),
+/// Default encryption, compared with what cdnsync sends.
+fn default_encryption(b: &BucketFacts, want: &Expectations) -> Finding {
+    let bucket = &b.bucket;
+
+    match &b.encryption {
+        Err(e) => unreadable(
+            "default-encryption",
+            "default encryption",
+            e,
+            "s3:GetEncryptionConfiguration",
+        ),
         Ok(None) => finding(
             "default-encryption",
             Severity::Warning,
             "the bucket has no default encryption: cdnsync encrypts what it writes, but objects written by other tools may be stored unencrypted",
-            Some(format!("aws s3api put-bucket-encryption --bucket {bucket} --server-side-encryption-configuration '{{\"Rules\":[{{\"ApplyServerSideEncryptionByDefault\":{{\"SSEAlgorithm\":\"AES256\"}}}}]}}'")),
+            Some(format!(
+                "aws s3api put-bucket-encryption --bucket {bucket} --server-side-encryption-configuration '{{\"Rules\":[{{\"ApplyServerSideEncryptionByDefault\":{{\"SSEAlgorithm\":\"AES256\"}}}}]}}'"
+            )),
         ),
         Ok(Some(enc)) => {
             let kms = enc.algorithm.starts_with("aws:kms");
             let what = match (&enc.kms_key, kms) {
-                (Some(k), true) => format!("{} with KMS key {k}{}", enc.algorithm, if enc.bucket_key { " (S3 Bucket Key on)" } else { "" }),
-                (None, true) => format!("{} with the AWS-managed key aws/s3 (CloudFront cannot decrypt it through OAC; use a customer-managed key)", enc.algorithm),
+                (Some(k), true) => format!(
+                    "{} with KMS key {k}{}",
+                    enc.algorithm,
+                    if enc.bucket_key {
+                        " (S3 Bucket Key on)"
+                    } else {
+                        ""
+                    }
+                ),
+                (None, true) => format!(
+                    "{} with the AWS-managed key aws/s3 (CloudFront cannot decrypt it through OAC; use a customer-managed key)",
+                    enc.algorithm
+                ),
                 _ => "SSE-S3 (AES256)".to_string(),
             };
             if want.sse == "none" {
                 finding("default-encryption", Severity::Warning, format!("default encryption is {what}, but cdnsync is configured with --sse none"), Some("drop `sse = \"none\"` / --sse none: cdnsync then states SSE on every object".into()))
             } else if kms && want.sse != "aws:kms" {
-                finding("default-encryption", Severity::Warning, format!("default encryption is {what}, but cdnsync sends AES256 on every object, overriding the KMS default"), Some(format!("publish with --sse aws:kms{}", enc.kms_key.as_deref().map(|k| format!(" --sse-kms-key-id {k}")).unwrap_or_default())))
+                finding(
+                    "default-encryption",
+                    Severity::Warning,
+                    format!(
+                        "default encryption is {what}, but cdnsync sends AES256 on every object, overriding the KMS default"
+                    ),
+                    Some(format!(
+                        "publish with --sse aws:kms{}",
+                        enc.kms_key
+                            .as_deref()
+                            .map(|k| format!(" --sse-kms-key-id {k}"))
+                            .unwrap_or_default()
+                    )),
+                )
             } else if kms && enc.kms_key.is_none() {
                 finding("default-encryption", Severity::Warning, format!("default encryption is {what}"), Some("create a customer-managed KMS key, allow cloudfront.amazonaws.com kms:Decrypt on it (condition on the distribution ARN), and set it as the bucket default and --sse-kms-key-id".into()))
             } else {
-                finding("default-encryption", Severity::Ok, format!("default encryption is {what}"), None)
+                finding(
+                    "default-encryption",
+                    Severity::Ok,
+                    format!("default encryption is {what}"),
+                    None,
+                )
             }
         }
-    });
+    }
+}
 
-    // TLS only.
+/// The bucket policy denies requests without TLS.
+fn tls_only(b: &BucketFacts) -> Finding {
+    let bucket = &b.bucket;
     let tls_fix = format!(
         "add to the bucket policy: {{\"Sid\":\"DenyInsecureTransport\",\"Effect\":\"Deny\",\"Principal\":\"*\",\"Action\":\"s3:*\",\"Resource\":[\"arn:aws:s3:::{bucket}\",\"arn:aws:s3:::{bucket}/*\"],\"Condition\":{{\"Bool\":{{\"aws:SecureTransport\":\"false\"}}}}}}"
     );
-    out.push(match &b.policy {
+    match &b.policy {
         Err(e) => unreadable("tls-only", "the bucket policy", e, "s3:GetBucketPolicy"),
         Ok(Some(p)) if policy_denies_insecure_transport(p) => finding(
             "tls-only",
@@ -324,33 +378,66 @@ pub fn assess_bucket(b: &BucketFacts, want: &Expectations) -> Vec<Finding> {
             "no bucket policy statement denies requests without TLS: plain-HTTP requests to the bucket are accepted",
             Some(tls_fix),
         ),
-    });
+    }
+}
 
-    // Object ownership.
-    out.push(match &b.ownership {
-        Err(e) => unreadable("object-ownership", "object ownership", e, "s3:GetBucketOwnershipControls"),
-        Ok(Some(o)) if o == "BucketOwnerEnforced" => finding("object-ownership", Severity::Ok, "object ownership is BucketOwnerEnforced (ACLs disabled)", None),
+/// Object ownership: ACLs disabled.
+fn object_ownership(b: &BucketFacts) -> Finding {
+    let bucket = &b.bucket;
+
+    match &b.ownership {
+        Err(e) => unreadable(
+            "object-ownership",
+            "object ownership",
+            e,
+            "s3:GetBucketOwnershipControls",
+        ),
+        Ok(Some(o)) if o == "BucketOwnerEnforced" => finding(
+            "object-ownership",
+            Severity::Ok,
+            "object ownership is BucketOwnerEnforced (ACLs disabled)",
+            None,
+        ),
         Ok(o) => finding(
             "object-ownership",
             Severity::Warning,
-            format!("object ownership is {}: ACLs are enabled, so an object ACL can grant access the bucket policy does not", o.as_deref().unwrap_or("not set (ObjectWriter)")),
-            Some(format!("aws s3api put-bucket-ownership-controls --bucket {bucket} --ownership-controls 'Rules=[{{ObjectOwnership=BucketOwnerEnforced}}]'")),
+            format!(
+                "object ownership is {}: ACLs are enabled, so an object ACL can grant access the bucket policy does not",
+                o.as_deref().unwrap_or("not set (ObjectWriter)")
+            ),
+            Some(format!(
+                "aws s3api put-bucket-ownership-controls --bucket {bucket} --ownership-controls 'Rules=[{{ObjectOwnership=BucketOwnerEnforced}}]'"
+            )),
         ),
-    });
+    }
+}
 
-    // Versioning.
-    out.push(match &b.versioning {
+/// Versioning (informational).
+fn versioning(b: &BucketFacts) -> Finding {
+    let bucket = &b.bucket;
+
+    match &b.versioning {
         Err(e) => unreadable("versioning", "versioning", e, "s3:GetBucketVersioning"),
-        Ok(Some(v)) if v == "Enabled" => finding("versioning", Severity::Ok, "versioning is enabled (add a lifecycle rule expiring noncurrent versions after a few days to bound its cost)", None),
+        Ok(Some(v)) if v == "Enabled" => finding(
+            "versioning",
+            Severity::Ok,
+            "versioning is enabled (add a lifecycle rule expiring noncurrent versions after a few days to bound its cost)",
+            None,
+        ),
         Ok(v) => finding(
             "versioning",
             Severity::Info,
-            format!("versioning is {}: cdnsync's releases and rollback do not need it, but it protects against deletes by other tools", v.as_deref().map(str::to_lowercase).unwrap_or_else(|| "off".into())),
-            Some(format!("aws s3api put-bucket-versioning --bucket {bucket} --versioning-configuration Status=Enabled (with a NoncurrentVersionExpiration lifecycle rule)")),
+            format!(
+                "versioning is {}: cdnsync's releases and rollback do not need it, but it protects against deletes by other tools",
+                v.as_deref()
+                    .map(str::to_lowercase)
+                    .unwrap_or_else(|| "off".into())
+            ),
+            Some(format!(
+                "aws s3api put-bucket-versioning --bucket {bucket} --versioning-configuration Status=Enabled (with a NoncurrentVersionExpiration lifecycle rule)"
+            )),
         ),
-    });
-
-    out
+    }
 }
 
 /// The distribution in front of `bucket`.
@@ -359,9 +446,21 @@ pub fn assess_distribution(
     d: &DistributionFacts,
     want: &Expectations,
 ) -> Vec<Finding> {
+    let mut out = origins(bucket, d, want);
+    out.extend([
+        viewer_protocol(d),
+        compression(d, want),
+        price_class(d),
+        default_root_object(d),
+    ]);
+    out
+}
+
+/// The origin serving the bucket: origin access control, the REST
+/// endpoint, the origin path.
+fn origins(bucket: &str, d: &DistributionFacts, want: &Expectations) -> Vec<Finding> {
     let mut out = Vec::new();
     let id = &d.id;
-
     // The origin serving this bucket.
     let ours: Vec<&OriginFacts> = d
         .origins
@@ -434,8 +533,11 @@ pub fn assess_distribution(
             ));
         }
     }
+    out
+}
 
-    // Viewer protocol policy, every behaviour.
+/// Every cache behaviour redirects HTTP to HTTPS.
+fn viewer_protocol(d: &DistributionFacts) -> Finding {
     let insecure: Vec<&BehaviorFacts> = d
         .behaviors
         .iter()
@@ -444,7 +546,7 @@ pub fn assess_distribution(
                 && b.viewer_protocol_policy != "https-only"
         })
         .collect();
-    out.push(if insecure.is_empty() {
+    if insecure.is_empty() {
         finding(
             "viewer-protocol",
             Severity::Ok,
@@ -465,20 +567,24 @@ pub fn assess_distribution(
             ),
             Some("set ViewerProtocolPolicy to redirect-to-https on those cache behaviours".into()),
         )
-    });
+    }
+}
 
-    // Compression: CloudFront vs cdnsync's precompression.
+/// Compression: CloudFront's against cdnsync's precompression.
+fn compression(d: &DistributionFacts, want: &Expectations) -> Finding {
     let default = d.behaviors.iter().find(|b| b.path_pattern == "*");
     let cf_compress = default.is_some_and(|b| b.compress);
-    out.push(match (want.compress, cf_compress) {
+    match (want.compress, cf_compress) {
         (true, true) => finding("compression", Severity::Ok, "cdnsync stores text gzip-compressed and CloudFront compresses the rest on the fly (and serves brotli to clients that ask for it)", None),
         (true, false) => finding("compression", Severity::Info, "cdnsync stores text gzip-compressed; CloudFront compression is off, so files cdnsync does not compress (under 10% saving) and brotli are not served compressed", Some("enable Compress objects automatically on the default cache behaviour (with a cache policy that enables gzip and brotli)".into())),
         (false, true) => finding("compression", Severity::Ok, "cdnsync uploads uncompressed and CloudFront compresses on the fly", None),
         (false, false) => finding("compression", Severity::Warning, "neither cdnsync nor CloudFront compresses: HTML, CSS and JS are served uncompressed", Some("enable Compress on the default cache behaviour, or publish with --compress gzip".into())),
-    });
+    }
+}
 
-    // Price class.
-    out.push(finding(
+/// The price class (informational).
+fn price_class(d: &DistributionFacts) -> Finding {
+    finding(
         "price-class",
         Severity::Info,
         match d.price_class.as_str() {
@@ -488,10 +594,12 @@ pub fn assess_distribution(
             other => format!("price class {other}"),
         },
         None,
-    ));
+    )
+}
 
-    // Default root object.
-    out.push(if d.default_root_object.is_empty() {
+/// A default root object serves `/`.
+fn default_root_object(d: &DistributionFacts) -> Finding {
+    if d.default_root_object.is_empty() {
         finding(
             "default-root-object",
             Severity::Warning,
@@ -505,8 +613,7 @@ pub fn assess_distribution(
             format!("default root object is {}", d.default_root_object),
             None,
         )
-    });
-    out
+    }
 }
 
 /// Counts of warnings and failures.

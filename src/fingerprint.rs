@@ -294,9 +294,56 @@ pub fn select_assets(
     bundled: &crate::rules::Bundled,
 ) -> Result<Selection> {
     let can_rewrite = |rel: &str| rewritable(graph, rules, bundled, rel);
-    // Reach from every page, breadth first: the first page (and referrer)
-    // that reaches a file is the one reported.
-    let mut reached: HashMap<&str, (&str, &str, usize)> = HashMap::new();
+    let (reached, wanted) = reach_from_pages(graph, &can_rewrite);
+    let mut pinned = pinned_names(graph, &can_rewrite);
+    pin_names_in_unparsable(inv, graph, &wanted, &mut pinned)?;
+    let mut sel = Selection::default();
+    for t in wanted {
+        // Pages and other entries, and bundler output, keep their names
+        // by what they are: no decision to report.
+        if rules.builtin_class(t, false) == FileClass::Entry && rules.rule_class(t).is_none()
+            || bundled.is_hashed(t)
+            || bundled.in_folder(t)
+        {
+            continue;
+        }
+        let pin = match rules.rule_class(t) {
+            Some(c @ (FileClass::Entry | FileClass::Plain | FileClass::Hashed)) => {
+                Some(PinReason::Rule { class: c })
+            }
+            // A rule saying `asset` renames it whatever strings name it
+            // (its original URL still answers: see the original-name copies).
+            Some(FileClass::Asset) => None,
+            None => pinned.remove(t),
+        };
+        let decision = match pin {
+            Some(reason) => Decision::Pinned { reason },
+            None => {
+                let (page, via, line) = reached[t];
+                sel.assets.insert(t.to_string());
+                Decision::Renamed {
+                    page: page.to_string(),
+                    via: via.to_string(),
+                    line,
+                }
+            }
+        };
+        sel.decisions.insert(t.to_string(), decision);
+    }
+    Ok(sel)
+}
+
+/// First reacher of each file: (page, referring file, line).
+type Reached<'a> = HashMap<&'a str, (&'a str, &'a str, usize)>;
+
+/// Reach from every page, breadth first, through files cdnsync rewrites:
+/// the first page (and referrer) that reaches a file is the one reported;
+/// `wanted` is every asset target reached.
+fn reach_from_pages<'a>(
+    graph: &'a Graph,
+    can_rewrite: &dyn Fn(&str) -> bool,
+) -> (Reached<'a>, BTreeSet<&'a str>) {
+    let mut reached: Reached = HashMap::new();
     let mut queue: std::collections::VecDeque<&str> = std::collections::VecDeque::new();
     for (rel, f) in &graph.files {
         if f.lang == Some(crate::graph::Lang::Html) {
@@ -324,7 +371,15 @@ pub fn select_assets(
             }
         }
     }
-    // Names that must stay, with the first reason found.
+    (reached, wanted)
+}
+
+/// Names that must stay, with the first reason found: every target of a
+/// file cdnsync does not rewrite, every name a string literal may use.
+fn pinned_names<'a>(
+    graph: &'a Graph,
+    can_rewrite: &dyn Fn(&str) -> bool,
+) -> HashMap<&'a str, PinReason> {
     let mut pinned: HashMap<&str, PinReason> = HashMap::new();
     for (rel, f) in &graph.files {
         if !can_rewrite(rel) {
@@ -346,71 +401,48 @@ pub fn select_assets(
                 });
         }
     }
-    // A file that failed to parse may name anything: every wanted file
-    // whose name appears in its bytes keeps that name.
+    pinned
+}
+
+/// A file that failed to parse may name anything: every wanted file whose
+/// name appears in its bytes keeps that name.
+fn pin_names_in_unparsable<'a>(
+    inv: &Inventory,
+    graph: &'a Graph,
+    wanted: &BTreeSet<&'a str>,
+    pinned: &mut HashMap<&'a str, PinReason>,
+) -> Result<()> {
     let broken: Vec<&String> = graph
         .files
         .iter()
         .filter(|(_, f)| f.error.is_some())
         .map(|(r, _)| r)
         .collect();
-    if !broken.is_empty() && !wanted.is_empty() {
-        let cands: Vec<&str> = wanted.iter().copied().collect();
-        let names: Vec<&str> = cands
-            .iter()
-            .map(|c| c.rsplit('/').next().unwrap_or(c))
-            .collect();
-        let ac = aho_corasick::AhoCorasick::new(&names).expect("names");
-        let by_path: HashMap<&str, &std::path::Path> = inv
-            .files
-            .iter()
-            .map(|f| (f.rel.as_str(), f.path.as_path()))
-            .collect();
-        for b in broken {
-            let path = by_path[b.as_str()];
-            let bytes = std::fs::read(path).map_err(|e| Error::io(path, e))?;
-            for m in ac.find_overlapping_iter(&bytes) {
-                pinned
-                    .entry(cands[m.pattern().as_usize()])
-                    .or_insert_with(|| PinReason::Unparsable { file: b.clone() });
-            }
+    if broken.is_empty() || wanted.is_empty() {
+        return Ok(());
+    }
+    let cands: Vec<&str> = wanted.iter().copied().collect();
+    let names: Vec<&str> = cands
+        .iter()
+        .map(|c| c.rsplit('/').next().unwrap_or(c))
+        .collect();
+    let ac = aho_corasick::AhoCorasick::new(&names)
+        .map_err(|e| Error::Internal(format!("name matcher: {e}")))?;
+    let by_path: HashMap<&str, &std::path::Path> = inv
+        .files
+        .iter()
+        .map(|f| (f.rel.as_str(), f.path.as_path()))
+        .collect();
+    for b in broken {
+        let path = by_path[b.as_str()];
+        let bytes = std::fs::read(path).map_err(|e| Error::io(path, e))?;
+        for m in ac.find_overlapping_iter(&bytes) {
+            pinned
+                .entry(cands[m.pattern().as_usize()])
+                .or_insert_with(|| PinReason::Unparsable { file: b.clone() });
         }
     }
-    let mut sel = Selection::default();
-    for t in wanted {
-        // Pages and other entries, and bundler output, keep their names
-        // by what they are: no decision to report.
-        if rules.builtin_class(t, false) == FileClass::Entry && rules.rule_class(t).is_none()
-            || bundled.is_hashed(t)
-            || bundled.in_folder(t)
-        {
-            continue;
-        }
-        let rule = rules.rule_class(t);
-        let pin = match rule {
-            Some(c @ (FileClass::Entry | FileClass::Plain | FileClass::Hashed)) => {
-                Some(PinReason::Rule { class: c })
-            }
-            // A rule saying `asset` renames it whatever strings name it
-            // (its original URL still answers: see the original-name copies).
-            Some(FileClass::Asset) => None,
-            None => pinned.remove(t),
-        };
-        let decision = match pin {
-            Some(reason) => Decision::Pinned { reason },
-            None => {
-                let (page, via, line) = reached[t];
-                sel.assets.insert(t.to_string());
-                Decision::Renamed {
-                    page: page.to_string(),
-                    via: via.to_string(),
-                    line,
-                }
-            }
-        };
-        sel.decisions.insert(t.to_string(), decision);
-    }
-    Ok(sel)
+    Ok(())
 }
 
 /// Tarjan's strongly connected components; components come out with every
@@ -526,204 +558,41 @@ pub fn fingerprint(
     rewritable: &dyn Fn(&str) -> bool,
     opts: &FingerprintOptions,
 ) -> Result<Fingerprinted> {
-    let len = opts.hash_length.clamp(8, 64);
-    let by_rel: HashMap<&str, &crate::scan::LocalFile> =
-        inv.files.iter().map(|f| (f.rel.as_str(), f)).collect();
-    // Edges: a rewritable file depends on the assets it names, and on any
-    // rewritable target whose bytes an integrity attribute covers.
-    let mut edges: HashMap<&str, Vec<&str>> = HashMap::new();
-    let mut nodes: BTreeSet<String> = BTreeSet::new();
-    for (rel, f) in &graph.files {
-        if !rewritable(rel) {
-            continue;
-        }
-        let mut deps: Vec<&str> = f
-            .refs
-            .iter()
-            .filter(|r| {
-                assets.contains(&r.target) || (r.integrity.is_some() && rewritable(&r.target))
+    let (nodes, edges) = dependencies(graph, assets, rewritable);
+    let mut n = Namer {
+        by_rel: inv.files.iter().map(|f| (f.rel.as_str(), f)).collect(),
+        graph,
+        assets,
+        rewritable,
+        len: opts.hash_length.clamp(8, 64),
+        name_hash: HashMap::new(),
+        final_hash: HashMap::new(),
+        final_bytes: HashMap::new(),
+        integrity_targets: graph
+            .files
+            .values()
+            .flat_map(|f| {
+                f.refs
+                    .iter()
+                    .filter(|r| r.integrity.is_some())
+                    .map(|r| r.target.as_str())
             })
-            .map(|r| r.target.as_str())
-            .collect();
-        deps.sort();
-        deps.dedup();
-        if !deps.is_empty() {
-            nodes.insert(rel.clone());
-            nodes.extend(deps.iter().map(|d| d.to_string()));
-            edges.insert(rel.as_str(), deps);
-        }
-    }
-    nodes.extend(assets.iter().cloned());
-    let nodes: Vec<String> = nodes.into_iter().collect();
-
-    let mut out = Fingerprinted::default();
-    // Final names and bytes of processed files.
-    let mut name_hash: HashMap<String, String> = HashMap::new();
-    let mut final_hash: HashMap<String, String> = HashMap::new();
-    // Final bytes of rewritten files that an integrity attribute covers.
-    let mut final_bytes: HashMap<String, Arc<Vec<u8>>> = HashMap::new();
-    let integrity_targets: HashSet<&str> = graph
-        .files
-        .values()
-        .flat_map(|f| {
-            f.refs
-                .iter()
-                .filter(|r| r.integrity.is_some())
-                .map(|r| r.target.as_str())
-        })
-        .collect();
-    let members_of = |comp: &[String], t: &str| comp.iter().any(|c| c == t);
-
-    let read = |rel: &str| -> Result<Vec<u8>> {
-        let f = by_rel[rel];
-        let b = std::fs::read(&f.path).map_err(|e| Error::io(&f.path, e))?;
-        if blake3::hash(&b).to_hex().as_str() != f.hash {
-            return Err(Error::FileChanged {
-                path: f.path.clone(),
-            });
-        }
-        Ok(b)
+            .collect(),
+        out: Fingerprinted::default(),
     };
-
     for comp in sccs(&nodes, &edges) {
         let cyclic = comp.len() > 1
             || edges
                 .get(comp[0].as_str())
                 .is_some_and(|d| d.contains(&comp[0].as_str()));
         if cyclic {
-            out.stats.cycles += 1;
-            out.stats.files_in_cycles += comp.len();
-            // One hash for the component: members' original bytes and the
-            // final hashes of what they depend on outside it.
-            let mut h = blake3::Hasher::new();
-            let members: HashSet<&str> = comp.iter().map(String::as_str).collect();
-            let mut outside: BTreeSet<(&str, &str)> = BTreeSet::new();
-            for m in &comp {
-                h.update(m.as_bytes());
-                h.update(&[0]);
-                h.update(by_rel[m.as_str()].hash.as_bytes());
-                for d in edges.get(m.as_str()).into_iter().flatten() {
-                    if !members.contains(d) {
-                        outside.insert((d, final_hash[*d].as_str()));
-                    }
-                }
-            }
-            for (d, fh) in outside {
-                h.update(d.as_bytes());
-                h.update(&[0]);
-                h.update(fh.as_bytes());
-            }
-            let unit = h.finalize().to_hex()[..len].to_string();
-            for m in &comp {
-                if assets.contains(m) {
-                    name_hash.insert(m.clone(), unit.clone());
-                }
-            }
+            n.name_cycle(&comp, &edges);
         }
         for m in &comp {
-            let f = graph.files.get(m).filter(|_| rewritable(m));
-            let needs = f.is_some_and(|f| {
-                f.refs.iter().any(|r| {
-                    name_hash.contains_key(&r.target)
-                        || (r.integrity.is_some()
-                            && (assets.contains(&r.target) || rewritable(&r.target)))
-                })
-            });
-            let orig = if needs { Some(read(m)?) } else { None };
-            let mut splices = Vec::new();
-            if let (Some(f), Some(orig)) = (f, &orig) {
-                for r in &f.refs {
-                    if let Some(nh) = name_hash.get(&r.target) {
-                        // Insert `.hash` before the extension of the name as written.
-                        let (s, e) = r.name_span;
-                        let at = match orig[s..e].iter().rposition(|&c| c == b'.') {
-                            Some(i) if i > 0 => s + i,
-                            _ => e,
-                        };
-                        splices.push(Splice {
-                            start: at,
-                            end: at,
-                            text: format!(".{nh}"),
-                        });
-                    }
-                    if let Some(span) = r.integrity
-                        && (assets.contains(&r.target) || rewritable(&r.target))
-                    {
-                        let target_bytes = match final_bytes.get(&r.target) {
-                            Some(b) => b.clone(),
-                            None if final_hash.contains_key(&r.target)
-                                || !members_of(&comp, &r.target) =>
-                            {
-                                Arc::new(read(&r.target)?)
-                            }
-                            None => {
-                                out.warnings.push(Warning::IntegrityInCycle {
-                                    file: m.to_string(),
-                                    line: r.line,
-                                    target: r.target.clone(),
-                                });
-                                continue;
-                            }
-                        };
-                        let existing = String::from_utf8_lossy(&orig[span.0..span.1]).into_owned();
-                        let new = integrity_for(&existing, &target_bytes);
-                        if new != existing {
-                            splices.push(Splice {
-                                start: span.0,
-                                end: span.1,
-                                text: new,
-                            });
-                        }
-                    }
-                }
-            }
-            splices.sort_by_key(|s| (s.start, s.end));
-            splices.dedup();
-            let lf = by_rel[m.as_str()];
-            let (hash, size) = match (&orig, splices.is_empty()) {
-                (Some(orig), false) => {
-                    let fin = apply(orig, &splices);
-                    let h = blake3::hash(&fin).to_hex().to_string();
-                    let n = fin.len() as u64;
-                    if integrity_targets.contains(m.as_str()) {
-                        final_bytes.insert(m.clone(), Arc::new(fin));
-                    }
-                    (h, n)
-                }
-                _ => (lf.hash.clone(), lf.size),
-            };
-            if assets.contains(m) && !cyclic {
-                name_hash.insert(m.clone(), hash[..len].to_string());
-            }
-            final_hash.insert(m.clone(), hash.clone());
-            let renamed = assets.contains(m);
-            let n_refs = splices.len();
-            if n_refs > 0 {
-                out.stats.files_rewritten += 1;
-                out.stats.references_rewritten += n_refs;
-            }
-            if renamed {
-                out.stats.assets_renamed += 1;
-            }
-            out.outputs.insert(
-                m.clone(),
-                Output {
-                    logical: m.clone(),
-                    published: if renamed {
-                        renamed_path(m, &name_hash[m])
-                    } else {
-                        m.clone()
-                    },
-                    hash,
-                    size,
-                    renamed,
-                    splices: Arc::new(splices),
-                    rewritten_refs: n_refs,
-                    integrity: None,
-                },
-            );
+            n.process(m, &comp, cyclic)?;
         }
     }
+    let mut out = n.out;
     out.stats.parse_errors = graph.files.values().filter(|f| f.error.is_some()).count();
     for (rel, f) in &graph.files {
         if let Some(e) = &f.error {
@@ -747,6 +616,227 @@ pub fn fingerprint(
         });
     }
     Ok(out)
+}
+
+/// Edges: a rewritable file depends on the assets it names, and on any
+/// rewritable target whose bytes an integrity attribute covers. Nodes: every
+/// file in an edge, and every asset.
+fn dependencies<'a>(
+    graph: &'a Graph,
+    assets: &BTreeSet<String>,
+    rewritable: &dyn Fn(&str) -> bool,
+) -> (Vec<String>, HashMap<&'a str, Vec<&'a str>>) {
+    let mut edges: HashMap<&str, Vec<&str>> = HashMap::new();
+    let mut nodes: BTreeSet<String> = BTreeSet::new();
+    for (rel, f) in &graph.files {
+        if !rewritable(rel) {
+            continue;
+        }
+        let mut deps: Vec<&str> = f
+            .refs
+            .iter()
+            .filter(|r| {
+                assets.contains(&r.target) || (r.integrity.is_some() && rewritable(&r.target))
+            })
+            .map(|r| r.target.as_str())
+            .collect();
+        deps.sort();
+        deps.dedup();
+        if !deps.is_empty() {
+            nodes.insert(rel.clone());
+            nodes.extend(deps.iter().map(|d| d.to_string()));
+            edges.insert(rel.as_str(), deps);
+        }
+    }
+    nodes.extend(assets.iter().cloned());
+    (nodes.into_iter().collect(), edges)
+}
+
+/// The naming pass, component by component (dependencies first).
+struct Namer<'a> {
+    by_rel: HashMap<&'a str, &'a crate::scan::LocalFile>,
+    graph: &'a Graph,
+    assets: &'a BTreeSet<String>,
+    rewritable: &'a dyn Fn(&str) -> bool,
+    /// Hex characters of the hash in a name.
+    len: usize,
+    /// The hash in each renamed asset's name.
+    name_hash: HashMap<String, String>,
+    /// Final content hashes of processed files.
+    final_hash: HashMap<String, String>,
+    /// Final bytes of rewritten files that an integrity attribute covers.
+    final_bytes: HashMap<String, Arc<Vec<u8>>>,
+    integrity_targets: HashSet<&'a str>,
+    out: Fingerprinted,
+}
+
+impl Namer<'_> {
+    /// A file's bytes, checked against its scan.
+    fn read(&self, rel: &str) -> Result<Vec<u8>> {
+        let f = self.by_rel[rel];
+        let b = std::fs::read(&f.path).map_err(|e| Error::io(&f.path, e))?;
+        if blake3::hash(&b).to_hex().as_str() != f.hash {
+            return Err(Error::FileChanged {
+                path: f.path.clone(),
+            });
+        }
+        Ok(b)
+    }
+
+    /// A reference cycle gets one hash for all its assets: the members'
+    /// original bytes and the final hashes of what they depend on outside.
+    fn name_cycle(&mut self, comp: &[String], edges: &HashMap<&str, Vec<&str>>) {
+        self.out.stats.cycles += 1;
+        self.out.stats.files_in_cycles += comp.len();
+        let mut h = blake3::Hasher::new();
+        let members: HashSet<&str> = comp.iter().map(String::as_str).collect();
+        let mut outside: BTreeSet<(&str, &str)> = BTreeSet::new();
+        for m in comp {
+            h.update(m.as_bytes());
+            h.update(&[0]);
+            h.update(self.by_rel[m.as_str()].hash.as_bytes());
+            for d in edges.get(m.as_str()).into_iter().flatten() {
+                if !members.contains(d) {
+                    outside.insert((d, self.final_hash[*d].as_str()));
+                }
+            }
+        }
+        for (d, fh) in outside {
+            h.update(d.as_bytes());
+            h.update(&[0]);
+            h.update(fh.as_bytes());
+        }
+        let unit = h.finalize().to_hex()[..self.len].to_string();
+        for m in comp {
+            if self.assets.contains(m) {
+                self.name_hash.insert(m.clone(), unit.clone());
+            }
+        }
+    }
+
+    /// Rewrite one member's references, hash it, name it, record it.
+    fn process(&mut self, m: &String, comp: &[String], cyclic: bool) -> Result<()> {
+        let (assets, rewritable) = (self.assets, self.rewritable);
+        let f = self.graph.files.get(m).filter(|_| rewritable(m));
+        let needs = f.is_some_and(|f| {
+            f.refs.iter().any(|r| {
+                self.name_hash.contains_key(&r.target)
+                    || (r.integrity.is_some()
+                        && (assets.contains(&r.target) || rewritable(&r.target)))
+            })
+        });
+        let orig = if needs { Some(self.read(m)?) } else { None };
+        let mut splices = match (f, &orig) {
+            (Some(f), Some(orig)) => self.splices(m, f, comp, orig)?,
+            _ => Vec::new(),
+        };
+        splices.sort_by_key(|s| (s.start, s.end));
+        splices.dedup();
+        let lf = self.by_rel[m.as_str()];
+        let (hash, size) = match (&orig, splices.is_empty()) {
+            (Some(orig), false) => {
+                let fin = apply(orig, &splices);
+                let h = blake3::hash(&fin).to_hex().to_string();
+                let n = fin.len() as u64;
+                if self.integrity_targets.contains(m.as_str()) {
+                    self.final_bytes.insert(m.clone(), Arc::new(fin));
+                }
+                (h, n)
+            }
+            _ => (lf.hash.clone(), lf.size),
+        };
+        let renamed = assets.contains(m);
+        if renamed && !cyclic {
+            self.name_hash
+                .insert(m.clone(), hash[..self.len].to_string());
+        }
+        self.final_hash.insert(m.clone(), hash.clone());
+        let n_refs = splices.len();
+        if n_refs > 0 {
+            self.out.stats.files_rewritten += 1;
+            self.out.stats.references_rewritten += n_refs;
+        }
+        if renamed {
+            self.out.stats.assets_renamed += 1;
+        }
+        let published = if renamed {
+            renamed_path(m, &self.name_hash[m])
+        } else {
+            m.clone()
+        };
+        self.out.outputs.insert(
+            m.clone(),
+            Output {
+                logical: m.clone(),
+                published,
+                hash,
+                size,
+                renamed,
+                splices: Arc::new(splices),
+                rewritten_refs: n_refs,
+                integrity: None,
+            },
+        );
+        Ok(())
+    }
+
+    /// The edits of `m`'s bytes: `.hash` inserted into each renamed
+    /// target's name as written, integrity values recomputed.
+    fn splices(
+        &mut self,
+        m: &str,
+        f: &crate::graph::FileRefs,
+        comp: &[String],
+        orig: &[u8],
+    ) -> Result<Vec<Splice>> {
+        let (assets, rewritable) = (self.assets, self.rewritable);
+        let mut splices = Vec::new();
+        for r in &f.refs {
+            if let Some(nh) = self.name_hash.get(&r.target) {
+                // Insert `.hash` before the extension of the name as written.
+                let (s, e) = r.name_span;
+                let at = match orig[s..e].iter().rposition(|&c| c == b'.') {
+                    Some(i) if i > 0 => s + i,
+                    _ => e,
+                };
+                splices.push(Splice {
+                    start: at,
+                    end: at,
+                    text: format!(".{nh}"),
+                });
+            }
+            let Some(span) = r.integrity else { continue };
+            if !(assets.contains(&r.target) || rewritable(&r.target)) {
+                continue;
+            }
+            let target_bytes = match self.final_bytes.get(&r.target) {
+                Some(b) => b.clone(),
+                None if self.final_hash.contains_key(&r.target)
+                    || !comp.iter().any(|c| *c == r.target) =>
+                {
+                    Arc::new(self.read(&r.target)?)
+                }
+                None => {
+                    self.out.warnings.push(Warning::IntegrityInCycle {
+                        file: m.to_string(),
+                        line: r.line,
+                        target: r.target.clone(),
+                    });
+                    continue;
+                }
+            };
+            let existing = String::from_utf8_lossy(&orig[span.0..span.1]).into_owned();
+            let new = integrity_for(&existing, &target_bytes);
+            if new != existing {
+                splices.push(Splice {
+                    start: span.0,
+                    end: span.1,
+                    text: new,
+                });
+            }
+        }
+        Ok(splices)
+    }
 }
 
 #[cfg(test)]

@@ -329,75 +329,18 @@ pub fn plan(
             "is empty (after exclusions); publishing it would delete the live site. Pass --allow-empty if that is intended",
         ));
     }
-
-    let mut uploads = Vec::new();
-    let mut unchanged = Vec::new();
-    let mut bodies_missing = Vec::new();
-    for d in desired {
-        let r = remote.objects.get(&d.rel);
-        let switch = match &d.copy_of {
-            Some(rel) => Some(SwitchFrom::Object { rel: rel.clone() }),
-            None => d.is_stable().then(|| {
-                let name = d.body_name();
-                SwitchFrom::Body(Body {
-                    exists: remote.bodies.contains(&name),
-                    name,
-                })
-            }),
-        };
-        match (needs_upload(&d, r), r) {
-            (None, Some(r)) => {
-                if matches!(&switch, Some(SwitchFrom::Body(b)) if !b.exists) {
-                    bodies_missing.push(d.clone());
-                }
-                unchanged.push(Kept {
-                    stored_size: r.size,
-                    content_encoding: r.content_encoding.clone(),
-                    object: d,
-                })
-            }
-            (reason, _) => uploads.push(Upload {
-                object: d,
-                reason: reason.unwrap_or(Reason::New),
-                switch,
-            }),
-        }
-    }
-    // Assets first, entries last, each group in key order.
-    uploads.sort_by(|a, b| {
-        (a.object.class == FileClass::Entry, &a.object.key)
-            .cmp(&(b.object.class == FileClass::Entry, &b.object.key))
-    });
-
+    let Compared {
+        uploads,
+        unchanged,
+        bodies_missing,
+    } = compare(desired, remote);
     let local: HashSet<&str> = uploads
         .iter()
         .map(|u| u.object.rel.as_str())
         .chain(unchanged.iter().map(|k| k.object.rel.as_str()))
         .collect();
-    // Only keys cdnsync published (in the previous release) and still
-    // listed are deleted; anything else under the prefix is left alone.
-    let mut deletes: Vec<Delete> = prev_files
-        .map(|files| {
-            files
-                .iter()
-                // Content-addressed assets of earlier releases stay: cached
-                // pages and open tabs still load them (garbage collection
-                // with a grace period removes them).
-                .filter(|(rel, f)| {
-                    !local.contains(rel.as_str())
-                        && !matches!(f.class, FileClass::Asset | FileClass::Hashed)
-                })
-                .filter_map(|(rel, f)| {
-                    remote.objects.get(rel).map(|o| Delete {
-                        rel: rel.clone(),
-                        key: join_key(&opts.prefix, rel),
-                        size: o.size,
-                        previous: f.clone(),
-                    })
-                })
-                .collect()
-        })
-        .unwrap_or_default();
+    let mut deletes = deletes(prev_files, &local, remote, &opts.prefix);
+    drop(local);
     let mut delete_blocked = None;
     let mut retained = Vec::new();
     if deletes.len() > opts.max_delete {
@@ -408,29 +351,17 @@ pub fn plan(
         ));
         retained = std::mem::take(&mut deletes);
     }
-
     // A no-op when nothing moves and the live release lists exactly these
     // files with these hashes and headers.
     let noop = uploads.is_empty()
         && bodies_missing.is_empty()
         && deletes.is_empty()
         && delete_blocked.is_none()
-        && prev_files.is_some_and(|files| {
-            files.values().filter(|f| !f.stale).count() == unchanged.len()
-                && unchanged.iter().all(|k| {
-                    files.get(&k.object.rel).is_some_and(|f| {
-                        !f.stale
-                            && f.hash == k.object.hash
-                            && f.headers == k.object.digest
-                            && f.class == k.object.class
-                    })
-                })
-        });
+        && prev_files.is_some_and(|files| lists_exactly(files, &unchanged));
     let release = match (&remote.release, noop) {
         (Some(r), true) => r.id.clone(),
         _ => release_id.to_string(),
     };
-
     let mut warnings = inv.warnings.clone();
     if let Some(b) = &delete_blocked {
         warnings.push(crate::warning::Warning::DeletesBlocked(b.clone()));
@@ -448,6 +379,105 @@ pub fn plan(
         skipped: inv.skipped.clone(),
         warnings,
     })
+}
+
+/// Every desired object against the remote state.
+struct Compared {
+    /// Assets first, entries last, each group in key order.
+    uploads: Vec<Upload>,
+    unchanged: Vec<Kept>,
+    /// Unchanged stable-name files whose stored body is gone.
+    bodies_missing: Vec<Desired>,
+}
+
+fn compare(desired: Vec<Desired>, remote: &RemoteState) -> Compared {
+    let mut c = Compared {
+        uploads: Vec::new(),
+        unchanged: Vec::new(),
+        bodies_missing: Vec::new(),
+    };
+    for d in desired {
+        let r = remote.objects.get(&d.rel);
+        let switch = match &d.copy_of {
+            Some(rel) => Some(SwitchFrom::Object { rel: rel.clone() }),
+            None => d.is_stable().then(|| {
+                let name = d.body_name();
+                SwitchFrom::Body(Body {
+                    exists: remote.bodies.contains(&name),
+                    name,
+                })
+            }),
+        };
+        match (needs_upload(&d, r), r) {
+            (None, Some(r)) => {
+                if matches!(&switch, Some(SwitchFrom::Body(b)) if !b.exists) {
+                    c.bodies_missing.push(d.clone());
+                }
+                c.unchanged.push(Kept {
+                    stored_size: r.size,
+                    content_encoding: r.content_encoding.clone(),
+                    object: d,
+                })
+            }
+            (reason, _) => c.uploads.push(Upload {
+                object: d,
+                reason: reason.unwrap_or(Reason::New),
+                switch,
+            }),
+        }
+    }
+    c.uploads.sort_by(|a, b| {
+        (a.object.class == FileClass::Entry, &a.object.key)
+            .cmp(&(b.object.class == FileClass::Entry, &b.object.key))
+    });
+    c
+}
+
+/// Only keys cdnsync published (in the previous release) and still listed
+/// are deleted; anything else under the prefix is left alone, and so are
+/// content-addressed assets of earlier releases (cached pages and open tabs
+/// still load them; garbage collection with a grace period removes them).
+fn deletes(
+    prev_files: Option<&std::collections::BTreeMap<String, ReleaseFile>>,
+    local: &HashSet<&str>,
+    remote: &RemoteState,
+    prefix: &str,
+) -> Vec<Delete> {
+    let Some(files) = prev_files else {
+        return Vec::new();
+    };
+    files
+        .iter()
+        .filter(|(rel, f)| {
+            !local.contains(rel.as_str())
+                && !matches!(f.class, FileClass::Asset | FileClass::Hashed)
+        })
+        .filter_map(|(rel, f)| {
+            remote.objects.get(rel).map(|o| Delete {
+                rel: rel.clone(),
+                key: join_key(prefix, rel),
+                size: o.size,
+                previous: f.clone(),
+            })
+        })
+        .collect()
+}
+
+/// The live release lists exactly the unchanged files, with their hashes,
+/// headers and classes.
+fn lists_exactly(
+    files: &std::collections::BTreeMap<String, ReleaseFile>,
+    unchanged: &[Kept],
+) -> bool {
+    files.values().filter(|f| !f.stale).count() == unchanged.len()
+        && unchanged.iter().all(|k| {
+            files.get(&k.object.rel).is_some_and(|f| {
+                !f.stale
+                    && f.hash == k.object.hash
+                    && f.headers == k.object.digest
+                    && f.class == k.object.class
+            })
+        })
 }
 
 #[cfg(test)]

@@ -289,21 +289,27 @@ impl Report {
     }
 
     fn human_parts(&self, max_lines: usize) -> (String, String, String) {
-        let mut s = String::new();
         let verb = match (self.dry_run, self.noop) {
             (true, _) => "Plan for",
             (false, true) => "Up to date:",
             (false, false) => "Published to",
         };
-        let _ = write!(s, "{verb} {} — release {}", self.target, self.release);
+        let mut head = format!("{verb} {} — release {}", self.target, self.release);
         match &self.previous_release {
             Some(p) if *p != self.release => {
-                let _ = write!(s, " (previous {p})");
+                let _ = write!(head, " (previous {p})");
             }
             _ => {}
         }
-        s.push('\n');
-        let head = std::mem::take(&mut s);
+        head.push('\n');
+        let mut body = self.human_changes(max_lines);
+        self.human_kept(&mut body, max_lines);
+        (head, body, self.human_totals())
+    }
+
+    /// One line per change (at most `max_lines`), then skipped files.
+    fn human_changes(&self, max_lines: usize) -> String {
+        let mut s = String::new();
         let changes: Vec<&ObjectReport> = self
             .objects
             .iter()
@@ -311,43 +317,7 @@ impl Report {
             .collect();
         for o in changes.iter().take(max_lines) {
             match o.action {
-                Action::Upload => {
-                    let reason = match o.reason {
-                        Some(Reason::New) => "new",
-                        Some(Reason::Content) => "changed",
-                        Some(Reason::Headers) => "headers",
-                        Some(Reason::Unknown) => "no cdnsync metadata",
-                        None => "",
-                    };
-                    let from = o
-                        .logical
-                        .as_deref()
-                        .map(|l| format!(" ← {l}"))
-                        .unwrap_or_default();
-                    let refs = match o.references_rewritten {
-                        0 => String::new(),
-                        1 => ", 1 reference rewritten".into(),
-                        n => format!(", {n} references rewritten"),
-                    };
-                    let (verb, from) = match (&o.copy_of, o.phase) {
-                        (Some(c), _) => ("copy  ", format!(" ← {c}")),
-                        (None, Some(2)) => ("switch", from),
-                        _ => ("upload", from),
-                    };
-                    let _ = writeln!(
-                        s,
-                        "  {verb}  {}{from}  {}  {}{refs}  [{}; {}{}]",
-                        o.key,
-                        human_bytes(o.size),
-                        reason,
-                        o.content_type.as_deref().unwrap_or(""),
-                        o.cache_control.as_deref().unwrap_or(""),
-                        o.content_encoding
-                            .as_deref()
-                            .map(|e| format!("; {e}"))
-                            .unwrap_or_default(),
-                    );
-                }
+                Action::Upload => s.push_str(&upload_line(o)),
                 Action::Delete => {
                     let _ = writeln!(s, "  delete  {}", o.key);
                 }
@@ -370,6 +340,12 @@ impl Report {
             };
             let _ = writeln!(s, "  skip    {}  ({why})", k.rel);
         }
+        s
+    }
+
+    /// Files that keep their names (and why), the fingerprinting summary
+    /// and, for a plan, its phases.
+    fn human_kept(&self, s: &mut String, max_lines: usize) {
         let pinned: Vec<(&String, &crate::fingerprint::PinReason)> = self
             .decisions
             .iter()
@@ -395,19 +371,14 @@ impl Report {
             );
         }
         if let Some(f) = &self.fingerprint {
+            let missing = match self.missing_references.len() {
+                0 => String::new(),
+                n => format!(", {n} missing references"),
+            };
             let _ = writeln!(
                 s,
-                "fingerprinted: {} assets renamed, {} kept their names, {} files rewritten ({} references), {} reference cycles{}",
-                f.assets_renamed,
-                f.pinned,
-                f.files_rewritten,
-                f.references_rewritten,
-                f.cycles,
-                if self.missing_references.is_empty() {
-                    String::new()
-                } else {
-                    format!(", {} missing references", self.missing_references.len())
-                }
+                "fingerprinted: {} assets renamed, {} kept their names, {} files rewritten ({} references), {} reference cycles{missing}",
+                f.assets_renamed, f.pinned, f.files_rewritten, f.references_rewritten, f.cycles,
             );
         }
         if self.dry_run && !self.noop {
@@ -418,7 +389,11 @@ impl Report {
                 p.upload, p.store_bodies, p.switch, p.invalidate_keys, p.prune
             );
         }
-        let body = std::mem::take(&mut s);
+    }
+
+    /// The totals line and the invalidations sent.
+    fn human_totals(&self) -> String {
+        let mut s = String::new();
         let (up, del) = if self.dry_run {
             ("to upload", "to delete")
         } else {
@@ -449,13 +424,21 @@ impl Report {
                 i.paths.join(" ")
             );
         }
-        (head, body, s)
+        s
     }
 
     /// Markdown for a pull-request comment (`plan --format markdown`) or
     /// the GitHub job summary: totals, a table of at most `max_rows`
     /// changes (entry pages first), invalidations and warnings.
     pub fn markdown(&self, max_rows: usize) -> String {
+        let mut s = self.md_summary();
+        self.md_changes(&mut s, max_rows);
+        self.md_warnings(&mut s, max_rows);
+        s
+    }
+
+    /// The title and the table of totals, invalidations and CDN failures.
+    fn md_summary(&self) -> String {
         let mut s = String::new();
         let title = match (self.dry_run, self.noop) {
             (true, true) => "cdnsync plan: no changes",
@@ -524,7 +507,12 @@ impl Report {
         for f in &self.cdn_failures {
             let _ = writeln!(s, "| CDN failure | {} |", md_escape(f));
         }
+        s
+    }
 
+    /// The table of changes: pages and other stable names first (what
+    /// viewers see change), at most `max_rows`.
+    fn md_changes(&self, s: &mut String, max_rows: usize) {
         let mut changes: Vec<&ObjectReport> = self
             .objects
             .iter()
@@ -551,14 +539,7 @@ impl Report {
                         } else {
                             "upload"
                         },
-                        match o.reason {
-                            Some(Reason::New) => "new",
-                            Some(Reason::Content) => "changed",
-                            Some(Reason::Headers) => "headers",
-                            Some(Reason::Unknown) => "no cdnsync metadata",
-                            None => "",
-                        }
-                        .to_string(),
+                        reason_word(o.reason).to_string(),
                     ),
                 };
                 let from = o
@@ -582,6 +563,10 @@ impl Report {
                 );
             }
         }
+    }
+
+    /// Deletes held back, and the warnings (folded).
+    fn md_warnings(&self, s: &mut String, max_rows: usize) {
         if let Some(b) = &self.delete_blocked {
             let _ = writeln!(s, "\n> **Deletes held back:** {}", md_escape(b));
         }
@@ -599,7 +584,6 @@ impl Report {
             }
             let _ = writeln!(s, "\n</details>");
         }
-        s
     }
 }
 
@@ -634,6 +618,49 @@ fn code(s: &str) -> String {
         })
         .collect();
     format!("<code>{esc}</code>")
+}
+
+/// Why an object is sent, in a word or three.
+fn reason_word(r: Option<Reason>) -> &'static str {
+    match r {
+        Some(Reason::New) => "new",
+        Some(Reason::Content) => "changed",
+        Some(Reason::Headers) => "headers",
+        Some(Reason::Unknown) => "no cdnsync metadata",
+        None => "",
+    }
+}
+
+/// One uploaded (switched, copied) object, for a person.
+fn upload_line(o: &ObjectReport) -> String {
+    let reason = reason_word(o.reason);
+    let from = o
+        .logical
+        .as_deref()
+        .map(|l| format!(" ← {l}"))
+        .unwrap_or_default();
+    let refs = match o.references_rewritten {
+        0 => String::new(),
+        1 => ", 1 reference rewritten".into(),
+        n => format!(", {n} references rewritten"),
+    };
+    let (verb, from) = match (&o.copy_of, o.phase) {
+        (Some(c), _) => ("copy  ", format!(" ← {c}")),
+        (None, Some(2)) => ("switch", from),
+        _ => ("upload", from),
+    };
+    format!(
+        "  {verb}  {}{from}  {}  {}{refs}  [{}; {}{}]\n",
+        o.key,
+        human_bytes(o.size),
+        reason,
+        o.content_type.as_deref().unwrap_or(""),
+        o.cache_control.as_deref().unwrap_or(""),
+        o.content_encoding
+            .as_deref()
+            .map(|e| format!("; {e}"))
+            .unwrap_or_default(),
+    )
 }
 
 #[cfg(test)]

@@ -198,155 +198,42 @@ async fn publish_locked(
     store: &dyn Store,
     prefix: &str,
     inv: crate::scan::Inventory,
-    fp: Fp,
+    mut fp: Fp,
     fetched: remote::Fetched,
     scan_ms: u64,
     fingerprint_ms: u64,
     t0: Instant,
     t1: Instant,
 ) -> Result<Report> {
-    let prefix = prefix.to_string();
-    let desired = plan::desired(
-        &inv,
-        &cfg.site.rules,
-        fp.as_ref().map(|(f, _)| f),
-        &prefix,
-        &cfg.remote.sse,
-        cfg.site.original_copies,
-    )?;
-    let local: HashSet<&str> = desired.iter().map(|d| d.rel.as_str()).collect();
     // What garbage collection will need after the publish: no second listing.
-    let listed = fetched.relative_keys(&prefix);
-    let state = remote::resolve(store, &prefix, fetched, &local, cfg.transfer.concurrency).await?;
-    drop(local);
+    let listed = fetched.relative_keys(prefix);
+    let plan = plan_stage(cfg, ctx, store, prefix, &inv, &fp, fetched).await?;
     let remote_ms = t1.elapsed().as_millis() as u64;
-
-    let id = release::new_release_id(ctx.clock.as_ref());
-    let popts = PlanOptions {
-        prefix: prefix.clone(),
-        sse: cfg.remote.sse.clone(),
-        max_delete: cfg.transfer.max_delete,
-        allow_empty: cfg.site.allow_empty,
-    };
-    let plan = plan::plan(&id, desired, &inv, &state, &popts)?;
-    // Nothing is written unless the new release behaves like the build
-    // directory.
-    if !plan.noop {
-        let gopts = GraphOptions {
-            base_path: cfg.site.base_path.clone(),
-        };
-        tokio::task::block_in_place(|| {
-            crate::check::check(
-                &plan,
-                &crate::check::CheckInput {
-                    inv: &inv,
-                    fp: fp.as_ref().map(|(f, _)| f),
-                    missing: fp.as_ref().map(|(_, m)| m.as_slice()).unwrap_or(&[]),
-                    original_copies: cfg.site.original_copies,
-                    graph: &gopts,
-                },
-            )
-        })?;
-    }
-    let target = cfg.remote.target.display();
-
-    // The asset manifest (with SRI) only when it is written.
-    let mut fp = fp;
-    let manifest = match fp.as_mut() {
-        Some((f, _)) if !plan.noop || cfg.manifest_out.is_some() => {
-            tokio::task::block_in_place(|| f.compute_integrity(&inv))?;
-            Some(f.asset_manifest(&plan.release, &prefix, &cfg.site.base_path))
-        }
-        _ => None,
-    };
-    if let (Some(m), Some(path)) = (&manifest, &cfg.manifest_out) {
-        let body = serde_json::to_vec_pretty(m).expect("serialize manifest");
-        std::fs::write(path, body).map_err(|e| Error::io(path, e))?;
-    }
-
+    let manifest = manifest_stage(cfg, prefix, &inv, &plan, &mut fp)?;
     let mut report = if cfg.dry_run {
-        let mut r = Report::from_plan(&plan, &target);
+        let mut r = Report::from_plan(&plan, &cfg.remote.target.display());
         let wire = tokio::task::block_in_place(|| {
             crate::transfer::measure(&plan, cfg.transfer.multipart_threshold)
         })?;
         r.apply_wire(&wire);
         r
     } else {
-        let mut eopts = ExecOptions {
-            commit: cfg.commit.clone(),
-            message: cfg.message.clone(),
-            cdn: crate::connect::cdn_options(&cfg.remote).await?,
-            extra_objects: Vec::new(),
-        };
-        let cdn = eopts.cdn.clone();
-        if let Some(m) = &manifest
-            && !plan.noop
-        {
-            eopts.extra_objects.push((
-                release::asset_manifest_key(&prefix, &plan.release),
-                bytes::Bytes::from(serde_json::to_vec_pretty(m).expect("serialize manifest")),
-            ));
-        }
-        let topts = TransferOptions {
-            concurrency: cfg.transfer.concurrency,
-            progress: ctx.progress,
-            multipart_threshold: cfg.transfer.multipart_threshold,
-            part_size: cfg.transfer.part_size,
-            ..TransferOptions::new(&prefix, cfg.remote.sse.clone())
-        };
-        let rn = ctx.runner(store, topts);
-        let out = execute::execute(&plan, &rn, ctx.clock.as_ref(), &eopts).await?;
-        let mut r = Report::from_outcome(&plan, &out, &target);
-        r.url = match &cdn {
-            Some(c) => crate::cdn::site_url(c, &prefix).await,
-            None => None,
-        }
-        .or_else(|| Some(cfg.remote.target.url()));
-        // Collect what old releases no longer need, when this one changed something.
-        // (The first release of a target has nothing older to collect.)
-        if let Some(g) = &cfg.gc
-            && !plan.noop
-            && plan.previous_release.is_some()
-            && !ctx.cancel.is_cancelled()
-        {
-            let t_gc = Instant::now();
-            // The listing read before the publish, less what it deleted;
-            // what it uploaded belongs to the new release, never collected.
-            let mut listed = listed;
-            for d in &plan.deletes {
-                listed.remove(&d.rel);
-            }
-            // The read listed the site and the stored bodies: all gc needs.
-            let gr = crate::gc::run_listed(store, &prefix, ctx.clock.now(), g, false, Some(listed))
-                .await;
-            r.timings.gc_ms = t_gc.elapsed().as_millis() as u64;
-            match gr {
-                Ok(gr) => {
-                    r.gc_deleted = gr.deleted;
-                    r.warnings.extend(gr.warnings);
-                    r.warnings
-                        .extend(gr.plan.blocked.map(crate::warning::Warning::DeletesBlocked));
-                }
-                Err(e) => r
-                    .warnings
-                    .push(crate::warning::Warning::GcFailed(e.to_string())),
-            }
-        }
+        let mut r = apply_stage(cfg, ctx, store, prefix, &plan, manifest).await?;
+        gc_stage(cfg, ctx, store, prefix, &plan, listed, &mut r).await;
         r
     };
     if let Some((f, missing)) = &mut fp {
+        use crate::warning::Warning;
         report.fingerprint = Some(f.stats.clone());
         report.decisions = std::mem::take(&mut f.decisions);
         report.warnings.extend(f.warnings.iter().cloned());
-        report.warnings.extend(
-            missing
-                .iter()
-                .map(|m| crate::warning::Warning::MissingReference {
-                    file: m.file.clone(),
-                    line: m.line,
-                    url: m.url.clone(),
-                }),
-        );
+        report
+            .warnings
+            .extend(missing.iter().map(|m| Warning::MissingReference {
+                file: m.file.clone(),
+                line: m.line,
+                url: m.url.clone(),
+            }));
         report.missing_references = missing.clone();
     }
     report.timings.scan_ms = scan_ms;
@@ -354,6 +241,155 @@ async fn publish_locked(
     report.timings.remote_ms = remote_ms;
     report.timings.total_ms = t0.elapsed().as_millis() as u64;
     Ok(report)
+}
+
+/// What to publish, against what the target holds: the plan, checked
+/// (nothing is written unless the new release behaves like the build
+/// directory).
+async fn plan_stage(
+    cfg: &PublishConfig,
+    ctx: &Context,
+    store: &dyn Store,
+    prefix: &str,
+    inv: &crate::scan::Inventory,
+    fp: &Fp,
+    fetched: remote::Fetched,
+) -> Result<plan::Plan> {
+    let fingerprinted = fp.as_ref().map(|(f, _)| f);
+    let site = &cfg.site;
+    let desired = plan::desired(
+        inv,
+        &site.rules,
+        fingerprinted,
+        prefix,
+        &cfg.remote.sse,
+        site.original_copies,
+    )?;
+    let local: HashSet<&str> = desired.iter().map(|d| d.rel.as_str()).collect();
+    let state = remote::resolve(store, prefix, fetched, &local, cfg.transfer.concurrency).await?;
+    drop(local);
+    let id = release::new_release_id(ctx.clock.as_ref());
+    let popts = PlanOptions {
+        prefix: prefix.to_string(),
+        sse: cfg.remote.sse.clone(),
+        max_delete: cfg.transfer.max_delete,
+        allow_empty: site.allow_empty,
+    };
+    let plan = plan::plan(&id, desired, inv, &state, &popts)?;
+    if !plan.noop {
+        let graph = GraphOptions {
+            base_path: site.base_path.clone(),
+        };
+        let input = crate::check::CheckInput {
+            inv,
+            fp: fingerprinted,
+            missing: fp.as_ref().map(|(_, m)| m.as_slice()).unwrap_or(&[]),
+            original_copies: site.original_copies,
+            graph: &graph,
+        };
+        tokio::task::block_in_place(|| crate::check::check(&plan, &input))?;
+    }
+    Ok(plan)
+}
+
+/// The asset manifest (with SRI), only when it is written: with a release
+/// that changes something, or to `--manifest-out`.
+fn manifest_stage(
+    cfg: &PublishConfig,
+    prefix: &str,
+    inv: &crate::scan::Inventory,
+    plan: &plan::Plan,
+    fp: &mut Fp,
+) -> Result<Option<bytes::Bytes>> {
+    let manifest = match fp.as_mut() {
+        Some((f, _)) if !plan.noop || cfg.manifest_out.is_some() => {
+            tokio::task::block_in_place(|| f.compute_integrity(inv))?;
+            Some(f.asset_manifest(&plan.release, prefix, &cfg.site.base_path))
+        }
+        _ => None,
+    };
+    let Some(m) = manifest else { return Ok(None) };
+    let body = serde_json::to_vec_pretty(&m)
+        .map_err(|e| Error::Internal(format!("cannot serialize the asset manifest: {e}")))?;
+    if let Some(path) = &cfg.manifest_out {
+        std::fs::write(path, &body).map_err(|e| Error::io(path, e))?;
+    }
+    Ok((!plan.noop).then(|| bytes::Bytes::from(body)))
+}
+
+/// Execute the plan through the transfer engine; the report, with the URL
+/// the site is served at.
+async fn apply_stage(
+    cfg: &PublishConfig,
+    ctx: &Context,
+    store: &dyn Store,
+    prefix: &str,
+    plan: &plan::Plan,
+    manifest: Option<bytes::Bytes>,
+) -> Result<Report> {
+    let cdn = crate::connect::cdn_options(&cfg.remote).await?;
+    let eopts = ExecOptions {
+        commit: cfg.commit.clone(),
+        message: cfg.message.clone(),
+        cdn: cdn.clone(),
+        extra_objects: manifest
+            .map(|m| (release::asset_manifest_key(prefix, &plan.release), m))
+            .into_iter()
+            .collect(),
+    };
+    let topts = TransferOptions {
+        concurrency: cfg.transfer.concurrency,
+        progress: ctx.progress,
+        multipart_threshold: cfg.transfer.multipart_threshold,
+        part_size: cfg.transfer.part_size,
+        ..TransferOptions::new(prefix, cfg.remote.sse.clone())
+    };
+    let rn = ctx.runner(store, topts);
+    let out = execute::execute(plan, &rn, ctx.clock.as_ref(), &eopts).await?;
+    let mut r = Report::from_outcome(plan, &out, &cfg.remote.target.display());
+    r.url = match &cdn {
+        Some(c) => crate::cdn::site_url(c, prefix).await,
+        None => None,
+    }
+    .or_else(|| Some(cfg.remote.target.url()));
+    Ok(r)
+}
+
+/// Collect what old releases no longer need, when this release changed
+/// something (the first release of a target has nothing older to collect).
+/// A failure is a warning: the release is live.
+async fn gc_stage(
+    cfg: &PublishConfig,
+    ctx: &Context,
+    store: &dyn Store,
+    prefix: &str,
+    plan: &plan::Plan,
+    mut listed: HashSet<String>,
+    r: &mut Report,
+) {
+    use crate::warning::Warning;
+    let Some(g) = &cfg.gc else { return };
+    if plan.noop || plan.previous_release.is_none() || ctx.cancel.is_cancelled() {
+        return;
+    }
+    let t_gc = Instant::now();
+    // The listing read before the publish, less what it deleted; what it
+    // uploaded belongs to the new release, never collected. It listed the
+    // site and the stored bodies: all gc needs.
+    for d in &plan.deletes {
+        listed.remove(&d.rel);
+    }
+    let gr = crate::gc::run_listed(store, prefix, ctx.clock.now(), g, false, Some(listed)).await;
+    r.timings.gc_ms = t_gc.elapsed().as_millis() as u64;
+    match gr {
+        Ok(gr) => {
+            r.gc_deleted = gr.deleted;
+            r.warnings.extend(gr.warnings);
+            r.warnings
+                .extend(gr.plan.blocked.map(Warning::DeletesBlocked));
+        }
+        Err(e) => r.warnings.push(Warning::GcFailed(e.to_string())),
+    }
 }
 
 impl Render for Published {

@@ -231,11 +231,6 @@ fn charset_sniff(bytes: &[u8]) -> Option<&'static encoding_rs::Encoding> {
 
 /// References of an HTML document (`svg_doc`: a standalone SVG file).
 pub fn extract(bytes: &[u8], svg_doc: bool) -> Extracted {
-    let tags: RefCell<Vec<Tag>> = RefCell::new(Vec::new());
-    let blocks: RefCell<Vec<Block>> = RefCell::new(Vec::new());
-    // (kind, start, end) of the raw-text element being read.
-    let open: RefCell<Option<(u8, usize, usize)>> = RefCell::new(None);
-
     let encoding = match charset_sniff(bytes) {
         Some(e) if e != encoding_rs::UTF_8 => match AsciiCompatibleEncoding::new(e) {
             Some(a) => a,
@@ -248,7 +243,53 @@ pub fn extract(bytes: &[u8], svg_doc: bool) -> Extracted {
         },
         _ => AsciiCompatibleEncoding::new(encoding_rs::UTF_8).expect("utf-8 is ASCII-compatible"),
     };
+    let (tags, blocks) = match read_document(bytes, encoding) {
+        Ok(x) => x,
+        Err(e) => {
+            return Extracted {
+                error: Some(format!("HTML parse error: {e}")),
+                ..Extracted::default()
+            };
+        }
+    };
+    let mut refs: Vec<RawRef> = Vec::new();
+    let mut base_href: Option<String> = None;
+    for t in &tags {
+        tag_refs(t, bytes, svg_doc, &mut refs, &mut base_href);
+    }
+    let mut strings = Vec::new();
+    for b in blocks {
+        block_refs(b, bytes, &mut refs, &mut strings);
+    }
+    if let Some(base) = base_href {
+        for r in &mut refs {
+            r.base_dir = Some(base.clone());
+        }
+    }
+    refs.sort_by_key(|r| r.span);
+    Extracted {
+        refs,
+        strings,
+        error: None,
+    }
+}
 
+/// The text of a span, when it is UTF-8.
+fn text_of(bytes: &[u8], (s, e): (usize, usize)) -> Option<&str> {
+    std::str::from_utf8(&bytes[s..e]).ok()
+}
+
+/// One pass of lol_html over the document: every start tag with its
+/// attributes' spans, and the raw-text blocks (styles, scripts, JSON) a
+/// reference may hide in.
+fn read_document(
+    bytes: &[u8],
+    encoding: AsciiCompatibleEncoding,
+) -> Result<(Vec<Tag>, Vec<Block>), String> {
+    let tags: RefCell<Vec<Tag>> = RefCell::new(Vec::new());
+    let blocks: RefCell<Vec<Block>> = RefCell::new(Vec::new());
+    // (kind, start, end) of the raw-text element being read.
+    let open: RefCell<Option<(u8, usize, usize)>> = RefCell::new(None);
     let flush = |open: &RefCell<Option<(u8, usize, usize)>>, blocks: &RefCell<Vec<Block>>| {
         if let Some((k, s, e)) = open.borrow_mut().take()
             && e > s
@@ -262,7 +303,13 @@ pub fn extract(bytes: &[u8], svg_doc: bool) -> Extracted {
             });
         }
     };
-
+    let extend = |k: u8, loc: std::ops::Range<usize>| {
+        let mut o = open.borrow_mut();
+        match o.as_mut() {
+            Some((ok, _, e)) if *ok == k => *e = loc.end,
+            _ => *o = Some((k, loc.start, loc.end)),
+        }
+    };
     let result = {
         let mut rw = HtmlRewriter::new(
             Settings::new()
@@ -275,54 +322,12 @@ pub fn extract(bytes: &[u8], svg_doc: bool) -> Extracted {
                     Ok(())
                 }))
                 .append_element_content_handler(text!("style", |t| {
-                    let loc = t.source_location().bytes();
-                    let mut o = open.borrow_mut();
-                    match o.as_mut() {
-                        Some((0, _, e)) => *e = loc.end,
-                        _ => *o = Some((0, loc.start, loc.end)),
-                    }
+                    extend(0, t.source_location().bytes());
                     Ok(())
                 }))
                 .append_element_content_handler(text!("script", |t| {
-                    let loc = t.source_location().bytes();
-                    let kind = {
-                        let tags = tags.borrow();
-                        let ty = tags
-                            .iter()
-                            .rev()
-                            .find(|t| t.name == "script")
-                            .and_then(|t| {
-                                t.attrs
-                                    .iter()
-                                    .find(|a| a.name == "type")
-                                    .and_then(|a| a.value)
-                            })
-                            .map(|(s, e)| {
-                                String::from_utf8_lossy(&bytes[s..e])
-                                    .trim()
-                                    .to_ascii_lowercase()
-                            });
-                        match ty.as_deref() {
-                            Some("module") => Some(1u8),
-                            Some("importmap") => Some(2u8),
-                            None
-                            | Some(
-                                ""
-                                | "text/javascript"
-                                | "application/javascript"
-                                | "text/ecmascript"
-                                | "application/ecmascript",
-                            ) => Some(3u8),
-                            Some("application/json" | "application/ld+json") => Some(4u8),
-                            _ => None,
-                        }
-                    };
-                    if let Some(k) = kind {
-                        let mut o = open.borrow_mut();
-                        match o.as_mut() {
-                            Some((ok, _, e)) if *ok == k => *e = loc.end,
-                            _ => *o = Some((k, loc.start, loc.end)),
-                        }
+                    if let Some(k) = script_kind(&tags.borrow(), bytes) {
+                        extend(k, t.source_location().bytes());
                     }
                     Ok(())
                 }))
@@ -331,158 +336,176 @@ pub fn extract(bytes: &[u8], svg_doc: bool) -> Extracted {
         );
         rw.write(bytes).and_then(|_| rw.end())
     };
-    if let Err(e) = result {
-        return Extracted {
-            error: Some(format!("HTML parse error: {e}")),
-            ..Extracted::default()
-        };
-    }
+    result.map_err(|e| e.to_string())?;
     flush(&open, &blocks);
+    Ok((tags.into_inner(), blocks.into_inner()))
+}
 
-    let text_of = |(s, e): (usize, usize)| std::str::from_utf8(&bytes[s..e]).ok();
-    let mut refs: Vec<RawRef> = Vec::new();
-    let mut base_href: Option<String> = None;
-    let tags = tags.into_inner();
-
-    for t in &tags {
-        let attr = |n: &str| t.attrs.iter().find(|a| a.name == n);
-        let val = |n: &str| {
-            attr(n)
+/// The kind of the script being read (the last `<script>` tag seen): 1
+/// module, 2 import map, 3 classic, 4 JSON data; `None` for other types
+/// (templates), whose text is not code.
+fn script_kind(tags: &[Tag], bytes: &[u8]) -> Option<u8> {
+    let ty = tags
+        .iter()
+        .rev()
+        .find(|t| t.name == "script")
+        .and_then(|t| {
+            t.attrs
+                .iter()
+                .find(|a| a.name == "type")
                 .and_then(|a| a.value)
-                .and_then(text_of)
-                .map(decode_entities)
-        };
-        let integrity = attr("integrity").and_then(|a| a.value);
-        let mut push = |name: &str, kind: RefKind| {
-            if let Some(a) = attr(name)
-                && let Some(span) = a.value
-                && let Some(raw) = text_of(span)
-            {
-                let mut r = RawRef::new(decode_entities(raw), span, kind);
-                r.integrity = integrity;
-                refs.push(r);
-            }
-        };
-        match t.name.as_str() {
-            "base" if base_href.is_none() => base_href = val("href"),
-            "img" | "script" | "audio" | "video" | "source" | "track" | "embed" => {
-                push("src", RefKind::Asset)
-            }
-            "input" if val("type").is_some_and(|v| v.eq_ignore_ascii_case("image")) => {
-                push("src", RefKind::Asset)
-            }
-            "iframe" | "frame" => push("src", RefKind::Link),
-            "a" | "area" => push("href", RefKind::Link),
-            "link" => {
-                let rel = val("rel").unwrap_or_default().to_ascii_lowercase();
-                if rel.split_ascii_whitespace().any(|r| LINK_RELS.contains(&r)) {
-                    push("href", RefKind::Asset);
-                }
-            }
-            "object" => push("data", RefKind::Asset),
-            "meta" => {
-                let key = val("property")
-                    .or_else(|| val("name"))
-                    .unwrap_or_default()
-                    .to_ascii_lowercase();
-                if META_IMAGES.contains(&key.as_str()) {
-                    push("content", RefKind::Asset);
-                }
-            }
-            "use" | "image" | "feimage" | "pattern" | "textpath" | "mpath" => {
+        })
+        .map(|(s, e)| {
+            String::from_utf8_lossy(&bytes[s..e])
+                .trim()
+                .to_ascii_lowercase()
+        });
+    match ty.as_deref() {
+        Some("module") => Some(1),
+        Some("importmap") => Some(2),
+        None
+        | Some(
+            ""
+            | "text/javascript"
+            | "application/javascript"
+            | "text/ecmascript"
+            | "application/ecmascript",
+        ) => Some(3),
+        Some("application/json" | "application/ld+json") => Some(4),
+        _ => None,
+    }
+}
+
+/// The references one tag's attributes make (and `<base href>`).
+fn tag_refs(
+    t: &Tag,
+    bytes: &[u8],
+    svg_doc: bool,
+    refs: &mut Vec<RawRef>,
+    base_href: &mut Option<String>,
+) {
+    let attr = |n: &str| t.attrs.iter().find(|a| a.name == n);
+    let val = |n: &str| {
+        attr(n)
+            .and_then(|a| a.value)
+            .and_then(|v| text_of(bytes, v))
+            .map(decode_entities)
+    };
+    let integrity = attr("integrity").and_then(|a| a.value);
+    let mut push = |name: &str, kind: RefKind| {
+        if let Some(a) = attr(name)
+            && let Some(span) = a.value
+            && let Some(raw) = text_of(bytes, span)
+        {
+            let mut r = RawRef::new(decode_entities(raw), span, kind);
+            r.integrity = integrity;
+            refs.push(r);
+        }
+    };
+    match t.name.as_str() {
+        "base" if base_href.is_none() => *base_href = val("href"),
+        "img" | "script" | "audio" | "video" | "source" | "track" | "embed" => {
+            push("src", RefKind::Asset)
+        }
+        "input" if val("type").is_some_and(|v| v.eq_ignore_ascii_case("image")) => {
+            push("src", RefKind::Asset)
+        }
+        "iframe" | "frame" => push("src", RefKind::Link),
+        "a" | "area" => push("href", RefKind::Link),
+        "link" => {
+            let rel = val("rel").unwrap_or_default().to_ascii_lowercase();
+            if rel.split_ascii_whitespace().any(|r| LINK_RELS.contains(&r)) {
                 push("href", RefKind::Asset);
-                push("xlink:href", RefKind::Asset);
             }
-            _ => {}
         }
-        if t.name == "video" {
-            push("poster", RefKind::Asset);
+        "object" => push("data", RefKind::Asset),
+        "meta" => {
+            let key = val("property")
+                .or_else(|| val("name"))
+                .unwrap_or_default()
+                .to_ascii_lowercase();
+            if META_IMAGES.contains(&key.as_str()) {
+                push("content", RefKind::Asset);
+            }
         }
-        if svg_doc && t.name == "script" {
+        "use" | "image" | "feimage" | "pattern" | "textpath" | "mpath" => {
             push("href", RefKind::Asset);
             push("xlink:href", RefKind::Asset);
         }
-        for set in ["srcset", "imagesrcset"] {
-            if matches!(t.name.as_str(), "img" | "source" | "link")
-                && let Some(a) = attr(set)
-                && let Some((s, _)) = a.value
-                && let Some(raw) = a.value.and_then(text_of)
-            {
-                for (us, ue) in srcset_urls(raw) {
-                    refs.push(RawRef::new(
-                        decode_entities(&raw[us..ue]),
-                        (s + us, s + ue),
-                        RefKind::Asset,
-                    ));
-                }
+        _ => {}
+    }
+    if t.name == "video" {
+        push("poster", RefKind::Asset);
+    }
+    if svg_doc && t.name == "script" {
+        push("href", RefKind::Asset);
+        push("xlink:href", RefKind::Asset);
+    }
+    for set in ["srcset", "imagesrcset"] {
+        if matches!(t.name.as_str(), "img" | "source" | "link")
+            && let Some(a) = attr(set)
+            && let Some((s, _)) = a.value
+            && let Some(raw) = a.value.and_then(|v| text_of(bytes, v))
+        {
+            for (us, ue) in srcset_urls(raw) {
+                refs.push(RawRef::new(
+                    decode_entities(&raw[us..ue]),
+                    (s + us, s + ue),
+                    RefKind::Asset,
+                ));
             }
         }
-        if let Some(a) = attr("style")
-            && let Some((s, _)) = a.value
-            && let Some(raw) = a.value.and_then(text_of)
-            && !raw.contains('&')
-        {
-            refs.extend(css::extract(raw, s, RefKind::Asset));
-        }
     }
-    let mut strings = Vec::new();
+    if let Some(a) = attr("style")
+        && let Some((s, _)) = a.value
+        && let Some(raw) = a.value.and_then(|v| text_of(bytes, v))
+        && !raw.contains('&')
+    {
+        refs.extend(css::extract(raw, s, RefKind::Asset));
+    }
+}
+
+/// The references (and string literals) of one raw-text block, with spans
+/// in the document.
+fn block_refs(b: Block, bytes: &[u8], refs: &mut Vec<RawRef>, strings: &mut Vec<StrLit>) {
     let shifted = |v: Vec<StrLit>, s: usize| {
         v.into_iter().map(move |mut l| {
             l.span = (l.span.0 + s, l.span.1 + s);
             l
         })
     };
-    for b in blocks.into_inner() {
-        match b {
-            Block::Style(s, e) => {
-                if let Some(t) = text_of((s, e)) {
-                    refs.extend(css::extract(t, s, RefKind::Asset));
-                }
-            }
-            Block::ModuleScript(s, e) => {
-                if let Some(t) = text_of((s, e)) {
-                    let ex = js::extract_str(t);
-                    refs.extend(ex.refs.into_iter().map(|mut r| {
-                        r.span = (r.span.0 + s, r.span.1 + s);
-                        r
-                    }));
-                    strings.extend(shifted(ex.strings, s));
-                }
-            }
-            Block::ClassicScript(s, e) => {
-                if let Some(t) = text_of((s, e)) {
-                    // Its references are not rewritten (a classic script
-                    // has no imports): every string it holds counts.
-                    let ex = js::extract_str(t);
-                    strings.extend(shifted(ex.strings, s));
-                    strings.extend(ex.refs.into_iter().map(|r| StrLit {
-                        span: (r.span.0 + s, r.span.1 + s),
-                        value: r.url,
-                    }));
-                }
-            }
-            Block::JsonData(s, e) => {
-                if let Some(t) = text_of((s, e)) {
-                    strings.extend(shifted(json::path_strings(t), s));
-                }
-            }
-            Block::ImportMap(s, e) => {
-                if let Some(t) = text_of((s, e)) {
-                    refs.extend(json::extract_importmap(t, s));
-                }
-            }
+    let (s, e) = match b {
+        Block::Style(s, e)
+        | Block::ModuleScript(s, e)
+        | Block::ClassicScript(s, e)
+        | Block::JsonData(s, e)
+        | Block::ImportMap(s, e) => (s, e),
+    };
+    let Some(t) = text_of(bytes, (s, e)) else {
+        return;
+    };
+    match b {
+        Block::Style(..) => refs.extend(css::extract(t, s, RefKind::Asset)),
+        Block::ModuleScript(..) => {
+            let ex = js::extract_str(t);
+            refs.extend(ex.refs.into_iter().map(|mut r| {
+                r.span = (r.span.0 + s, r.span.1 + s);
+                r
+            }));
+            strings.extend(shifted(ex.strings, s));
         }
-    }
-    if let Some(base) = base_href {
-        for r in &mut refs {
-            r.base_dir = Some(base.clone());
+        Block::ClassicScript(..) => {
+            // Its references are not rewritten (a classic script has no
+            // imports): every string it holds counts.
+            let ex = js::extract_str(t);
+            strings.extend(shifted(ex.strings, s));
+            strings.extend(ex.refs.into_iter().map(|r| StrLit {
+                span: (r.span.0 + s, r.span.1 + s),
+                value: r.url,
+            }));
         }
-    }
-    refs.sort_by_key(|r| r.span);
-    Extracted {
-        refs,
-        strings,
-        error: None,
+        Block::JsonData(..) => strings.extend(shifted(json::path_strings(t), s)),
+        Block::ImportMap(..) => refs.extend(json::extract_importmap(t, s)),
     }
 }
 

@@ -22,8 +22,9 @@ fn opts(ct: &str) -> PutOptions {
     }
 }
 
-/// Runs every check under `prefix`, which should be empty. Panics on the
-/// first failure with a message naming the backend.
+/// Runs every check under `prefix`, which should be empty, in order (later
+/// checks count what earlier ones wrote). Panics on the first failure with
+/// a message naming the backend and the check.
 pub async fn run(store: &dyn Store, prefix: &str) {
     let name = store.describe();
     let k = |s: &str| format!("{prefix}/{s}");
@@ -31,8 +32,24 @@ pub async fn run(store: &dyn Store, prefix: &str) {
         .check()
         .await
         .unwrap_or_else(|e| panic!("{name}: check: {e}"));
+    absent_objects(store, &name, &k).await;
+    put_with_every_header(store, &name, &k).await;
+    overwrite(store, &name, &k).await;
+    create_only(store, &name, &k).await;
+    bounded_reads(store, &name, &k).await;
+    conditional_overwrite(store, &name, &k).await;
+    zero_byte_object(store, &name, &k).await;
+    copy_replaces_headers(store, &name, &k).await;
+    multipart(store, &name, &k).await;
+    abort_leaves_nothing(store, &name, &k).await;
+    listing(store, &name, &k).await;
+    many_keys(store, &name, &k).await;
+    paged_walk(store, &name, &k).await;
+    delete_many(store, &name, &k).await;
+}
 
-    // Absent objects.
+/// Absent objects.
+async fn absent_objects(store: &dyn Store, name: &str, k: &dyn Fn(&str) -> String) {
     assert_eq!(
         store.head(&k("missing")).await.unwrap(),
         None,
@@ -47,8 +64,10 @@ pub async fn run(store: &dyn Store, prefix: &str) {
         store.list(&k("")).await.unwrap().is_empty(),
         "{name}: empty list"
     );
+}
 
-    // Put with every header, read it back.
+/// Put with every header, read it back.
+async fn put_with_every_header(store: &dyn Store, name: &str, k: &dyn Fn(&str) -> String) {
     let mut o = opts("text/html; charset=utf-8");
     o.content_encoding = Some("gzip".into());
     o.content_disposition = Some("attachment; filename=\"a b.html\"".into());
@@ -97,8 +116,10 @@ pub async fn run(store: &dyn Store, prefix: &str) {
         Some(&b"hello"[..]),
         "{name}: get"
     );
+}
 
-    // Overwrite.
+/// Overwrite.
+async fn overwrite(store: &dyn Store, name: &str, k: &dyn Fn(&str) -> String) {
     store
         .put(
             &k("dir/a b+c%20é.html"),
@@ -117,8 +138,10 @@ pub async fn run(store: &dyn Store, prefix: &str) {
         11,
         "{name}: overwrite"
     );
+}
 
-    // If-None-Match: * creates once, then fails with Precondition.
+/// If-None-Match: * creates once, then fails with Precondition.
+async fn create_only(store: &dyn Store, name: &str, k: &dyn Fn(&str) -> String) {
     let mut inm = opts("text/css");
     inm.if_none_match = true;
     store
@@ -142,7 +165,10 @@ pub async fn run(store: &dyn Store, prefix: &str) {
         Some(&b"a{}"[..]),
         "{name}: create-only kept"
     );
-    // Reads are bounded: an object over the limit is refused, not read.
+}
+
+/// Reads are bounded: an object over the limit is refused, not read.
+async fn bounded_reads(store: &dyn Store, name: &str, k: &dyn Fn(&str) -> String) {
     let e = store.get(&k("once.css"), 2).await.unwrap_err();
     assert!(
         matches!(
@@ -156,9 +182,11 @@ pub async fn run(store: &dyn Store, prefix: &str) {
         "{name}: expected too large, got {e}"
     );
     assert!(store.get(&k("once.css"), 3).await.unwrap().is_some());
+}
 
-    // If-Match: overwrite only the version read, when the backend tags
-    // versions (S3's ETag, the memory store); others return no tag.
+/// If-Match: overwrite only the version read, when the backend tags
+/// versions (S3's ETag, the memory store); others return no tag.
+async fn conditional_overwrite(store: &dyn Store, name: &str, k: &dyn Fn(&str) -> String) {
     store
         .put(
             &k("tagged.css"),
@@ -217,8 +245,10 @@ pub async fn run(store: &dyn Store, prefix: &str) {
             .is_none(),
         "{name}: get_tagged of a missing key"
     );
+}
 
-    // Zero-byte object.
+/// Zero-byte object.
+async fn zero_byte_object(store: &dyn Store, name: &str, k: &dyn Fn(&str) -> String) {
     store
         .put(&k("empty.txt"), Bytes::new(), &opts("text/plain"))
         .await
@@ -228,8 +258,10 @@ pub async fn run(store: &dyn Store, prefix: &str) {
         0,
         "{name}: empty"
     );
+}
 
-    // Copy replaces headers, keeps bytes.
+/// Copy replaces headers, keeps bytes.
+async fn copy_replaces_headers(store: &dyn Store, name: &str, k: &dyn Fn(&str) -> String) {
     let mut copt = opts("text/css; charset=utf-8");
     copt.cache_control = "public, max-age=0, must-revalidate".into();
     copt.metadata.insert("cdnsync-headers".into(), "d1".into());
@@ -262,8 +294,10 @@ pub async fn run(store: &dyn Store, prefix: &str) {
         Some(&b"a{}"[..]),
         "{name}: copy bytes"
     );
+}
 
-    // Multipart: a 5 MiB part and a short last part.
+/// Multipart: a 5 MiB part and a short last part.
+async fn multipart(store: &dyn Store, name: &str, k: &dyn Fn(&str) -> String) {
     let p1 = Bytes::from(vec![b'x'; 5 * 1024 * 1024]);
     let p2 = Bytes::from_static(b"tail");
     let id = store
@@ -297,8 +331,10 @@ pub async fn run(store: &dyn Store, prefix: &str) {
     let body = store.get(&k("big.bin"), u64::MAX).await.unwrap().unwrap();
     assert_eq!(body.len(), p1.len() + 4);
     assert_eq!(&body[p1.len()..], b"tail", "{name}: multipart bytes");
+}
 
-    // Abort leaves nothing.
+/// Abort leaves nothing.
+async fn abort_leaves_nothing(store: &dyn Store, name: &str, k: &dyn Fn(&str) -> String) {
     let id = store
         .create_multipart(&k("aborted.bin"), &opts("application/octet-stream"))
         .await
@@ -313,11 +349,13 @@ pub async fn run(store: &dyn Store, prefix: &str) {
         None,
         "{name}: aborted upload visible"
     );
+}
 
-    // Listing: sorted, sizes, prefix-bounded.
+/// Listing: sorted, sizes, prefix-bounded.
+async fn listing(store: &dyn Store, name: &str, k: &dyn Fn(&str) -> String) {
     store
         .put(
-            &format!("{prefix}-sibling/x"),
+            &format!("{}-sibling/x", k("").trim_end_matches('/')),
             Bytes::from_static(b"x"),
             &opts("text/plain"),
         )
@@ -340,8 +378,10 @@ pub async fn run(store: &dyn Store, prefix: &str) {
         3,
         "{name}: list size"
     );
+}
 
-    // Many keys: listing crosses pages on backends with small pages.
+/// Many keys: listing crosses pages on backends with small pages.
+async fn many_keys(store: &dyn Store, name: &str, k: &dyn Fn(&str) -> String) {
     for i in 0..7 {
         store
             .put(
@@ -357,7 +397,10 @@ pub async fn run(store: &dyn Store, prefix: &str) {
         7,
         "{name}: paginated list"
     );
-    // Paged walk with start-after.
+}
+
+/// Paged walk with start-after.
+async fn paged_walk(store: &dyn Store, name: &str, k: &dyn Fn(&str) -> String) {
     let mut seen = Vec::new();
     let mut after: Option<String> = None;
     loop {
@@ -374,8 +417,10 @@ pub async fn run(store: &dyn Store, prefix: &str) {
     }
     let want: Vec<String> = (0..7).map(|i| k(&format!("many/{i:02}"))).collect();
     assert_eq!(seen, want, "{name}: list_page walk");
+}
 
-    // Delete many, including an absent key.
+/// Delete many, including an absent key.
+async fn delete_many(store: &dyn Store, name: &str, k: &dyn Fn(&str) -> String) {
     let mut del: Vec<String> = (0..7).map(|i| k(&format!("many/{i:02}"))).collect();
     del.push(k("never-existed"));
     let failed = store.delete_many(&del).await.unwrap();
@@ -386,7 +431,7 @@ pub async fn run(store: &dyn Store, prefix: &str) {
     );
     assert!(
         store
-            .head(&format!("{prefix}-sibling/x"))
+            .head(&format!("{}-sibling/x", k("").trim_end_matches('/')))
             .await
             .unwrap()
             .is_some(),
