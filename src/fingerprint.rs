@@ -812,7 +812,7 @@ impl Namer<'_> {
             let target_bytes = match self.final_bytes.get(&r.target) {
                 Some(b) => b.clone(),
                 None if self.final_hash.contains_key(&r.target)
-                    || !comp.iter().any(|c| *c == r.target) =>
+                    || !comp.contains(&r.target) =>
                 {
                     Arc::new(self.read(&r.target)?)
                 }
