@@ -71,7 +71,7 @@ fn scan_and_graph(c: &mut Criterion) {
     g.sample_size(10).measurement_time(Duration::from_secs(10));
     g.throughput(Throughput::Bytes(inv.total_bytes()));
     g.bench_function(format!("scan+hash {} files", inv.files.len()), |b| {
-        b.iter(|| scan(Path::new(&dir), &rules).unwrap())
+        b.iter(|| scan(Path::new(&dir), &rules).unwrap());
     });
     g.finish();
 
@@ -82,7 +82,7 @@ fn scan_and_graph(c: &mut Criterion) {
         base_path: "/".into(),
     };
     g.bench_function("graph only", |b| {
-        b.iter(|| cdnsync::graph::build(&inv, &gopts).unwrap())
+        b.iter(|| cdnsync::graph::build(&inv, &gopts).unwrap());
     });
     g.bench_function("graph+fingerprint+rewrite", |b| {
         b.iter(|| {
@@ -93,7 +93,7 @@ fn scan_and_graph(c: &mut Criterion) {
                 &FingerprintOptions { hash_length: 12 },
             )
             .unwrap()
-        })
+        });
     });
     g.finish();
 }
@@ -180,7 +180,7 @@ fn planning(c: &mut Criterion) {
     g.sample_size(10).measurement_time(Duration::from_secs(10));
     g.throughput(Throughput::Elements(n as u64));
     g.bench_function("desired 100k", |b| {
-        b.iter(|| desired(&inv, &rules, None, "", &sse, true).unwrap())
+        b.iter(|| desired(&inv, &rules, None, "", &sse, true).unwrap());
     });
     g.bench_function("plan 100k cold", |b| {
         b.iter(|| {
@@ -192,7 +192,7 @@ fn planning(c: &mut Criterion) {
                 &opts,
             )
             .unwrap()
-        })
+        });
     });
     g.bench_function("plan 100k no-op", |b| {
         b.iter(|| {
@@ -206,7 +206,7 @@ fn planning(c: &mut Criterion) {
             .unwrap();
             assert!(p.noop);
             p
-        })
+        });
     });
     g.finish();
 }

@@ -5,6 +5,8 @@
 # slow suite.
 set -euo pipefail
 cd "$(dirname "$0")/.."
+# The structural rules of ARCHITECTURE.md (no compile needed: seconds).
+python3 scripts/check-structure.py
 # shellcheck source=scripts/test-env.sh
 source scripts/test-env.sh
 cargo test --all-targets --features dev-tools "$@"

@@ -42,7 +42,7 @@ mod imp {
     }
 
     fn open_at(dir: Option<&OwnedFd>, name: &CString, flags: libc::c_int) -> io::Result<OwnedFd> {
-        let base = dir.map_or(libc::AT_FDCWD, |d| d.as_raw_fd());
+        let base = dir.map_or(libc::AT_FDCWD, std::os::fd::AsRawFd::as_raw_fd);
         // SAFETY: a valid C string and directory fd; the result is checked.
         let fd = unsafe { libc::openat(base, name.as_ptr(), flags | libc::O_CLOEXEC) };
         if fd < 0 {
@@ -85,7 +85,7 @@ mod imp {
         Ok((dir, cstr(name)?))
     }
 
-    pub fn id_of(f: &File) -> io::Result<FileId> {
+    pub(super) fn id_of(f: &File) -> io::Result<FileId> {
         use std::os::unix::fs::MetadataExt;
         let m = f.metadata()?;
         Ok(FileId {
@@ -96,7 +96,7 @@ mod imp {
         })
     }
 
-    pub fn open(root: &Path, rel: &Path) -> io::Result<File> {
+    pub(super) fn open(root: &Path, rel: &Path) -> io::Result<File> {
         let (dir, name) = parent(root, rel)?;
         let fd = open_at(Some(&dir), &name, libc::O_RDONLY | libc::O_NOFOLLOW)?;
         let f = File::from(fd);
@@ -109,7 +109,7 @@ mod imp {
         Ok(f)
     }
 
-    pub fn unlink(root: &Path, rel: &Path, expect: FileId) -> io::Result<()> {
+    pub(super) fn unlink(root: &Path, rel: &Path, expect: FileId) -> io::Result<()> {
         let (dir, name) = parent(root, rel)?;
         // What is there now must be the very file that was verified.
         let f = File::from(open_at(

@@ -478,7 +478,7 @@ fn sccs(nodes: &[String], edges: &HashMap<&str, Vec<&str>>) -> Vec<Vec<String>> 
                 t.stack.push(v);
                 t.on.insert(v);
             }
-            let succ = edges.get(v).map(|s| s.as_slice()).unwrap_or(&[]);
+            let succ = edges.get(v).map(std::vec::Vec::as_slice).unwrap_or(&[]);
             if *i < succ.len() {
                 let w = succ[*i];
                 *i += 1;
@@ -598,7 +598,7 @@ pub fn fingerprint(
         if let Some(e) = &f.error {
             out.warnings.push(Warning::Unparsable {
                 file: rel.clone(),
-                reason: e.to_string(),
+                reason: e.clone(),
             });
         }
     }
@@ -644,7 +644,7 @@ fn dependencies<'a>(
         deps.dedup();
         if !deps.is_empty() {
             nodes.insert(rel.clone());
-            nodes.extend(deps.iter().map(|d| d.to_string()));
+            nodes.extend(deps.iter().map(std::string::ToString::to_string));
             edges.insert(rel.as_str(), deps);
         }
     }
@@ -811,9 +811,7 @@ impl Namer<'_> {
             }
             let target_bytes = match self.final_bytes.get(&r.target) {
                 Some(b) => b.clone(),
-                None if self.final_hash.contains_key(&r.target)
-                    || !comp.contains(&r.target) =>
-                {
+                None if self.final_hash.contains_key(&r.target) || !comp.contains(&r.target) => {
                     Arc::new(self.read(&r.target)?)
                 }
                 None => {
@@ -1064,7 +1062,10 @@ pub(crate) mod tests {
         ];
         assert_eq!(apply(b, &s), b"01ab234X789");
         assert_eq!(apply(b, &[]), b);
-        let nodes: Vec<String> = ["a", "b", "c", "d"].iter().map(|s| s.to_string()).collect();
+        let nodes: Vec<String> = ["a", "b", "c", "d"]
+            .iter()
+            .map(std::string::ToString::to_string)
+            .collect();
         let mut e: HashMap<&str, Vec<&str>> = HashMap::new();
         e.insert("a", vec!["b"]);
         e.insert("b", vec!["c", "a"]);

@@ -215,7 +215,7 @@ pub async fn run_listed(
     let failed_set: BTreeSet<&String> = failed.iter().map(|(k, _)| k).collect();
     for (k, e) in &failed {
         report.warnings.push(crate::warning::Warning::DeleteFailed {
-            key: k.to_string(),
+            key: k.clone(),
             error: e.to_string(),
         });
     }
@@ -228,7 +228,7 @@ pub async fn run_listed(
         }
         for (k, e) in store.delete_many(&mk).await? {
             report.warnings.push(crate::warning::Warning::DeleteFailed {
-                key: k.to_string(),
+                key: k.clone(),
                 error: e.to_string(),
             });
         }
@@ -284,7 +284,7 @@ mod tests {
     }
 
     fn listed(keys: &[&str]) -> HashSet<String> {
-        keys.iter().map(|s| s.to_string()).collect()
+        keys.iter().map(std::string::ToString::to_string).collect()
     }
 
     /// The stored body of release `i`'s index page.

@@ -417,7 +417,7 @@ fn compare(desired: Vec<Desired>, remote: &RemoteState) -> Compared {
                     stored_size: r.size,
                     content_encoding: r.content_encoding.clone(),
                     object: d,
-                })
+                });
             }
             (reason, _) => c.uploads.push(Upload {
                 object: d,
@@ -555,7 +555,7 @@ mod tests {
             .unwrap()
             .iter()
             .filter(|d| d.is_stable())
-            .map(|d| d.body_name())
+            .map(super::Desired::body_name)
             .collect();
         RemoteState {
             release: Some(Release {

@@ -86,7 +86,7 @@ pub fn limit_malloc_arenas() {
         return;
     }
     let n = std::thread::available_parallelism()
-        .map(|n| n.get())
+        .map(std::num::NonZero::get)
         .unwrap_or(2)
         .clamp(2, 8);
     // SAFETY: mallopt only tunes the allocator; called before any thread exists.

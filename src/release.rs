@@ -272,7 +272,7 @@ pub fn parse(key: &str, body: &[u8]) -> Result<Release> {
         serde_json::from_slice(body).map_err(|e| bad(format!("not valid JSON ({e})")))?;
     let format = v
         .get("format")
-        .and_then(|f| f.as_u64())
+        .and_then(serde_json::Value::as_u64)
         .ok_or_else(|| bad("no `format` field; it was not written by cdnsync".into()))?;
     if format > FORMAT as u64 {
         return Err(bad(format!(
@@ -539,19 +539,19 @@ mod tests {
             (
                 "hash",
                 Box::new(|r: &mut Release| {
-                    r.files.get_mut("index.html").unwrap().hash = "zz".into()
+                    r.files.get_mut("index.html").unwrap().hash = "zz".into();
                 }),
             ),
             (
                 "body",
                 Box::new(|r: &mut Release| {
-                    r.files.get_mut("index.html").unwrap().body = Some("../../current".into())
+                    r.files.get_mut("index.html").unwrap().body = Some("../../current".into());
                 }),
             ),
             (
                 "copy",
                 Box::new(|r: &mut Release| {
-                    r.files.get_mut("index.html").unwrap().copy_of = Some(".cdnsync/lock".into())
+                    r.files.get_mut("index.html").unwrap().copy_of = Some(".cdnsync/lock".into());
                 }),
             ),
             (
@@ -562,7 +562,7 @@ mod tests {
                 "header",
                 Box::new(|r: &mut Release| {
                     r.files.get_mut("index.html").unwrap().cache_control =
-                        "a\r\nSet-Cookie: x".into()
+                        "a\r\nSet-Cookie: x".into();
                 }),
             ),
             ("id", Box::new(|r: &mut Release| r.id = "../x".into())),

@@ -534,7 +534,8 @@ pub fn detect_bundled<'a>(paths: impl IntoIterator<Item = &'a str>) -> Bundled {
         for (strong, cands) in lens.values() {
             strong_in_dir += strong;
             if *strong >= 3 && strong * 2 >= cands.len() {
-                out.hashed.extend(cands.iter().map(|s| s.to_string()));
+                out.hashed
+                    .extend(cands.iter().map(std::string::ToString::to_string));
             }
         }
         if strong_in_dir >= 3 && strong_in_dir * 2 >= *total {

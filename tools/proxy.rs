@@ -154,7 +154,7 @@ impl Schedule {
                         "reset" => Fault::Reset,
                         "deny" => Fault::Deny,
                         _ => return Err(format!("unknown fail_with `{v}`")),
-                    })
+                    });
                 }
                 "deny" => s.deny = v.split('+').map(str::to_string).collect(),
                 _ => return Err(format!("unknown fault setting `{k}`")),
@@ -341,7 +341,7 @@ async fn handle(
         .authority(
             st.upstream
                 .authority()
-                .map(|a| a.as_str())
+                .map(hyper::http::uri::Authority::as_str)
                 .unwrap_or("127.0.0.1"),
         )
         .path_and_query(pq)

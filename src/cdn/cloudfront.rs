@@ -12,6 +12,7 @@ use aws_sdk_cloudfront::types::{InvalidationBatch, Paths};
 
 use super::{Cdn, CdnError, Invalidation, RetryHint};
 
+/// One CloudFront distribution.
 pub struct CloudFront {
     client: Client,
     id: String,
@@ -52,6 +53,7 @@ impl CloudFront {
         &self.client
     }
 
+    /// How often `--wait` polls an invalidation.
     pub fn with_poll(mut self, poll: Duration) -> Self {
         self.poll = poll;
         self

@@ -33,13 +33,16 @@ pub enum PurgeMethod {
 /// Settings of the http-purge backend.
 #[derive(Debug, Clone)]
 pub struct PurgeOptions {
+    /// PURGE or BAN.
     pub method: PurgeMethod,
     /// `Host` header sent with each purge (the cache keys objects by it);
     /// default: the purge URL's host.
     pub host: Option<String>,
+    /// Purge requests in flight.
     pub concurrency: usize,
     /// Attempts per path on connection errors and 5xx answers.
     pub attempts: u32,
+    /// Per request.
     pub timeout: Duration,
 }
 
@@ -55,6 +58,7 @@ impl Default for PurgeOptions {
     }
 }
 
+/// A reverse-proxy cache purged over HTTP (Varnish, nginx).
 pub struct HttpPurge {
     base: url::Url,
     name: String,
@@ -141,6 +145,7 @@ impl HttpPurge {
         })
     }
 
+    /// The first retry delay (tests shorten it).
     pub fn with_retry_base(mut self, d: Duration) -> Self {
         self.retry_base = d;
         self

@@ -2,6 +2,8 @@
 //! CloudFront as the backend, and the shared driver that turns changed keys
 //! into minimal, encoded, idempotent invalidations.
 
+#![warn(missing_docs)]
+
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -12,16 +14,22 @@ pub mod cloudfront;
 pub mod http_purge;
 pub mod paths;
 
+/// Why an invalidation failed; the first field names the CDN.
 #[derive(Debug, Clone, thiserror::Error, PartialEq, Eq)]
 pub enum CdnError {
+    /// Credentials lack the permission.
     #[error("{0}: access denied: {1}")]
     Denied(String, String),
+    /// No such distribution.
     #[error("distribution {0} not found")]
     NotFound(String),
+    /// CloudFront's limit of invalidations in progress.
     #[error("{0}: too many invalidations in progress")]
     TooMany(String),
+    /// `--wait` gave up: (CDN, timeout, invalidation id).
     #[error("{0}: timed out after {1:?} waiting for invalidation {2}")]
     Timeout(String, Duration, String),
+    /// Anything else.
     #[error("{0}: {1}")]
     Other(String, String),
     /// A failure that may pass: the request may be sent again.
@@ -35,10 +43,15 @@ pub enum CdnError {
 /// One invalidation sent.
 #[derive(Debug, Clone, Serialize)]
 pub struct Invalidation {
+    /// The CDN (distribution id, cache URL).
     pub distribution: String,
+    /// The invalidation's id.
     pub id: String,
+    /// Paths sent (encoded).
     pub paths: Vec<String>,
+    /// Makes a resend of the same batch idempotent.
     pub caller_reference: String,
+    /// `InProgress`, `Completed`, `Purged`.
     pub status: String,
 }
 
@@ -53,10 +66,13 @@ impl CdnError {
 /// (the caller's retry policy does the waiting, with jitter).
 #[derive(Debug, Clone, Copy)]
 pub struct RetryHint {
+    /// Calls in all.
     pub attempts: u32,
+    /// Delay before the first retry.
     pub base: Duration,
 }
 
+/// A cache in front of the site whose entries can be dropped.
 #[async_trait]
 pub trait Cdn: Send + Sync {
     /// The distribution id (for reports).
@@ -111,9 +127,11 @@ pub async fn site_url(opts: &CdnOptions, prefix: &str) -> Option<String> {
 /// How to invalidate after a change.
 #[derive(Clone)]
 pub struct CdnOptions {
+    /// Every CDN to notify.
     pub cdns: Vec<Arc<dyn Cdn>>,
     /// The bucket the keys live in (to find the distribution's origin).
     pub bucket: String,
+    /// Above this many paths, batch into `dir/*` wildcards.
     pub max_paths: usize,
     /// `--wait`: poll until completed, up to this long.
     pub wait: Option<Duration>,

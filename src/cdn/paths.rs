@@ -11,6 +11,7 @@ use percent_encoding::{AsciiSet, CONTROLS, utf8_percent_encode};
 /// CloudFront's limits: paths per invalidation batch and wildcard paths
 /// in progress at once.
 pub const MAX_PATHS: usize = 3000;
+/// CloudFront's limit of wildcard paths in progress.
 pub const MAX_WILDCARDS: usize = 15;
 
 /// RFC 1738 "unsafe" characters, plus `'` and everything non-ASCII: what
@@ -33,6 +34,7 @@ const UNSAFE: &AsciiSet = &CONTROLS
     .add(b'~')
     .add(b'\'');
 
+/// Percent-encode a path as an invalidation path (segments kept).
 pub fn encode_path(p: &str) -> String {
     utf8_percent_encode(p, UNSAFE).to_string()
 }
@@ -153,7 +155,7 @@ mod tests {
     use super::*;
 
     fn s(v: &[&str]) -> Vec<String> {
-        v.iter().map(|x| x.to_string()).collect()
+        v.iter().map(std::string::ToString::to_string).collect()
     }
 
     #[test]

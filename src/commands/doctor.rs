@@ -125,7 +125,12 @@ async fn bucket_facts(s3: &aws_sdk_s3::Client, bucket: &str) -> BucketFacts {
             s3.get_bucket_policy_status().bucket(bucket).send().await,
             &["NoSuchBucketPolicy"],
         )
-        .map(|o| o.map(|o| o.policy_status().and_then(|p| p.is_public()))),
+        .map(|o| {
+            o.map(|o| {
+                o.policy_status()
+                    .and_then(aws_sdk_s3::types::PolicyStatus::is_public)
+            })
+        }),
     );
     let policy = flat(
         fact(

@@ -139,11 +139,7 @@ pub fn human(list: &[ReleaseSummary]) -> String {
         );
     }
     // Trailing spaces of an empty last column are noise.
-    s.lines()
-        .map(|l| l.trim_end())
-        .collect::<Vec<_>>()
-        .join("\n")
-        + "\n"
+    s.lines().map(str::trim_end).collect::<Vec<_>>().join("\n") + "\n"
 }
 
 /// `2026-12-03T10:34:47.55542366Z` → `2026-12-03 10:34:47Z` (a value that

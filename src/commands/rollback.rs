@@ -114,7 +114,7 @@ fn missing(target: &Release, listed: &HashSet<String>) -> Vec<String> {
     for (rel, f) in target.files.iter().filter(|(_, f)| !f.stale) {
         match (&f.body, &f.copy_of) {
             (Some(b), _) if !listed.contains(&format!("{meta}{b}")) => {
-                missing.push(format!("{rel} (stored body {b})"))
+                missing.push(format!("{rel} (stored body {b})"));
             }
             (None, Some(c)) if !listed.contains(c) => missing.push(format!("{rel} (copy of {c})")),
             (None, None) if !listed.contains(rel) => missing.push(rel.clone()),

@@ -25,7 +25,7 @@ pub async fn run(cfg: &UnlockConfig, ctx: &Context) -> Result<UnlockReport> {
     let held = crate::lock::unlock(store.as_ref(), &prefix, cfg.force).await?;
     Ok(UnlockReport {
         target: cfg.remote.target.display(),
-        holder: held.as_ref().map(|h| h.describe()),
+        holder: held.as_ref().map(super::super::lock::LockInfo::describe),
         refreshed: held.map(|h| crate::redact::printable(&h.refreshed)),
         removed: cfg.force,
     })

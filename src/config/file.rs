@@ -87,7 +87,7 @@ where
     T::from_str(&s, true).map(Some).map_err(|_| {
         let names: Vec<String> = T::value_variants()
             .iter()
-            .filter_map(|v| v.to_possible_value())
+            .filter_map(clap::ValueEnum::to_possible_value)
             .map(|v| v.get_name().to_string())
             .collect();
         serde::de::Error::custom(format!("`{s}` is not one of {}", names.join(", ")))

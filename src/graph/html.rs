@@ -405,10 +405,10 @@ fn tag_refs(
     match t.name.as_str() {
         "base" if base_href.is_none() => *base_href = val("href"),
         "img" | "script" | "audio" | "video" | "source" | "track" | "embed" => {
-            push("src", RefKind::Asset)
+            push("src", RefKind::Asset);
         }
         "input" if val("type").is_some_and(|v| v.eq_ignore_ascii_case("image")) => {
-            push("src", RefKind::Asset)
+            push("src", RefKind::Asset);
         }
         "iframe" | "frame" => push("src", RefKind::Link),
         "a" | "area" => push("href", RefKind::Link),

@@ -93,7 +93,7 @@ pub fn extract_str(text: &str) -> Extracted {
                 .diagnostics
                 .errors()
                 .next()
-                .map(|d| d.to_string())
+                .map(std::string::ToString::to_string)
                 .unwrap_or_else(|| "syntax error".into());
             return Extracted {
                 error: Some(format!("JavaScript syntax error: {msg}")),

@@ -102,7 +102,7 @@ impl StrLit {
             && v.len() <= 1024
             && !v.contains(['\n', '\r'])
             && v.contains(['.', '/'])
-            && v.chars().any(|c| c.is_alphanumeric())
+            && v.chars().any(char::is_alphanumeric)
     }
 }
 

@@ -222,7 +222,7 @@ fn progress(
         (0, 0)
     } else {
         walk(src, rules)
-            .filter_map(|f| f.ok())
+            .filter_map(std::result::Result::ok)
             .filter(|f| opts.shard.is_none_or(|(i, n)| shard_of(&f.key_rel, n) == i))
             .fold((0u64, 0u64), |(n, b), f| (n + 1, b + f.size))
     };

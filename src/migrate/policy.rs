@@ -31,7 +31,7 @@ pub fn parse_shard(s: &str) -> std::result::Result<(u64, u64), String> {
 
 /// Why a relative path cannot be a key (reported, never silently changed).
 pub fn bad_name(rel: &str) -> Option<&'static str> {
-    if rel.chars().any(|c| c.is_control()) {
+    if rel.chars().any(char::is_control) {
         Some("control character in the name")
     } else if rel.contains('\\') {
         Some("backslash in the name")

@@ -14,6 +14,8 @@ use super::{CompletedPart, ListEntry, ObjectMeta, PutOptions, Store, StoreError,
 /// Directory (under the root) holding sidecars, temp files and uploads.
 pub const STORE_DIR: &str = ".cdnsync-store";
 
+/// A store in a local directory: each object a file, its headers in a
+/// sidecar under `.cdnsync-store/`.
 pub struct LocalStore {
     root: PathBuf,
 }
@@ -63,10 +65,12 @@ fn join_err(key: &str, e: tokio::task::JoinError) -> StoreError {
 }
 
 impl LocalStore {
+    /// The store rooted at `root` (created on the first write).
     pub fn new(root: impl Into<PathBuf>) -> Self {
         LocalStore { root: root.into() }
     }
 
+    /// Its directory.
     pub fn root(&self) -> &Path {
         &self.root
     }
@@ -118,9 +122,8 @@ impl LocalStore {
     /// without a sidecar (not published), anything that is not a regular
     /// file, or a path through a symlink. What `serve` serves.
     pub fn read_published_meta(&self, key: &str) -> StoreResult<Option<ObjectMeta>> {
-        let path = match self.object_path(key) {
-            Ok(p) => p,
-            Err(_) => return Ok(None),
+        let Ok(path) = self.object_path(key) else {
+            return Ok(None);
         };
         match std::fs::symlink_metadata(&path) {
             Ok(m) if m.file_type().is_file() => {}

@@ -10,8 +10,11 @@ use bytes::Bytes;
 use super::{CompletedPart, ListEntry, ObjectMeta, PutOptions, Store, StoreError, StoreResult};
 
 #[derive(Debug, Clone)]
+/// One object held in memory.
 pub struct MemObject {
+    /// The bytes.
     pub body: Bytes,
+    /// What HEAD answers.
     pub meta: ObjectMeta,
 }
 
@@ -32,6 +35,7 @@ struct Inner {
 }
 
 #[derive(Default)]
+/// A store in memory, with hooks to inject failures (tests only).
 pub struct MemoryStore {
     inner: Mutex<Inner>,
     fail: Mutex<Option<FailHook>>,
@@ -55,6 +59,7 @@ fn meta_from(opts: &PutOptions, size: u64) -> ObjectMeta {
 }
 
 impl MemoryStore {
+    /// An empty store.
     pub fn new() -> Self {
         Self::default()
     }
@@ -69,22 +74,27 @@ impl MemoryStore {
         *self.fail.lock().unwrap() = Some(Box::new(hook));
     }
 
+    /// Stop injecting failures.
     pub fn clear_failures(&self) {
         *self.fail.lock().unwrap() = None;
     }
 
+    /// The object at `key`.
     pub fn object(&self, key: &str) -> Option<MemObject> {
         self.inner.lock().unwrap().objects.get(key).cloned()
     }
 
+    /// Every key, sorted.
     pub fn keys(&self) -> Vec<String> {
         self.inner.lock().unwrap().objects.keys().cloned().collect()
     }
 
+    /// How many calls of `op` (`put`, `copy`…) were made.
     pub fn op_count(&self, op: &str) -> u64 {
         self.inner.lock().unwrap().ops.get(op).copied().unwrap_or(0)
     }
 
+    /// Forget the call counts.
     pub fn reset_counts(&self) {
         self.inner.lock().unwrap().ops.clear();
     }

@@ -2,6 +2,8 @@
 //! directory, memory), with typed errors so callers can tell a retryable
 //! failure from a denied one.
 
+#![warn(missing_docs)]
+
 use std::collections::BTreeMap;
 
 use async_trait::async_trait;
@@ -23,12 +25,16 @@ pub enum Sse {
     Aes256,
     /// SSE-KMS, with an optional key id (else the bucket's / AWS managed key).
     Kms {
+        /// Key id, ARN or alias (`--sse-kms-key-id`).
         key_id: Option<String>,
+        /// S3 Bucket Keys (fewer KMS calls).
         bucket_key: bool,
     },
 }
 
 impl Sse {
+    /// What the header digest records of the encryption (a change of
+    /// encryption re-uploads).
     pub fn digest_part(&self) -> String {
         match self {
             Sse::None => "none".into(),
@@ -52,12 +58,17 @@ impl Sse {
 /// Everything a PUT (or a metadata-replacing COPY) sets.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct PutOptions {
+    /// `Content-Type`.
     pub content_type: String,
+    /// `Cache-Control`.
     pub cache_control: String,
+    /// `Content-Encoding` (`gzip` when stored compressed).
     pub content_encoding: Option<String>,
+    /// `Content-Disposition`.
     pub content_disposition: Option<String>,
     /// User metadata (`x-amz-meta-*`), keys without the prefix.
     pub metadata: BTreeMap<String, String>,
+    /// Server-side encryption requested.
     pub sse: Sse,
     /// Create only: fail with [`StoreError::Precondition`] if the key exists
     /// (`If-None-Match: *`).
@@ -87,21 +98,30 @@ impl PutOptions {
 /// One listed object.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct ListEntry {
+    /// The full key.
     pub key: String,
+    /// Stored size in bytes.
     pub size: u64,
 }
 
 /// What HEAD returns.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Default)]
 pub struct ObjectMeta {
+    /// Stored size in bytes.
     pub size: u64,
+    /// `Content-Type`.
     pub content_type: Option<String>,
+    /// `Cache-Control`.
     pub cache_control: Option<String>,
+    /// `Content-Encoding`.
     pub content_encoding: Option<String>,
+    /// `Content-Disposition`.
     pub content_disposition: Option<String>,
+    /// User metadata, keys without the `x-amz-meta-` prefix.
     pub metadata: BTreeMap<String, String>,
     /// `x-amz-server-side-encryption` as the store reports it.
     pub sse: Option<String>,
+    /// The KMS key the store reports, for SSE-KMS.
     pub sse_kms_key_id: Option<String>,
     /// The store's own CRC32 of the stored bytes (base64, big-endian), when
     /// it keeps one; `…-N` for a multipart composite.
@@ -111,32 +131,45 @@ pub struct ObjectMeta {
 /// One finished part of a multipart upload.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct CompletedPart {
+    /// Part number, from 1.
     pub number: i32,
+    /// The part's ETag, as completing the upload needs it.
     pub etag: String,
+    /// The part's CRC32, when the store computed one.
     pub checksum_crc32: Option<String>,
 }
 
+/// Why a store call failed, typed so callers can tell a retryable failure
+/// from a fatal one.
 #[derive(Debug, Clone, thiserror::Error, PartialEq, Eq)]
+#[allow(missing_docs)] // the fields are the key / bucket / message shown
 pub enum StoreError {
+    /// The key does not exist (where it must).
     #[error("{key}: not found")]
     NotFound { key: String },
+    /// A conditional write found the object changed or present.
     #[error("{key}: already exists (If-None-Match precondition failed)")]
     Precondition { key: String },
+    /// The bucket does not exist, or these credentials cannot see it.
     #[error("bucket `{bucket}` does not exist (or is not visible with these credentials)")]
     NoSuchBucket { bucket: String },
+    /// Credentials rejected or access denied.
     #[error("access denied{}: {message}", if key.is_empty() { String::new() } else { format!(" on `{key}`") })]
     Denied { key: String, message: String },
     #[error("bucket `{bucket}` is in another region{}; pass --region {}", region.as_deref().map(|r| format!(" ({r})")).unwrap_or_default(), region.as_deref().unwrap_or("<its region>"))]
+    /// The bucket is in another region than the client's.
     WrongRegion {
         bucket: String,
         region: Option<String>,
     },
+    /// A failure that may pass (throttling, 5xx, a broken connection).
     #[error("{}: temporary failure: {message}", if key.is_empty() { "listing" } else { key.as_str() })]
     Transient { key: String, message: String },
     /// No connection to the store could be made at all (refused, DNS,
     /// timeout) before anything was written.
     #[error("cannot connect to {endpoint}: {message}; nothing was written")]
     Unreachable { endpoint: String, message: String },
+    /// Anything else.
     #[error("{}: {message}", if key.is_empty() { "listing" } else { key.as_str() })]
     Other { key: String, message: String },
     /// An object read back is larger than any valid one can be.
@@ -145,6 +178,7 @@ pub enum StoreError {
 }
 
 impl StoreError {
+    /// Worth retrying.
     pub fn is_transient(&self) -> bool {
         matches!(self, StoreError::Transient { .. })
     }
@@ -161,6 +195,7 @@ impl StoreError {
     }
 }
 
+/// A store call's result.
 pub type StoreResult<T> = std::result::Result<T, StoreError>;
 
 /// The storage interface. Keys are full keys (prefix included), without a
@@ -245,6 +280,7 @@ pub trait Store: Send + Sync {
         body: Bytes,
     ) -> StoreResult<CompletedPart>;
 
+    /// Finish a multipart upload from its parts (in order).
     async fn complete_multipart(
         &self,
         key: &str,
@@ -252,6 +288,7 @@ pub trait Store: Send + Sync {
         parts: Vec<CompletedPart>,
     ) -> StoreResult<()>;
 
+    /// Abandon a multipart upload and its parts.
     async fn abort_multipart(&self, key: &str, upload_id: &str) -> StoreResult<()>;
 }
 

@@ -24,6 +24,7 @@ use super::{
 /// resolves and checks the endpoint; this backend only uses it).
 #[derive(Debug, Clone, Default)]
 pub struct S3Options {
+    /// The bucket.
     pub bucket: String,
     /// A custom endpoint (path-style addressing); `None`: AWS.
     pub endpoint_url: Option<String>,
@@ -33,6 +34,7 @@ pub struct S3Options {
     pub list_page_size: Option<i32>,
 }
 
+/// A bucket on S3 or an S3-compatible server.
 pub struct S3Store {
     client: Client,
     bucket: String,
@@ -60,6 +62,7 @@ impl S3Store {
         }
     }
 
+    /// The SDK client (for doctor's reads of bucket settings).
     pub fn client(&self) -> &Client {
         &self.client
     }

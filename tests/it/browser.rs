@@ -61,7 +61,7 @@ fn local_keys(out: &Path) -> BTreeSet<String> {
         .filter_entry(|e| {
             e.depth() != 1 || (e.file_name() != ".cdnsync-store" && e.file_name() != ".cdnsync")
         })
-        .filter_map(|e| e.ok())
+        .filter_map(std::result::Result::ok)
         .filter(|e| e.file_type().is_file())
         .map(|e| {
             e.path()
@@ -330,7 +330,7 @@ fn logical_of(report: &Value, key: &str) -> String {
 fn files_under(dir: &Path) -> Vec<String> {
     walkdir::WalkDir::new(dir)
         .into_iter()
-        .filter_map(|e| e.ok())
+        .filter_map(std::result::Result::ok)
         .filter(|e| e.file_type().is_file())
         .map(|e| {
             e.path()

@@ -96,7 +96,7 @@ fn migrates_every_file_once_verified_with_headers_and_url_map() {
             "name is not valid UTF-8"
         ]
         .iter()
-        .map(|s| s.to_string())
+        .map(std::string::ToString::to_string)
         .collect()
     );
 
@@ -112,7 +112,8 @@ fn migrates_every_file_once_verified_with_headers_and_url_map() {
         assert_eq!(b.body(&key), *body, "{key}");
         let h = b.head(&key);
         assert_eq!(
-            h.server_side_encryption().map(|s| s.as_str()),
+            h.server_side_encryption()
+                .map(aws_sdk_s3::types::ServerSideEncryption::as_str),
             Some("AES256"),
             "{key}"
         );
@@ -283,7 +284,7 @@ fn verify_reports_mismatches_and_delete_source_removes_only_verified_files() {
         left,
         ["3.jpg", "5.jpg", "new.jpg"]
             .iter()
-            .map(|s| s.to_string())
+            .map(std::string::ToString::to_string)
             .collect()
     );
     // The bucket was not touched by either step.

@@ -10,7 +10,7 @@ use crate::util::*;
 fn publish_local(site: &Site, extra: &[&str]) -> (Value, tempfile::TempDir, std::path::PathBuf) {
     let (t, out) = tmp_target();
     let mut args = publish_args_owned(site, &out);
-    args.extend(extra.iter().map(|s| s.to_string()));
+    args.extend(extra.iter().map(std::string::ToString::to_string));
     let a: Vec<&str> = args.iter().map(String::as_str).collect();
     let r = cdnsync(&a).ok_json();
     (r, t, out)

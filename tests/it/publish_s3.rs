@@ -97,7 +97,8 @@ fn cold_noop_touch_change_delete_cycle() {
         assert_eq!(h.cache_control(), Some(cc), "{key}");
         assert_eq!(h.content_encoding(), gz.then_some("gzip"), "{key}");
         assert_eq!(
-            h.server_side_encryption().map(|s| s.as_str()),
+            h.server_side_encryption()
+                .map(aws_sdk_s3::types::ServerSideEncryption::as_str),
             Some("AES256"),
             "{key}"
         );
@@ -427,7 +428,8 @@ fn multipart_upload_of_large_files() {
     let h = b.head("media/big.bin");
     assert_eq!(h.content_length(), Some(big.len() as i64));
     assert_eq!(
-        h.server_side_encryption().map(|s| s.as_str()),
+        h.server_side_encryption()
+            .map(aws_sdk_s3::types::ServerSideEncryption::as_str),
         Some("AES256")
     );
     assert_eq!(
@@ -456,7 +458,8 @@ fn sse_kms_and_switching_encryption_reuploads() {
     assert_eq!(r["uploaded"], 2, "{r:#}");
     let h = b.head("index.html");
     assert_eq!(
-        h.server_side_encryption().map(|s| s.as_str()),
+        h.server_side_encryption()
+            .map(aws_sdk_s3::types::ServerSideEncryption::as_str),
         Some("aws:kms")
     );
     assert!(

@@ -86,7 +86,8 @@ fn rollback_restores_pages_byte_for_byte_without_local_files() {
     );
     assert_eq!(h.content_type(), Some("text/html; charset=utf-8"));
     assert_eq!(
-        h.server_side_encryption().map(|s| s.as_str()),
+        h.server_side_encryption()
+            .map(aws_sdk_s3::types::ServerSideEncryption::as_str),
         Some("AES256")
     );
     assert!(!b.keys("www/").contains(&"www/new.html".to_string()));

@@ -346,7 +346,7 @@ fn secrets_are_never_published_even_behind_a_link() {
         published,
         ["index.html", ".well-known/security.txt"]
             .iter()
-            .map(|s| s.to_string())
+            .map(std::string::ToString::to_string)
             .collect::<std::collections::BTreeSet<_>>()
             .into_iter()
             .collect::<Vec<_>>(),

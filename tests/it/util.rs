@@ -14,7 +14,7 @@ use aws_sdk_s3::config::{Credentials, Region};
 use aws_sdk_s3::primitives::ByteStream;
 use serde_json::Value;
 
-pub fn rt() -> tokio::runtime::Runtime {
+pub(crate) fn rt() -> tokio::runtime::Runtime {
     tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
@@ -27,21 +27,21 @@ fn env_or_panic(name: &str) -> String {
     })
 }
 
-pub fn moto_endpoint() -> String {
+pub(crate) fn moto_endpoint() -> String {
     env_or_panic("CDNSYNC_TEST_MOTO_ENDPOINT")
 }
 
-pub fn s3s_endpoint() -> String {
+pub(crate) fn s3s_endpoint() -> String {
     env_or_panic("CDNSYNC_TEST_S3S_ENDPOINT")
 }
 
 /// A site in a temp dir.
-pub struct Site {
+pub(crate) struct Site {
     pub dir: tempfile::TempDir,
 }
 
 impl Site {
-    pub fn new(files: &[(&str, &[u8])]) -> Site {
+    pub(crate) fn new(files: &[(&str, &[u8])]) -> Site {
         let dir = tempfile::tempdir().unwrap();
         let s = Site { dir };
         for (p, b) in files {
@@ -51,7 +51,7 @@ impl Site {
     }
 
     /// A site from owned (path, bytes) pairs.
-    pub fn from_files(files: &[(String, Vec<u8>)]) -> Site {
+    pub(crate) fn from_files(files: &[(String, Vec<u8>)]) -> Site {
         let s = Site::new(&[]);
         for (p, b) in files {
             s.write(p, b);
@@ -59,23 +59,23 @@ impl Site {
         s
     }
 
-    pub fn path(&self) -> &Path {
+    pub(crate) fn path(&self) -> &Path {
         self.dir.path()
     }
 
-    pub fn write(&self, rel: &str, body: &[u8]) {
+    pub(crate) fn write(&self, rel: &str, body: &[u8]) {
         let p = self.dir.path().join(rel);
         std::fs::create_dir_all(p.parent().unwrap()).unwrap();
         std::fs::write(p, body).unwrap();
     }
 
-    pub fn remove(&self, rel: &str) {
+    pub(crate) fn remove(&self, rel: &str) {
         std::fs::remove_file(self.dir.path().join(rel)).unwrap();
     }
 
     /// Set every file's mtime to "now + 1 day", content unchanged (a fresh
     /// checkout).
-    pub fn touch_all(&self) {
+    pub(crate) fn touch_all(&self) {
         let later = std::time::SystemTime::now() + std::time::Duration::from_secs(86_400);
         for e in walkdir::WalkDir::new(self.path()) {
             let e = e.unwrap();
@@ -88,7 +88,7 @@ impl Site {
 }
 
 /// A typical small site: pages, CSS, JS, images, a secret that must not go up.
-pub fn sample_site() -> Site {
+pub(crate) fn sample_site() -> Site {
     let css = "body { color: #333; background: url(../img/a.png); }\n".repeat(40);
     let js = "export function f(x) { return x * 2; }\n".repeat(40);
     Site::new(&[
@@ -109,7 +109,7 @@ pub fn sample_site() -> Site {
 static COUNTER: AtomicU32 = AtomicU32::new(0);
 
 /// A bucket name unique to this test process and call.
-pub fn unique_bucket(tag: &str) -> String {
+pub(crate) fn unique_bucket(tag: &str) -> String {
     format!(
         "t{}-{}-{}",
         std::process::id(),
@@ -119,7 +119,7 @@ pub fn unique_bucket(tag: &str) -> String {
     .to_ascii_lowercase()
 }
 
-pub fn client(endpoint: &str, key: &str, secret: &str) -> Client {
+pub(crate) fn client(endpoint: &str, key: &str, secret: &str) -> Client {
     let conf = aws_sdk_s3::Config::builder()
         .behavior_version_latest()
         .endpoint_url(endpoint)
@@ -131,7 +131,7 @@ pub fn client(endpoint: &str, key: &str, secret: &str) -> Client {
 }
 
 /// A bucket on the moto server, created for one test.
-pub struct Bucket {
+pub(crate) struct Bucket {
     pub endpoint: String,
     pub name: String,
     pub client: Client,
@@ -139,7 +139,7 @@ pub struct Bucket {
 }
 
 impl Bucket {
-    pub fn moto(tag: &str) -> Bucket {
+    pub(crate) fn moto(tag: &str) -> Bucket {
         let endpoint = moto_endpoint();
         let b = Bucket {
             client: client(&endpoint, "test", "test"),
@@ -152,7 +152,7 @@ impl Bucket {
         b
     }
 
-    pub fn url(&self, prefix: &str) -> String {
+    pub(crate) fn url(&self, prefix: &str) -> String {
         if prefix.is_empty() {
             format!("s3://{}", self.name)
         } else {
@@ -160,7 +160,7 @@ impl Bucket {
         }
     }
 
-    pub fn keys(&self, prefix: &str) -> Vec<String> {
+    pub(crate) fn keys(&self, prefix: &str) -> Vec<String> {
         self.rt.block_on(async {
             let mut out = Vec::new();
             let mut token = None;
@@ -189,14 +189,14 @@ impl Bucket {
         })
     }
 
-    pub fn head(&self, key: &str) -> aws_sdk_s3::operation::head_object::HeadObjectOutput {
+    pub(crate) fn head(&self, key: &str) -> aws_sdk_s3::operation::head_object::HeadObjectOutput {
         self.rt
             .block_on(self.client.head_object().bucket(&self.name).key(key).send())
             .unwrap_or_else(|e| panic!("head {key}: {e:?}"))
     }
 
     /// Stored bytes, gunzipped when the object is gzip-encoded.
-    pub fn body(&self, key: &str) -> Vec<u8> {
+    pub(crate) fn body(&self, key: &str) -> Vec<u8> {
         self.rt.block_on(async {
             let o = self
                 .client
@@ -220,7 +220,7 @@ impl Bucket {
         })
     }
 
-    pub fn delete(&self, key: &str) {
+    pub(crate) fn delete(&self, key: &str) {
         self.rt
             .block_on(
                 self.client
@@ -232,7 +232,7 @@ impl Bucket {
             .unwrap_or_else(|e| panic!("delete {key}: {e:?}"));
     }
 
-    pub fn put(&self, key: &str, body: &[u8]) {
+    pub(crate) fn put(&self, key: &str, body: &[u8]) {
         self.rt
             .block_on(
                 self.client
@@ -249,12 +249,12 @@ impl Bucket {
 /// The real binary, with an environment that holds only what the test sets
 /// (no AWS config files, no instance metadata), run in a temp dir so no
 /// stray `cdnsync.toml` is picked up.
-pub struct Cdnsync {
+pub(crate) struct Cdnsync {
     pub cmd: std::process::Command,
     _cwd: tempfile::TempDir,
 }
 
-pub fn cdnsync(args: &[&str]) -> Cdnsync {
+pub(crate) fn cdnsync(args: &[&str]) -> Cdnsync {
     in_clean_env(
         std::process::Command::new(env!("CARGO_BIN_EXE_cdnsync")),
         args,
@@ -264,7 +264,7 @@ pub fn cdnsync(args: &[&str]) -> Cdnsync {
 /// The real binary as `nobody` when the tests run as root (root reads any
 /// file, so a mode-000 file is unreadable only to another user); its temp
 /// working directory is open to that user.
-pub fn cdnsync_as_nobody(args: &[&str]) -> Cdnsync {
+pub(crate) fn cdnsync_as_nobody(args: &[&str]) -> Cdnsync {
     let cmd = if euid_is_root() {
         let mut c = std::process::Command::new("setpriv");
         c.args(["--reuid=65534", "--regid=65534", "--clear-groups", "--"])
@@ -306,7 +306,7 @@ fn in_clean_env(mut cmd: std::process::Command, args: &[&str]) -> Cdnsync {
 }
 
 /// `cdnsync` with moto's endpoint and dummy credentials.
-pub fn cdnsync_moto(args: &[&str]) -> Cdnsync {
+pub(crate) fn cdnsync_moto(args: &[&str]) -> Cdnsync {
     let mut c = cdnsync(args);
     c.cmd
         .env("AWS_ACCESS_KEY_ID", "test")
@@ -316,14 +316,14 @@ pub fn cdnsync_moto(args: &[&str]) -> Cdnsync {
     c
 }
 
-pub struct Ran {
+pub(crate) struct Ran {
     pub code: i32,
     pub stdout: String,
     pub stderr: String,
 }
 
 impl Ran {
-    pub fn json(&self) -> Value {
+    pub(crate) fn json(&self) -> Value {
         serde_json::from_str(&self.stdout).unwrap_or_else(|e| {
             panic!(
                 "stdout is not JSON ({e}):\n{}\nstderr:\n{}",
@@ -334,13 +334,13 @@ impl Ran {
 }
 
 impl Cdnsync {
-    pub fn env(mut self, k: &str, v: &str) -> Self {
+    pub(crate) fn env(mut self, k: &str, v: &str) -> Self {
         self.cmd.env(k, v);
         self
     }
 
     /// Start without waiting (stdout discarded, stderr piped).
-    pub fn spawn(mut self) -> (std::process::Child, tempfile::TempDir) {
+    pub(crate) fn spawn(mut self) -> (std::process::Child, tempfile::TempDir) {
         let child = self
             .cmd
             .stdin(std::process::Stdio::null())
@@ -351,7 +351,7 @@ impl Cdnsync {
         (child, self._cwd)
     }
 
-    pub fn run(mut self) -> Ran {
+    pub(crate) fn run(mut self) -> Ran {
         let out = self
             .cmd
             .stdin(std::process::Stdio::null())
@@ -365,7 +365,7 @@ impl Cdnsync {
     }
 
     /// Run, expect success, return the JSON report.
-    pub fn ok_json(self) -> Value {
+    pub(crate) fn ok_json(self) -> Value {
         let r = self.run();
         assert_eq!(
             r.code, 0,
@@ -376,7 +376,7 @@ impl Cdnsync {
     }
 
     /// Run, expect success (any output).
-    pub fn ok_json_or_text(self) -> String {
+    pub(crate) fn ok_json_or_text(self) -> String {
         let r = self.run();
         assert_eq!(
             r.code, 0,
@@ -387,7 +387,7 @@ impl Cdnsync {
     }
 
     /// Run, expect exit `code`, return stderr.
-    pub fn fails(self, code: i32) -> String {
+    pub(crate) fn fails(self, code: i32) -> String {
         let r = self.run();
         assert_eq!(
             r.code, code,
@@ -400,27 +400,27 @@ impl Cdnsync {
 
 /// A plan of `dir` against `to` (on moto, no proxy) has nothing to do:
 /// the target converged to the build.
-pub fn assert_plan_noop(dir: &str, to: &str, what: &str) {
+pub(crate) fn assert_plan_noop(dir: &str, to: &str, what: &str) {
     let plan = cdnsync_moto(&["plan", dir, "--to", to, "--json"]).ok_json();
     assert_eq!(plan["noop"], true, "{what}: not converged: {plan:#}");
 }
 
-pub fn path_str(p: &Path) -> String {
+pub(crate) fn path_str(p: &Path) -> String {
     p.to_str().unwrap().to_string()
 }
 
-pub fn publish_args<'a>(dir: &'a str, to: &'a str) -> Vec<&'a str> {
+pub(crate) fn publish_args<'a>(dir: &'a str, to: &'a str) -> Vec<&'a str> {
     vec!["publish", dir, "--to", to, "--json"]
 }
 
 /// Publish arguments for tests of the plain sync mechanics (every file
 /// keeps its path).
-pub fn sync_args<'a>(dir: &'a str, to: &'a str) -> Vec<&'a str> {
+pub(crate) fn sync_args<'a>(dir: &'a str, to: &'a str) -> Vec<&'a str> {
     vec!["publish", dir, "--to", to, "--json", "--no-fingerprint"]
 }
 
 /// Keys of objects in a report with the given action.
-pub fn keys_with(report: &Value, action: &str) -> Vec<String> {
+pub(crate) fn keys_with(report: &Value, action: &str) -> Vec<String> {
     let mut v: Vec<String> = report["objects"]
         .as_array()
         .unwrap()
@@ -432,7 +432,7 @@ pub fn keys_with(report: &Value, action: &str) -> Vec<String> {
     v
 }
 
-pub fn tmp_target() -> (tempfile::TempDir, PathBuf) {
+pub(crate) fn tmp_target() -> (tempfile::TempDir, PathBuf) {
     let d = tempfile::tempdir().unwrap();
     let p = d.path().join("out");
     (d, p)
@@ -441,13 +441,13 @@ pub fn tmp_target() -> (tempfile::TempDir, PathBuf) {
 /// A TCP proxy on 127.0.0.1 in front of `upstream` (`http://host:port`)
 /// that delays every request by `delay` and counts requests: a slowed
 /// server, and a clock to kill a run by.
-pub struct SlowProxy {
+pub(crate) struct SlowProxy {
     pub endpoint: String,
     pub requests: std::sync::Arc<std::sync::atomic::AtomicUsize>,
 }
 
 impl SlowProxy {
-    pub fn start(upstream: &str, delay: std::time::Duration) -> SlowProxy {
+    pub(crate) fn start(upstream: &str, delay: std::time::Duration) -> SlowProxy {
         use std::io::{Read, Write};
         use std::sync::atomic::Ordering;
         let up = upstream.trim_start_matches("http://").to_string();
@@ -493,7 +493,7 @@ impl SlowProxy {
         SlowProxy { endpoint, requests }
     }
 
-    pub fn count(&self) -> usize {
+    pub(crate) fn count(&self) -> usize {
         self.requests.load(std::sync::atomic::Ordering::SeqCst)
     }
 }
@@ -502,7 +502,7 @@ impl SlowProxy {
 /// scripts → images, modules…), exists at the moment it is looked at.
 /// Objects no live page reaches (new assets during phase 1) do not count.
 /// Returns the broken references.
-pub fn broken_references(b: &Bucket) -> Vec<String> {
+pub(crate) fn broken_references(b: &Bucket) -> Vec<String> {
     let fetch = |k: &str| -> Option<Vec<u8>> {
         // Straight from the server, not through the slow proxy.
         let o =
@@ -557,7 +557,7 @@ pub fn broken_references(b: &Bucket) -> Vec<String> {
 }
 
 /// A site whose pages, styles and scripts all change between versions.
-pub fn changing_site(v: &str, pages: usize) -> Site {
+pub(crate) fn changing_site(v: &str, pages: usize) -> Site {
     let s = Site::new(&[]);
     for i in 0..pages {
         s.write(
@@ -590,14 +590,14 @@ pub fn changing_site(v: &str, pages: usize) -> Site {
 
 /// `cdnsync-proxy` (tools/proxy.rs) in front of `upstream`, injecting faults
 /// on a seeded schedule; killed when dropped.
-pub struct FaultProxy {
+pub(crate) struct FaultProxy {
     pub endpoint: String,
     child: std::process::Child,
     _dir: tempfile::TempDir,
 }
 
 impl FaultProxy {
-    pub fn start(upstream: &str, spec: &str) -> FaultProxy {
+    pub(crate) fn start(upstream: &str, spec: &str) -> FaultProxy {
         let dir = tempfile::tempdir().unwrap();
         let port_file = dir.path().join("port");
         let child = std::process::Command::new(env!("CARGO_BIN_EXE_cdnsync-proxy"))
@@ -638,21 +638,21 @@ impl FaultProxy {
     }
 
     /// A new fault schedule; request numbering restarts at 0.
-    pub fn set(&self, spec: &str) {
+    pub(crate) fn set(&self, spec: &str) {
         self.control("POST", &format!("/__proxy/faults?{spec}"));
     }
 
     /// Requests (by operation, `TOTAL`, and `FAULT_<kind>`) since the start
     /// or the last `reset_counts`.
-    pub fn counts(&self) -> std::collections::BTreeMap<String, u64> {
+    pub(crate) fn counts(&self) -> std::collections::BTreeMap<String, u64> {
         serde_json::from_str(&self.control("GET", "/__proxy/counts")).unwrap()
     }
 
-    pub fn reset_counts(&self) {
+    pub(crate) fn reset_counts(&self) {
         self.control("POST", "/__proxy/reset");
     }
 
-    pub fn faults_injected(&self) -> u64 {
+    pub(crate) fn faults_injected(&self) -> u64 {
         self.counts()
             .iter()
             .filter(|(k, _)| k.starts_with("FAULT_"))
@@ -661,7 +661,7 @@ impl FaultProxy {
     }
 
     /// `cdnsync` with moto's credentials, through this proxy.
-    pub fn cdnsync(&self, args: &[&str]) -> Cdnsync {
+    pub(crate) fn cdnsync(&self, args: &[&str]) -> Cdnsync {
         cdnsync_moto(args).env("CDNSYNC_ENDPOINT_URL", &self.endpoint)
     }
 }
@@ -675,7 +675,7 @@ impl Drop for FaultProxy {
 
 /// What a reader of one object sees: raw bytes and the headers cdnsync sets.
 #[derive(Debug, PartialEq, Eq)]
-pub struct ObjectSnap {
+pub(crate) struct ObjectSnap {
     pub body: Vec<u8>,
     pub content_type: Option<String>,
     pub cache_control: Option<String>,
@@ -686,7 +686,7 @@ pub struct ObjectSnap {
 
 /// Every object of `before` is in `after`, bytes and headers unchanged
 /// (objects may have been added).
-pub fn assert_kept(
+pub(crate) fn assert_kept(
     before: &std::collections::BTreeMap<String, ObjectSnap>,
     after: &std::collections::BTreeMap<String, ObjectSnap>,
     when: &str,
@@ -698,7 +698,7 @@ pub fn assert_kept(
 
 impl Bucket {
     /// Every object outside `.cdnsync/`, with its raw bytes and headers.
-    pub fn snapshot(&self) -> std::collections::BTreeMap<String, ObjectSnap> {
+    pub(crate) fn snapshot(&self) -> std::collections::BTreeMap<String, ObjectSnap> {
         self.keys("")
             .into_iter()
             .filter(|k| !k.starts_with(".cdnsync/"))
@@ -731,7 +731,7 @@ impl Bucket {
 }
 
 /// `cdnsync serve DIR --port 0`, stopped (killed) when dropped.
-pub struct Server {
+pub(crate) struct Server {
     pub child: std::process::Child,
     pub base: String,
 }
@@ -744,7 +744,7 @@ impl Drop for Server {
 }
 
 /// Start `cdnsync serve` on a free port; returns once it listens.
-pub fn serve(dir: &Path) -> Server {
+pub(crate) fn serve(dir: &Path) -> Server {
     use std::io::BufRead;
     let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_cdnsync"))
         .args(["serve", dir.to_str().unwrap(), "--port", "0"])
@@ -769,14 +769,14 @@ pub fn serve(dir: &Path) -> Server {
 
 /// One HTTP answer, as curl saw it.
 #[derive(Debug)]
-pub struct Http {
+pub(crate) struct Http {
     pub status: u16,
     pub headers: Vec<(String, String)>,
     pub body: Vec<u8>,
 }
 
 impl Http {
-    pub fn header(&self, name: &str) -> Option<&str> {
+    pub(crate) fn header(&self, name: &str) -> Option<&str> {
         self.headers
             .iter()
             .find(|(k, _)| k.eq_ignore_ascii_case(name))
@@ -785,7 +785,7 @@ impl Http {
 }
 
 /// `METHOD url` with extra request headers (curl; no redirects followed).
-pub fn http(method: &str, url: &str, headers: &[(&str, &str)]) -> Http {
+pub(crate) fn http(method: &str, url: &str, headers: &[(&str, &str)]) -> Http {
     let mut c = std::process::Command::new("curl");
     c.args(["-s", "-D", "-", "-o", "-", "-X", method]);
     if method == "HEAD" {
@@ -820,7 +820,7 @@ pub fn http(method: &str, url: &str, headers: &[(&str, &str)]) -> Http {
 
 /// `HEAD` every path (relative URL paths, encoded here) over one keep-alive
 /// connection; the status of each.
-pub fn head_statuses(base: &str, paths: &[String]) -> Vec<(String, u16)> {
+pub(crate) fn head_statuses(base: &str, paths: &[String]) -> Vec<(String, u16)> {
     use std::io::{BufRead, Write};
     const SEGMENT: &percent_encoding::AsciiSet = &percent_encoding::NON_ALPHANUMERIC
         .remove(b'-')
