@@ -4,7 +4,8 @@
 //!
 //! The pipeline is `scan → plan → execute`: scanning and remote reads do I/O,
 //! planning is a pure function over their results, and the executor applies
-//! the plan to a [`store::Store`]. See `DESIGN.md` for the full architecture.
+//! the plan through the transfer engine to a [`store::Store`]. See
+//! `ARCHITECTURE.md` for the map of modules.
 
 pub mod beneath;
 pub mod cdn;

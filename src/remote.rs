@@ -107,28 +107,10 @@ pub async fn fetch(store: &dyn Store, prefix: &str) -> Result<Fetched> {
             }
             _ => Vec::new(),
         };
-        // The stored bodies are listed at the same time: a body stored by
-        // an older release (before a rollback, say) is never sent again.
-        let bodies_dir = format!("{lp}{META_DIR}/objects/");
-        let many_bodies = release
-            .as_ref()
-            .is_some_and(|r| r.files.values().filter(|f| f.body.is_some()).count() >= 2 * PAGE);
-        let body_splits: Vec<String> = if many_bodies {
-            // Body names are hex hashes: 16 evenly filled ranges.
-            "0123456789abcde"
-                .chars()
-                .map(|c| format!("{bodies_dir}{c}\u{10FFFF}"))
-                .collect()
-        } else {
-            Vec::new()
-        };
-        let (site, bodies) = futures::join!(
-            list_ranges(store, &lp, &splits, true),
-            list_ranges(store, &bodies_dir, &body_splits, false)
-        );
-        let mut listed = site?;
-        listed.extend(bodies?);
-        listed
+        // Stored bodies are not listed: the record names those of the live
+        // release, and the few others a publish wants are asked for by
+        // name ([`resolve`]).
+        list_ranges(store, &lp, &splits, true).await?
     } else {
         store.list(&lp).await?
     };
@@ -208,17 +190,22 @@ pub async fn load(
     concurrency: usize,
 ) -> Result<RemoteState> {
     let f = fetch(store, prefix).await?;
-    resolve(store, prefix, f, local, concurrency).await
+    resolve(store, prefix, f, local, &HashSet::new(), concurrency).await
 }
 
 /// Turn a fetch into the remote state: objects the release record vouches
 /// for (same stored size) take its hash and headers; listed objects it
-/// does not know and that are about to be published are HEADed.
+/// does not know and that are about to be published are HEADed; of the
+/// stored bodies the publish wants (`bodies_wanted`, names
+/// `objects/<hash>[.gz]`), those the record does not name are looked up (a
+/// body stored by an older release, before a rollback, is never sent
+/// again). A no-op asks nothing beyond the fetch.
 pub async fn resolve(
     store: &dyn Store,
     prefix: &str,
     fetched: Fetched,
     local: &HashSet<&str>,
+    bodies_wanted: &HashSet<String>,
     concurrency: usize,
 ) -> Result<RemoteState> {
     let Fetched { release, listed } = fetched;
@@ -299,12 +286,69 @@ pub async fn resolve(
     if let Some(r) = &release {
         bodies.extend(r.files.values().filter_map(|f| f.body.clone()));
     }
+    let unknown: Vec<&String> = bodies_wanted
+        .iter()
+        .filter(|b| !bodies.contains(*b))
+        .collect();
+    bodies.extend(stored_bodies(store, &lp, &unknown, concurrency).await?);
     Ok(RemoteState {
         release,
         objects,
         heads,
         bodies,
     })
+}
+
+/// Every stored body under `.cdnsync/objects/`, as keys relative to the
+/// prefix (`.cdnsync/objects/<hash>[.gz]`), listed in parallel ranges
+/// (body names are hex hashes: 16 evenly filled ranges).
+pub async fn list_bodies(store: &dyn Store, prefix: &str) -> Result<HashSet<String>> {
+    let lp = list_prefix(prefix);
+    let dir = format!("{lp}{META_DIR}/objects/");
+    let splits: Vec<String> = "0123456789abcde"
+        .chars()
+        .map(|c| format!("{dir}{c}\u{10FFFF}"))
+        .collect();
+    let listed = list_ranges(store, &dir, &splits, false).await?;
+    Ok(listed
+        .into_iter()
+        .map(|e| e.key[lp.len()..].to_string())
+        .collect())
+}
+
+/// Which of the stored bodies `names` exist: HEAD each, or, for many, one
+/// listing of the bodies' folder.
+async fn stored_bodies(
+    store: &dyn Store,
+    lp: &str,
+    names: &[&String],
+    concurrency: usize,
+) -> Result<Vec<String>> {
+    let dir = format!("{lp}{META_DIR}/");
+    if names.len() > PAGE {
+        let prefix = lp.trim_end_matches('/');
+        let listed = list_bodies(store, prefix).await?;
+        let meta = format!("{META_DIR}/");
+        return Ok(names
+            .iter()
+            .filter(|n| listed.contains(&format!("{meta}{n}")))
+            .map(|n| (*n).clone())
+            .collect());
+    }
+    let dir = &dir;
+    let mut found = Vec::new();
+    let mut heads = futures::stream::iter(
+        names
+            .iter()
+            .map(|n| async move { (n, store.head(&format!("{dir}{n}")).await) }),
+    )
+    .buffer_unordered(concurrency.max(1));
+    while let Some((n, m)) = heads.next().await {
+        if m?.is_some() {
+            found.push((*n).clone());
+        }
+    }
+    Ok(found)
 }
 
 #[cfg(test)]

@@ -342,7 +342,9 @@ mod tests {
     }
 
     #[tokio::test]
-    async fn unreachable_cache_is_a_failure_after_retries() {
+    /// A cache that does not answer fails every purge, as a transient
+    /// failure: the driver (`invalidate::all`) retries the batch.
+    async fn unreachable_cache_is_a_transient_failure() {
         let port = std::net::TcpListener::bind("127.0.0.1:0")
             .unwrap()
             .local_addr()
@@ -360,5 +362,6 @@ mod tests {
             .await
             .unwrap_err();
         assert!(e.to_string().contains("2 of 2 purges failed"), "{e}");
+        assert!(e.is_transient(), "{e:?}");
     }
 }

@@ -266,7 +266,13 @@ async fn plan_stage(
         site.original_copies,
     )?;
     let local: HashSet<&str> = desired.iter().map(|d| d.rel.as_str()).collect();
-    let state = remote::resolve(store, prefix, fetched, &local, cfg.transfer.concurrency).await?;
+    let bodies: HashSet<String> = desired
+        .iter()
+        .filter(|d| d.is_stable() && d.copy_of.is_none())
+        .map(plan::Desired::body_name)
+        .collect();
+    let concurrency = cfg.transfer.concurrency;
+    let state = remote::resolve(store, prefix, fetched, &local, &bodies, concurrency).await?;
     drop(local);
     let id = release::new_release_id(ctx.clock.as_ref());
     let popts = PlanOptions {
@@ -374,12 +380,16 @@ async fn gc_stage(
     }
     let t_gc = Instant::now();
     // The listing read before the publish, less what it deleted; what it
-    // uploaded belongs to the new release, never collected. It listed the
-    // site and the stored bodies: all gc needs.
+    // uploaded belongs to the new release, never collected.
     for d in &plan.deletes {
         listed.remove(&d.rel);
     }
-    let gr = crate::gc::run_listed(store, prefix, ctx.clock.now(), g, false, Some(listed)).await;
+    let gr = async {
+        // The publish's read skipped the stored bodies: list them now.
+        listed.extend(remote::list_bodies(store, prefix).await?);
+        crate::gc::run_listed(store, prefix, ctx.clock.now(), g, false, Some(listed)).await
+    }
+    .await;
     r.timings.gc_ms = t_gc.elapsed().as_millis() as u64;
     match gr {
         Ok(gr) => {
