@@ -130,97 +130,49 @@ async fn run_report(cfg: &PublishConfig, ctx: &Context) -> Result<Report> {
     } else {
         None
     };
-
     let (store_arc, prefix) = ctx.open_store(&cfg.remote).await?;
     if !(cfg.dry_run && matches!(cfg.remote.target, Target::Local { .. })) {
         store_arc.check().await?;
     }
-    // One writer at a time: the remote state is read under the lock, while
-    // the site is fingerprinted.
-    ctx.locked(
-        &store_arc,
-        &prefix,
-        &cfg.remote,
-        "publish",
-        cfg.dry_run,
-        async || {
-            let t1 = Instant::now();
-            let remote = {
-                let (store, prefix) = (store_arc.clone(), prefix.clone());
-                tokio::spawn(async move {
-                    let r = remote::fetch(store.as_ref(), &prefix).await;
-                    (r, Instant::now())
-                })
-            };
-            let fp = match early_fp {
-                Some(done) => Ok(done),
-                None => tokio::task::block_in_place(|| fingerprint_stage(cfg, &inv)),
-            };
-            let (fp, fingerprint_ms) = match fp {
-                Ok(f) => f,
-                Err(e) => {
-                    remote.abort();
-                    return Err(e);
-                }
-            };
-            let (fetched, fetched_at) = remote
-                .await
-                .map_err(|e| Error::Internal(format!("remote read task failed: {e}")))?;
-            let fetched = fetched?;
-            tracing::info!(
-                listed = fetched.listed.len(),
-                ms = fetched_at.duration_since(t1).as_millis() as u64,
-                "read the remote state"
-            );
-            publish_locked(
-                cfg,
-                ctx,
-                store_arc.as_ref(),
-                &prefix,
-                inv,
-                fp,
-                fetched,
-                scan_ms,
-                fingerprint_ms,
-                t0,
-                t1,
-            )
-            .await
-        },
-    )
-    .await
-}
-
-#[allow(clippy::too_many_arguments)]
-async fn publish_locked(
-    cfg: &PublishConfig,
-    ctx: &Context,
-    store: &dyn Store,
-    prefix: &str,
-    inv: crate::scan::Inventory,
-    mut fp: Fp,
-    fetched: remote::Fetched,
-    scan_ms: u64,
-    fingerprint_ms: u64,
-    t0: Instant,
-    t1: Instant,
-) -> Result<Report> {
-    // What garbage collection will need after the publish: no second listing.
+    let store = store_arc.as_ref();
+    let prefix = prefix.as_str();
+    // The remote state is read while the site is fingerprinted, without the
+    // lock: reading writes nothing, and a no-op never needs it.
+    let t1 = Instant::now();
+    let (mut fp, fingerprint_ms, fetched) =
+        read_and_fingerprint(cfg, &store_arc, prefix, &inv, early_fp).await?;
     let listed = fetched.relative_keys(prefix);
     let plan = plan_stage(cfg, ctx, store, prefix, &inv, &fp, fetched).await?;
     let remote_ms = t1.elapsed().as_millis() as u64;
-    let manifest = manifest_stage(cfg, prefix, &inv, &plan, &mut fp)?;
     let mut report = if cfg.dry_run {
+        manifest_stage(cfg, prefix, &inv, &plan, &mut fp)?;
         let mut r = Report::from_plan(&plan, &cfg.remote.target.display());
         let wire = tokio::task::block_in_place(|| {
             crate::transfer::measure(&plan, cfg.transfer.multipart_threshold)
         })?;
         r.apply_wire(&wire);
         r
+    } else if plan.noop {
+        manifest_stage(cfg, prefix, &inv, &plan, &mut fp)?;
+        apply_stage(cfg, ctx, store, prefix, &plan, None).await?
     } else {
-        let mut r = apply_stage(cfg, ctx, store, prefix, &plan, manifest).await?;
-        gc_stage(cfg, ctx, store, prefix, &plan, listed, &mut r).await;
-        r
+        // One writer at a time: the lock is taken for the first write.
+        ctx.locked(
+            &store_arc,
+            prefix,
+            &cfg.remote,
+            "publish",
+            false,
+            async || {
+                let (plan, listed) =
+                    replan_if_moved(cfg, ctx, store, prefix, &inv, &fp, plan, listed).await?;
+                let manifest = manifest_stage(cfg, prefix, &inv, &plan, &mut fp)?;
+                let mut r = apply_stage(cfg, ctx, store, prefix, &plan, manifest).await?;
+                gc_stage(cfg, ctx, store, prefix, &plan, listed, &mut r).await;
+                Ok(r)
+            },
+        )
+        .await?
     };
     if let Some((f, missing)) = &mut fp {
         use crate::warning::Warning;
@@ -241,6 +193,71 @@ async fn publish_locked(
     report.timings.remote_ms = remote_ms;
     report.timings.total_ms = t0.elapsed().as_millis() as u64;
     Ok(report)
+}
+
+/// Read the remote state (a spawned task) while fingerprinting the site.
+async fn read_and_fingerprint(
+    cfg: &PublishConfig,
+    store: &std::sync::Arc<dyn Store>,
+    prefix: &str,
+    inv: &crate::scan::Inventory,
+    early_fp: Option<(Fp, u64)>,
+) -> Result<(Fp, u64, remote::Fetched)> {
+    let t1 = Instant::now();
+    let remote = {
+        let (store, prefix) = (store.clone(), prefix.to_string());
+        tokio::spawn(async move {
+            let r = remote::fetch(store.as_ref(), &prefix).await;
+            (r, Instant::now())
+        })
+    };
+    let fp = match early_fp {
+        Some(done) => Ok(done),
+        None => tokio::task::block_in_place(|| fingerprint_stage(cfg, inv)),
+    };
+    let (fp, fingerprint_ms) = match fp {
+        Ok(f) => f,
+        Err(e) => {
+            remote.abort();
+            return Err(e);
+        }
+    };
+    let (fetched, fetched_at) = remote
+        .await
+        .map_err(|e| Error::Internal(format!("remote read task failed: {e}")))?;
+    let fetched = fetched?;
+    tracing::info!(
+        listed = fetched.listed.len(),
+        ms = fetched_at.duration_since(t1).as_millis() as u64,
+        "read the remote state"
+    );
+    Ok((fp, fingerprint_ms, fetched))
+}
+
+/// Under the lock: the release the plan was made against must still be
+/// live; if another publish or rollback went live since it was read, read
+/// and plan again.
+#[allow(clippy::too_many_arguments)]
+async fn replan_if_moved(
+    cfg: &PublishConfig,
+    ctx: &Context,
+    store: &dyn Store,
+    prefix: &str,
+    inv: &crate::scan::Inventory,
+    fp: &Fp,
+    plan: plan::Plan,
+    listed: HashSet<String>,
+) -> Result<(plan::Plan, HashSet<String>)> {
+    if release::current_id(store, prefix).await? == plan.previous_release {
+        return Ok((plan, listed));
+    }
+    tracing::info!("the live release changed while this publish read it: planning again");
+    let fetched = remote::fetch(store, prefix).await?;
+    let listed = fetched.relative_keys(prefix);
+    Ok((
+        plan_stage(cfg, ctx, store, prefix, inv, fp, fetched).await?,
+        listed,
+    ))
 }
 
 /// What to publish, against what the target holds: the plan, checked

@@ -328,3 +328,27 @@ fn pages_with_identical_bytes_share_one_stored_body() {
     assert_eq!(r["bodies_stored"], 1, "{r:#}");
     assert_eq!(b.body("s/b/index.html"), page);
 }
+
+/// A no-op publish writes nothing at all — not even the lock (reading
+/// needs none) — and asks for no stored body: the release record, the
+/// pointer and the site's listing decide it.
+#[test]
+fn a_no_op_publish_takes_no_lock_and_writes_nothing() {
+    let b = Bucket::moto("noop");
+    let to = b.url("site");
+    let site = sample_site();
+    let dir = path_str(site.path());
+    cdnsync_moto(&publish_args(&dir, &to)).ok_json();
+    let proxy = FaultProxy::start(&moto_endpoint(), "");
+    let r = proxy.cdnsync(&publish_args(&dir, &to)).ok_json();
+    assert_eq!(r["noop"], true, "{r:#}");
+    let c = proxy.counts();
+    for op in ["PUT", "COPY", "DELETE", "DELETE_OBJECTS", "POST", "HEAD"] {
+        assert_eq!(c.get(op).copied().unwrap_or(0), 0, "{op}: {c:?}");
+    }
+    assert!(
+        !b.keys("site/.cdnsync/lock")
+            .iter()
+            .any(|k| k.ends_with("lock"))
+    );
+}
