@@ -300,16 +300,26 @@ pub async fn resolve(
 }
 
 /// Every stored body under `.cdnsync/objects/`, as keys relative to the
-/// prefix (`.cdnsync/objects/<hash>[.gz]`), listed in parallel ranges
-/// (body names are hex hashes: 16 evenly filled ranges).
+/// prefix (`.cdnsync/objects/<hash>[.gz]`): one request for up to 1,000,
+/// else the rest in parallel ranges (body names are hex hashes: 16 evenly
+/// filled ranges).
 pub async fn list_bodies(store: &dyn Store, prefix: &str) -> Result<HashSet<String>> {
     let lp = list_prefix(prefix);
     let dir = format!("{lp}{META_DIR}/objects/");
-    let splits: Vec<String> = "0123456789abcde"
-        .chars()
-        .map(|c| format!("{dir}{c}\u{10FFFF}"))
-        .collect();
-    let listed = list_ranges(store, &dir, &splits, false).await?;
+    let first = store.list_page(&dir, None, PAGE).await?;
+    let mut listed = first;
+    if listed.len() == PAGE && store.pages_natively() {
+        let after = listed.last().map(|e| e.key.clone()).unwrap_or_default();
+        let splits: Vec<String> = "0123456789abcde"
+            .chars()
+            .map(|c| format!("{dir}{c}\u{10FFFF}"))
+            .filter(|s| *s > after)
+            .collect();
+        let rest = list_ranges(store, &dir, &splits, false).await?;
+        listed.extend(rest.into_iter().filter(|e| e.key > after));
+    } else if listed.len() == PAGE {
+        listed = store.list(&dir).await?;
+    }
     Ok(listed
         .into_iter()
         .map(|e| e.key[lp.len()..].to_string())

@@ -63,23 +63,38 @@ pub struct Refused {
 /// entered at all (publish); otherwise each file in them is refused as
 /// denied (migrate reports every file it leaves behind).
 pub fn walk<'a>(root: &'a Path, rules: &'a Rules, prune: bool) -> Walk<'a> {
-    let key_name = |e: &walkdir::DirEntry| {
-        let mut n: String = e.file_name().to_string_lossy().nfc().collect();
-        if e.file_type().is_dir() {
-            n.push('/');
-        }
-        n
-    };
     Walk {
         it: walkdir::WalkDir::new(root)
             .follow_links(true)
-            .sort_by(move |a, b| key_name(a).cmp(&key_name(b)))
+            .sort_by(key_order)
             .into_iter(),
         canon: root.canonicalize().unwrap_or_else(|_| root.to_path_buf()),
         root,
         rules,
         prune,
     }
+}
+
+/// Siblings in key order: names compared as keys (NFC), a directory as
+/// `name/`. ASCII names (nearly all) are compared without allocating.
+fn key_order(a: &walkdir::DirEntry, b: &walkdir::DirEntry) -> std::cmp::Ordering {
+    let (na, nb) = (
+        a.file_name().as_encoded_bytes(),
+        b.file_name().as_encoded_bytes(),
+    );
+    let (da, db) = (a.file_type().is_dir(), b.file_type().is_dir());
+    if na.is_ascii() && nb.is_ascii() {
+        let slash = |d: bool| if d { &b"/"[..] } else { &b""[..] };
+        return na.iter().chain(slash(da)).cmp(nb.iter().chain(slash(db)));
+    }
+    let key = |e: &walkdir::DirEntry, dir: bool| {
+        let mut n: String = e.file_name().to_string_lossy().nfc().collect();
+        if dir {
+            n.push('/');
+        }
+        n
+    };
+    key(a, da).cmp(&key(b, db))
 }
 
 pub struct Walk<'a> {

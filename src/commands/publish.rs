@@ -167,8 +167,22 @@ async fn run_report(cfg: &PublishConfig, ctx: &Context) -> Result<Report> {
                 let (plan, listed) =
                     replan_if_moved(cfg, ctx, store, prefix, &inv, &fp, plan, listed).await?;
                 let manifest = manifest_stage(cfg, prefix, &inv, &plan, &mut fp)?;
-                let mut r = apply_stage(cfg, ctx, store, prefix, &plan, manifest).await?;
-                gc_stage(cfg, ctx, store, prefix, &plan, listed, &mut r).await;
+                // What gc will need besides the listing read (the stored
+                // bodies) is listed while the release is applied.
+                let gc_runs = cfg.gc.is_some() && !plan.noop && plan.previous_release.is_some();
+                let (r, bodies) = futures::join!(
+                    apply_stage(cfg, ctx, store, prefix, &plan, manifest),
+                    async {
+                        match gc_runs {
+                            true => Some(remote::list_bodies(store, prefix).await),
+                            false => None,
+                        }
+                    }
+                );
+                let mut r = r?;
+                if let Some(bodies) = bodies {
+                    gc_stage(cfg, ctx, store, prefix, &plan, listed, bodies, &mut r).await;
+                }
                 Ok(r)
             },
         )
@@ -381,6 +395,7 @@ async fn apply_stage(
 /// Collect what old releases no longer need, when this release changed
 /// something (the first release of a target has nothing older to collect).
 /// A failure is a warning: the release is live.
+#[allow(clippy::too_many_arguments)]
 async fn gc_stage(
     cfg: &PublishConfig,
     ctx: &Context,
@@ -388,25 +403,28 @@ async fn gc_stage(
     prefix: &str,
     plan: &plan::Plan,
     mut listed: HashSet<String>,
+    bodies: Result<HashSet<String>>,
     r: &mut Report,
 ) {
     use crate::warning::Warning;
     let Some(g) = &cfg.gc else { return };
-    if plan.noop || plan.previous_release.is_none() || ctx.cancel.is_cancelled() {
+    if ctx.cancel.is_cancelled() {
         return;
     }
     let t_gc = Instant::now();
-    // The listing read before the publish, less what it deleted; what it
-    // uploaded belongs to the new release, never collected.
+    // The listing read before the publish, less what it deleted, plus the
+    // stored bodies; what it uploaded belongs to the new release, never
+    // collected.
     for d in &plan.deletes {
         listed.remove(&d.rel);
     }
-    let gr = async {
-        // The publish's read skipped the stored bodies: list them now.
-        listed.extend(remote::list_bodies(store, prefix).await?);
-        crate::gc::run_listed(store, prefix, ctx.clock.now(), g, false, Some(listed)).await
-    }
-    .await;
+    let gr = match bodies {
+        Ok(b) => {
+            listed.extend(b);
+            crate::gc::run_listed(store, prefix, ctx.clock.now(), g, false, Some(listed)).await
+        }
+        Err(e) => Err(e),
+    };
     r.timings.gc_ms = t_gc.elapsed().as_millis() as u64;
     match gr {
         Ok(gr) => {
