@@ -21,7 +21,11 @@ pub async fn all(
     }
     for cdn in &opts.cdns {
         let hint = cdn.retry_hint();
-        let retry = retry.with(hint.attempts, hint.base);
+        // A backend's own schedule (CloudFront's "too many in progress"
+        // clears over a minute): not capped at the store's 20 s.
+        let retry = retry
+            .with(hint.attempts, hint.base)
+            .capped(std::time::Duration::from_secs(120));
         let r = async {
             let origin = cdn.origin_path(&opts.bucket).await?;
             let batch = cdn.batch(keys, &origin, opts.max_paths);

@@ -54,10 +54,11 @@ pub trait Render: serde::Serialize {
     }
 
     /// GitHub Actions: annotations, job summary, step outputs. By default
-    /// each warning becomes an annotation.
-    fn github(&self, _g: &GithubEnv, out: &mut dyn Write) {
+    /// the warnings go to standard error as everywhere else (standard
+    /// output may be JSON a later step parses).
+    fn github(&self, _g: &GithubEnv, _out: &mut dyn Write) {
         for w in self.warnings() {
-            let _ = writeln!(out, "{}", github::warning(None, None, &w));
+            eprintln!("warning: {w}");
         }
     }
 

@@ -68,6 +68,8 @@ pub async fn list_relative(
 pub struct Fetched {
     pub release: Option<Release>,
     pub listed: Vec<crate::store::ListEntry>,
+    /// The listing covered the whole prefix, stored bodies included.
+    pub whole_prefix: bool,
 }
 
 impl Fetched {
@@ -95,7 +97,8 @@ pub async fn fetch(store: &dyn Store, prefix: &str) -> Result<Fetched> {
     let release = release::read_current(store, prefix).await?;
     // Without a release record (a first or interrupted-first publish) the
     // whole prefix is listed: bodies stored by an interrupted run count.
-    let listed = if store.pages_natively() && release.is_some() {
+    let ranged = store.pages_natively() && release.is_some();
+    let listed = if ranged {
         // The site's keys only: cdnsync's own subtree (stored bodies,
         // release records) is skipped; which bodies exist comes from the
         // release record, and a body is HEADed before it is copied live.
@@ -110,11 +113,15 @@ pub async fn fetch(store: &dyn Store, prefix: &str) -> Result<Fetched> {
         // Stored bodies are not listed: the record names those of the live
         // release, and the few others a publish wants are asked for by
         // name ([`resolve`]).
-        list_ranges(store, &lp, &splits, true).await?
+        list_ranges(store, &lp, None, &splits, true).await?
     } else {
         store.list(&lp).await?
     };
-    Ok(Fetched { release, listed })
+    Ok(Fetched {
+        release,
+        listed,
+        whole_prefix: !ranged,
+    })
 }
 
 /// List `(None, s0], (s0, s1], …, (sk, end)` concurrently and concatenate
@@ -122,18 +129,17 @@ pub async fn fetch(store: &dyn Store, prefix: &str) -> Result<Fetched> {
 async fn list_ranges(
     store: &dyn Store,
     lp: &str,
+    start: Option<String>,
     splits: &[String],
     skip_meta: bool,
 ) -> Result<Vec<crate::store::ListEntry>> {
     use futures::TryStreamExt;
     let futs = (0..=splits.len()).map(|i| {
-        list_range(
-            store,
-            lp,
-            i.checked_sub(1).map(|j| splits[j].clone()),
-            splits.get(i).cloned(),
-            skip_meta,
-        )
+        let after = match i.checked_sub(1) {
+            Some(j) => Some(splits[j].clone()),
+            None => start.clone(),
+        };
+        list_range(store, lp, after, splits.get(i).cloned(), skip_meta)
     });
     let parts: Vec<Vec<crate::store::ListEntry>> = futures::stream::iter(futs)
         .buffered(LIST_PARALLELISM)
@@ -208,7 +214,11 @@ pub async fn resolve(
     bodies_wanted: &HashSet<String>,
     concurrency: usize,
 ) -> Result<RemoteState> {
-    let Fetched { release, listed } = fetched;
+    let Fetched {
+        release,
+        listed,
+        whole_prefix,
+    } = fetched;
     let lp = list_prefix(prefix);
     let meta_dir = format!("{META_DIR}/");
 
@@ -286,11 +296,14 @@ pub async fn resolve(
     if let Some(r) = &release {
         bodies.extend(r.files.values().filter_map(|f| f.body.clone()));
     }
-    let unknown: Vec<&String> = bodies_wanted
-        .iter()
-        .filter(|b| !bodies.contains(*b))
-        .collect();
-    bodies.extend(stored_bodies(store, &lp, &unknown, concurrency).await?);
+    // A listing of the whole prefix saw every stored body already.
+    if !whole_prefix {
+        let unknown: Vec<&String> = bodies_wanted
+            .iter()
+            .filter(|b| !bodies.contains(*b))
+            .collect();
+        bodies.extend(stored_bodies(store, &lp, &unknown, concurrency).await?);
+    }
     Ok(RemoteState {
         release,
         objects,
@@ -315,8 +328,7 @@ pub async fn list_bodies(store: &dyn Store, prefix: &str) -> Result<HashSet<Stri
             .map(|c| format!("{dir}{c}\u{10FFFF}"))
             .filter(|s| *s > after)
             .collect();
-        let rest = list_ranges(store, &dir, &splits, false).await?;
-        listed.extend(rest.into_iter().filter(|e| e.key > after));
+        listed.extend(list_ranges(store, &dir, Some(after), &splits, false).await?);
     } else if listed.len() == PAGE {
         listed = store.list(&dir).await?;
     }
@@ -403,7 +415,7 @@ mod tests {
             ],
             vec!["p/k02599".to_string()],
         ] {
-            let r = list_ranges(&s, "p/", &splits, true).await.unwrap();
+            let r = list_ranges(&s, "p/", None, &splits, true).await.unwrap();
             assert_eq!(
                 r.iter().map(|e| &e.key).collect::<Vec<_>>(),
                 plain.iter().map(|e| &e.key).collect::<Vec<_>>(),

@@ -60,6 +60,12 @@ impl Retry {
         )
     }
 
+    /// Longest delay between two calls set to `cap`.
+    pub fn capped(mut self, cap: Duration) -> Retry {
+        self.cap = cap;
+        self
+    }
+
     /// The same randomness with other attempts and base delay.
     pub fn with(&self, attempts: u32, base: Duration) -> Retry {
         Retry {

@@ -136,58 +136,40 @@ async fn run_report(cfg: &PublishConfig, ctx: &Context) -> Result<Report> {
     }
     let store = store_arc.as_ref();
     let prefix = prefix.as_str();
-    // The remote state is read while the site is fingerprinted, without the
-    // lock: reading writes nothing, and a no-op never needs it.
-    let t1 = Instant::now();
-    let (mut fp, fingerprint_ms, fetched) =
-        read_and_fingerprint(cfg, &store_arc, prefix, &inv, early_fp).await?;
-    let listed = fetched.relative_keys(prefix);
-    let plan = plan_stage(cfg, ctx, store, prefix, &inv, &fp, fetched).await?;
-    let remote_ms = t1.elapsed().as_millis() as u64;
-    let mut report = if cfg.dry_run {
-        manifest_stage(cfg, prefix, &inv, &plan, &mut fp)?;
-        let mut r = Report::from_plan(&plan, &cfg.remote.target.display());
-        let wire = tokio::task::block_in_place(|| {
-            crate::transfer::measure(&plan, cfg.transfer.multipart_threshold)
-        })?;
-        r.apply_wire(&wire);
-        r
-    } else if plan.noop {
-        manifest_stage(cfg, prefix, &inv, &plan, &mut fp)?;
-        apply_stage(cfg, ctx, store, prefix, &plan, None).await?
-    } else {
-        // One writer at a time: the lock is taken for the first write.
-        ctx.locked(
+    // One writer at a time: the remote state is read under the lock (a
+    // plan made without it could be overtaken by a gc or a failed run that
+    // changes objects but not `current`), while the site is fingerprinted.
+    let dry_run = cfg.dry_run;
+    let (mut fp, fingerprint_ms, remote_ms, report) = ctx
+        .locked(
             &store_arc,
             prefix,
             &cfg.remote,
             "publish",
-            false,
+            dry_run,
             async || {
-                let (plan, listed) =
-                    replan_if_moved(cfg, ctx, store, prefix, &inv, &fp, plan, listed).await?;
+                let t1 = Instant::now();
+                let (mut fp, fingerprint_ms, fetched) =
+                    read_and_fingerprint(cfg, &store_arc, prefix, &inv, early_fp).await?;
+                let listed = fetched.relative_keys(prefix);
+                let plan = plan_stage(cfg, ctx, store, prefix, &inv, &fp, fetched).await?;
+                let remote_ms = t1.elapsed().as_millis() as u64;
                 let manifest = manifest_stage(cfg, prefix, &inv, &plan, &mut fp)?;
-                // What gc will need besides the listing read (the stored
-                // bodies) is listed while the release is applied.
-                let gc_runs = cfg.gc.is_some() && !plan.noop && plan.previous_release.is_some();
-                let (r, bodies) = futures::join!(
-                    apply_stage(cfg, ctx, store, prefix, &plan, manifest),
-                    async {
-                        match gc_runs {
-                            true => Some(remote::list_bodies(store, prefix).await),
-                            false => None,
-                        }
-                    }
-                );
-                let mut r = r?;
-                if let Some(bodies) = bodies {
-                    gc_stage(cfg, ctx, store, prefix, &plan, listed, bodies, &mut r).await;
-                }
-                Ok(r)
+                let report = if dry_run {
+                    let mut r = Report::from_plan(&plan, &cfg.remote.target.display());
+                    let wire = tokio::task::block_in_place(|| {
+                        crate::transfer::measure(&plan, cfg.transfer.multipart_threshold)
+                    })?;
+                    r.apply_wire(&wire);
+                    r
+                } else {
+                    apply_and_collect(cfg, ctx, store, prefix, &plan, manifest, listed).await?
+                };
+                Ok((fp, fingerprint_ms, remote_ms, report))
             },
         )
-        .await?
-    };
+        .await?;
+    let mut report = report;
     if let Some((f, missing)) = &mut fp {
         use crate::warning::Warning;
         report.fingerprint = Some(f.stats.clone());
@@ -248,30 +230,33 @@ async fn read_and_fingerprint(
     Ok((fp, fingerprint_ms, fetched))
 }
 
-/// Under the lock: the release the plan was made against must still be
-/// live; if another publish or rollback went live since it was read, read
-/// and plan again.
-#[allow(clippy::too_many_arguments)]
-async fn replan_if_moved(
+/// Apply the plan and, when it changed something, collect what older
+/// releases no longer need; the stored bodies gc needs besides the listing
+/// read are listed while the release is applied.
+async fn apply_and_collect(
     cfg: &PublishConfig,
     ctx: &Context,
     store: &dyn Store,
     prefix: &str,
-    inv: &crate::scan::Inventory,
-    fp: &Fp,
-    plan: plan::Plan,
+    plan: &plan::Plan,
+    manifest: Option<bytes::Bytes>,
     listed: HashSet<String>,
-) -> Result<(plan::Plan, HashSet<String>)> {
-    if release::current_id(store, prefix).await? == plan.previous_release {
-        return Ok((plan, listed));
+) -> Result<Report> {
+    let gc_runs = cfg.gc.is_some() && !plan.noop && plan.previous_release.is_some();
+    let (r, bodies) = futures::join!(
+        apply_stage(cfg, ctx, store, prefix, plan, manifest),
+        async {
+            match gc_runs {
+                true => Some(remote::list_bodies(store, prefix).await),
+                false => None,
+            }
+        }
+    );
+    let mut r = r?;
+    if let Some(bodies) = bodies {
+        gc_stage(cfg, ctx, store, prefix, plan, listed, bodies, &mut r).await;
     }
-    tracing::info!("the live release changed while this publish read it: planning again");
-    let fetched = remote::fetch(store, prefix).await?;
-    let listed = fetched.relative_keys(prefix);
-    Ok((
-        plan_stage(cfg, ctx, store, prefix, inv, fp, fetched).await?,
-        listed,
-    ))
+    Ok(r)
 }
 
 /// What to publish, against what the target holds: the plan, checked

@@ -310,10 +310,16 @@ async fn apply(
         files: p.files.clone(),
     };
     release::write(rn.store, &prefix, &rec, &rn.opts.sse).await?;
+    // Keys the rolled-back-to release does not have: a delete that fails
+    // as a whole fails the rollback (they would stay live); per-key
+    // failures are warnings.
     if !report.deleted.is_empty() {
-        let mut out = crate::execute::Outcome::default();
-        crate::execute::delete(rn, &report.deleted, &mut out).await;
-        report.warnings.extend(out.warnings);
+        for (k, e) in rn.store.delete_many(&report.deleted).await? {
+            report.warnings.push(crate::warning::Warning::DeleteFailed {
+                key: k,
+                error: e.to_string(),
+            });
+        }
     }
     Ok(())
 }
