@@ -129,7 +129,9 @@ pub async fn execute(
             .map(|u| u.object.key.clone())
             .collect();
         keys.extend(plan.deletes.iter().map(|d| d.key.clone()));
-        let (inv, failed) = crate::invalidate::all(cdn, &keys, &plan.release, &rn.retry).await;
+        let stop = || rn.cancel.is_cancelled();
+        let (inv, failed) =
+            crate::invalidate::all(cdn, &keys, &plan.release, &rn.retry, &stop).await;
         out.invalidations = inv;
         out.cdn_failures = failed;
         out.invalidate_ms = t.elapsed().as_millis() as u64;

@@ -7,12 +7,14 @@ use crate::cdn::{CdnError, CdnOptions, Invalidation, paths};
 use crate::retry::Retry;
 
 /// Invalidate `keys` (full keys of changed or deleted stable-name objects)
-/// on every CDN; returns what was sent and what failed.
+/// on every CDN; returns what was sent and what failed. Once `stop` says
+/// so (Ctrl-C), nothing is retried.
 pub async fn all(
     opts: &CdnOptions,
     keys: &[String],
     release: &str,
     retry: &Retry,
+    stop: &dyn Fn() -> bool,
 ) -> (Vec<Invalidation>, Vec<String>) {
     let mut done = Vec::new();
     let mut failed = Vec::new();
@@ -34,12 +36,9 @@ pub async fn all(
             }
             let cr = paths::caller_reference(release, &batch);
             let mut inv = retry
-                .run(
-                    cdn.name(),
-                    CdnError::is_transient,
-                    || false,
-                    || cdn.invalidate(&batch, &cr),
-                )
+                .run(cdn.name(), CdnError::is_transient, stop, || {
+                    cdn.invalidate(&batch, &cr)
+                })
                 .await?;
             if let Some(t) = opts.wait {
                 inv.status = cdn.wait(&inv.id, t).await?;
@@ -118,7 +117,7 @@ mod tests {
             wait: None,
         };
         let retry = Retry::new(1, Duration::ZERO, Arc::new(|| 0));
-        let (done, failed) = all(&opts, &["index.html".into()], "r1", &retry).await;
+        let (done, failed) = all(&opts, &["index.html".into()], "r1", &retry, &|| false).await;
         (done.len(), failed.len(), cdn.calls.load(Ordering::SeqCst))
     }
 

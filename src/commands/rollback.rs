@@ -333,8 +333,9 @@ async fn notify(cfg: &TargetConfig, rn: &Runner<'_>, report: &mut RollbackReport
             .chain(&report.deleted)
             .cloned()
             .collect();
+        let stop = || rn.cancel.is_cancelled();
         let (inv, failed) =
-            crate::invalidate::all(&cdn, &changed, &report.release, &rn.retry).await;
+            crate::invalidate::all(&cdn, &changed, &report.release, &rn.retry, &stop).await;
         report.invalidations = inv;
         report.cdn_failures = failed;
     }
