@@ -20,6 +20,7 @@ use crate::release::{self, FORMAT, Release, ReleaseFile};
 use crate::rules::FileClass;
 use crate::store::{PutOptions, StoreError};
 use crate::transfer::{Runner, Uploaded, headers_of};
+use crate::warning::Warning;
 
 /// What a publish records and notifies besides its objects.
 #[derive(Debug, Clone, Default)]
@@ -141,27 +142,18 @@ pub async fn execute(
     let t3 = Instant::now();
     if !plan.deletes.is_empty() && !rn.cancel.is_cancelled() {
         let keys: Vec<String> = plan.deletes.iter().map(|d| d.key.clone()).collect();
-        delete(rn, &keys, &mut out).await;
+        // Failures are warnings: the release record lists the keys as
+        // stale, so the next run deletes them.
+        match rn.store.delete_many(&keys).await {
+            Ok(failed) => {
+                out.deleted = keys.len() - failed.len();
+                out.warnings.extend(failed.into_iter().map(Warning::from));
+            }
+            Err(e) => out.warnings.push(Warning::DeletesFailed(e.to_string())),
+        }
     }
     out.delete_ms = t3.elapsed().as_millis() as u64;
     Ok(out)
-}
-
-/// Delete `keys`; failures are warnings (the next run retries them).
-pub(crate) async fn delete(rn: &Runner<'_>, keys: &[String], out: &mut Outcome) {
-    use crate::warning::Warning;
-    match rn.store.delete_many(keys).await {
-        Ok(failed) => {
-            out.deleted += keys.len() - failed.len();
-            for (k, e) in failed {
-                out.warnings.push(Warning::DeleteFailed {
-                    key: k,
-                    error: e.to_string(),
-                });
-            }
-        }
-        Err(e) => out.warnings.push(Warning::DeletesFailed(e.to_string())),
-    }
 }
 
 /// Phase 1: content-addressed objects and the bodies of stable-name files

@@ -6,7 +6,7 @@
 //! release manifest are ever candidates: what cdnsync did not write is never
 //! touched. Planning is pure; [`run`] applies it.
 
-use std::collections::{BTreeMap, BTreeSet, HashSet};
+use std::collections::{BTreeMap, HashSet};
 use std::time::Duration;
 
 use serde::Serialize;
@@ -212,26 +212,21 @@ pub async fn run_listed(
         .collect();
     let failed = store.delete_many(&keys).await?;
     report.deleted = keys.len() - failed.len();
-    let failed_set: BTreeSet<&String> = failed.iter().map(|(k, _)| k).collect();
-    for (k, e) in &failed {
-        report.warnings.push(crate::warning::Warning::DeleteFailed {
-            key: k.clone(),
-            error: e.to_string(),
-        });
-    }
-    if failed_set.is_empty() {
+    let all_deleted = failed.is_empty();
+    report
+        .warnings
+        .extend(failed.into_iter().map(crate::warning::Warning::from));
+    if all_deleted {
         // Manifests last: only once their objects are gone.
         let mut mk = Vec::new();
         for id in &report.plan.drop_releases {
             mk.push(release::release_key(prefix, id));
             mk.push(release::asset_manifest_key(prefix, id));
         }
-        for (k, e) in store.delete_many(&mk).await? {
-            report.warnings.push(crate::warning::Warning::DeleteFailed {
-                key: k.clone(),
-                error: e.to_string(),
-            });
-        }
+        let failed = store.delete_many(&mk).await?;
+        report
+            .warnings
+            .extend(failed.into_iter().map(crate::warning::Warning::from));
     }
     Ok(report)
 }

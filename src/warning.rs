@@ -68,6 +68,16 @@ impl fmt::Display for Warning {
     }
 }
 
+/// A key a batch delete could not remove, as `delete_many` reports it.
+impl From<(String, crate::store::StoreError)> for Warning {
+    fn from((key, e): (String, crate::store::StoreError)) -> Self {
+        Warning::DeleteFailed {
+            key,
+            error: e.to_string(),
+        }
+    }
+}
+
 impl serde::Serialize for Warning {
     fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
         s.collect_str(self)

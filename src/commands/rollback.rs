@@ -16,6 +16,7 @@ use crate::release::{self, FORMAT, Release, ReleaseFile};
 use crate::rules::FileClass;
 use crate::store::{Store, join_key};
 use crate::transfer::{ObjectHeaders, Runner, TransferOptions};
+use crate::warning::Warning;
 
 #[derive(Debug, Clone, Serialize)]
 pub struct RollbackReport {
@@ -314,12 +315,10 @@ async fn apply(
     // as a whole fails the rollback (they would stay live); per-key
     // failures are warnings.
     if !report.deleted.is_empty() {
-        for (k, e) in rn.store.delete_many(&report.deleted).await? {
-            report.warnings.push(crate::warning::Warning::DeleteFailed {
-                key: k,
-                error: e.to_string(),
-            });
-        }
+        let failed = rn.store.delete_many(&report.deleted).await?;
+        report
+            .warnings
+            .extend(failed.into_iter().map(Warning::from));
     }
     Ok(())
 }
