@@ -8,8 +8,7 @@ use crate::gc::{self, GcReport};
 use crate::output::{Render, View};
 
 pub async fn run(cfg: &GcConfig, ctx: &Context) -> Result<GcReport> {
-    let (store, prefix) = ctx.open_store(&cfg.remote).await?;
-    store.check().await?;
+    let (store, prefix) = ctx.open_checked(&cfg.remote).await?;
     ctx.locked(
         &store,
         &prefix,

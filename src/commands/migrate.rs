@@ -25,8 +25,7 @@ pub struct Migrated {
 }
 
 pub async fn run(cfg: &MigrateConfig, ctx: &Context) -> Result<Migrated> {
-    let (store, prefix) = ctx.open_store(&cfg.remote).await?;
-    store.check().await?;
+    let (store, prefix) = ctx.open_checked(&cfg.remote).await?;
     let opts = MigrateOptions {
         state: cfg.state.clone(),
         mode: cfg.mode,

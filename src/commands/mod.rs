@@ -178,6 +178,15 @@ impl Context {
         Ok((Arc::new(store), prefix))
     }
 
+    /// [`Context::open_store`], then one request checking the store answers
+    /// (bucket, credentials, region): what every command but a dry run on a
+    /// local target starts with.
+    pub async fn open_checked(&self, cfg: &TargetConfig) -> Result<(Arc<dyn Store>, String)> {
+        let (store, prefix) = self.open_store(cfg).await?;
+        store.check().await?;
+        Ok((store, prefix))
+    }
+
     /// The transfer engine over `store`.
     pub fn runner<'a>(
         &self,

@@ -39,9 +39,8 @@ impl Render for Releases {
 }
 
 pub async fn run(cfg: &TargetConfig, ctx: &Context) -> Result<Releases> {
-    let (store, prefix) = ctx.open_store(cfg).await?;
+    let (store, prefix) = ctx.open_checked(cfg).await?;
     let store = store.as_ref();
-    store.check().await?;
     let ids = release::list_ids(store, &prefix).await?;
     let live = release::current_id(store, &prefix).await?;
     let mut out: Vec<ReleaseSummary> = futures::stream::iter(ids.iter().map(|id| {

@@ -202,8 +202,7 @@ pub fn plan(
 }
 
 pub async fn run(cfg: &RollbackConfig, ctx: &Context) -> Result<RollbackReport> {
-    let (store, prefix) = ctx.open_store(&cfg.remote).await?;
-    store.check().await?;
+    let (store, prefix) = ctx.open_checked(&cfg.remote).await?;
     ctx.locked(
         &store,
         &prefix,

@@ -20,8 +20,7 @@ pub struct UnlockReport {
 }
 
 pub async fn run(cfg: &UnlockConfig, ctx: &Context) -> Result<UnlockReport> {
-    let (store, prefix) = ctx.open_store(&cfg.remote).await?;
-    store.check().await?;
+    let (store, prefix) = ctx.open_checked(&cfg.remote).await?;
     let held = crate::lock::unlock(store.as_ref(), &prefix, cfg.force).await?;
     Ok(UnlockReport {
         target: cfg.remote.target.display(),
