@@ -302,7 +302,7 @@ pub async fn resolve(
             .iter()
             .filter(|b| !bodies.contains(*b))
             .collect();
-        bodies.extend(stored_bodies(store, &lp, &unknown, concurrency).await?);
+        bodies.extend(stored_bodies(store, prefix, &unknown, concurrency).await?);
     }
     Ok(RemoteState {
         release,
@@ -342,21 +342,21 @@ pub async fn list_bodies(store: &dyn Store, prefix: &str) -> Result<HashSet<Stri
 /// listing of the bodies' folder.
 async fn stored_bodies(
     store: &dyn Store,
-    lp: &str,
+    prefix: &str,
     names: &[&String],
     concurrency: usize,
 ) -> Result<Vec<String>> {
-    let dir = format!("{lp}{META_DIR}/");
+    // Body names are relative to `.cdnsync/`, listed keys to the prefix.
+    let meta = format!("{META_DIR}/");
     if names.len() > PAGE {
-        let prefix = lp.trim_end_matches('/');
         let listed = list_bodies(store, prefix).await?;
-        let meta = format!("{META_DIR}/");
         return Ok(names
             .iter()
             .filter(|n| listed.contains(&format!("{meta}{n}")))
             .map(|n| (*n).clone())
             .collect());
     }
+    let dir = format!("{}{meta}", list_prefix(prefix));
     let dir = &dir;
     let mut found = Vec::new();
     let mut heads = futures::stream::iter(

@@ -165,6 +165,10 @@ pub async fn run(src: &Path, rn: &Runner<'_>, opts: &MigrateOptions) -> Result<M
         },
         map: None,
         phase: progress(src, &rules, rn, opts),
+        pace: opts.rate.filter(|r| *r > 0.0).map(|r| Pace {
+            every: std::time::Duration::from_secs_f64(1.0 / r),
+            next: tokio::sync::Mutex::new(tokio::time::Instant::now()),
+        }),
     };
     if let (Some(base), Some(cdn)) = (&opts.base_url, &opts.cdn_url)
         && !opts.dry_run
@@ -238,6 +242,8 @@ struct Migration<'a, 'r> {
     journal: Option<Journal>,
     map: Option<UrlMap>,
     phase: Phase,
+    /// `--rate`: one schedule for the whole run.
+    pace: Option<Pace>,
 }
 
 impl Migration<'_, '_> {
@@ -291,21 +297,14 @@ impl Migration<'_, '_> {
     /// Work a batch concurrently (paced by `--rate`), then record it.
     async fn work(&mut self, batch: Vec<(Local, Option<Seek>)>) {
         self.report.files += batch.len();
-        let pace = self.opts.rate.filter(|r| *r > 0.0).map(|r| Pace {
-            every: std::time::Duration::from_secs_f64(1.0 / r),
-            next: tokio::sync::Mutex::new(tokio::time::Instant::now()),
-        });
-        let (rn, opts, phase) = (self.rn, self.opts, &self.phase);
+        let (rn, opts, phase, pace) = (self.rn, self.opts, &self.phase, &self.pace);
         let results: Vec<(String, u64, i128, FileResult)> =
-            futures::stream::iter(batch.into_iter().map(|(f, listed)| {
-                let pace = &pace;
-                async move {
-                    if let Some(p) = pace {
-                        p.wait().await;
-                    }
-                    let r = migrate_one(&f, listed, rn, opts, phase).await;
-                    (f.key_rel, f.size, f.mtime, r)
+            futures::stream::iter(batch.into_iter().map(|(f, listed)| async move {
+                if let Some(p) = pace {
+                    p.wait().await;
                 }
+                let r = migrate_one(&f, listed, rn, opts, phase).await;
+                (f.key_rel, f.size, f.mtime, r)
             }))
             .buffered(rn.opts.concurrency.max(1))
             .collect()
