@@ -135,6 +135,7 @@ fn planning(c: &mut Criterion) {
         sse: sse.clone(),
         max_delete: 256,
         allow_empty: false,
+        routing: None,
     };
     let clock = FixedClock {
         now: OffsetDateTime::UNIX_EPOCH,

@@ -127,6 +127,7 @@ mod tests {
             sse: Sse::Aes256,
             max_delete: 10,
             allow_empty: false,
+            routing: None,
         };
         let p = plan::plan("r1", desired, &inv, &RemoteState::default(), &opts).unwrap();
         (run, inv, p)

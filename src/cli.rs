@@ -411,6 +411,11 @@ pub struct PublishArgs {
     #[arg(long, env = "CDNSYNC_NO_ORIGINAL_COPIES")]
     pub no_original_copies: bool,
 
+    /// No edge routing: no CloudFront Function, no redirects or headers
+    /// from `_redirects` / `_headers`; `serve` answers exact keys only.
+    #[arg(long, env = "CDNSYNC_NO_ROUTING")]
+    pub no_routing: bool,
+
     /// Fail (writing nothing) when a page, stylesheet or script references a missing file.
     #[arg(long, env = "CDNSYNC_STRICT")]
     pub strict: bool,

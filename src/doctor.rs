@@ -575,7 +575,9 @@ fn compression(d: &DistributionFacts, want: &Expectations) -> Finding {
     let default = d.behaviors.iter().find(|b| b.path_pattern == "*");
     let cf_compress = default.is_some_and(|b| b.compress);
     match (want.compress, cf_compress) {
-        (true, true) => finding("compression", Severity::Ok, "cdnsync stores text gzip-compressed and CloudFront compresses the rest on the fly (and serves brotli to clients that ask for it)", None),
+        // CloudFront never re-compresses an object stored with
+        // Content-Encoding: those are gzip for every client, never brotli.
+        (true, true) => finding("compression", Severity::Info, "cdnsync stores text gzip-compressed, which CloudFront serves as stored: gzip to every client, never brotli (it compresses only the files cdnsync left uncompressed)", Some("publish with --compress none so CloudFront compresses everything and serves brotli to clients that accept it".into())),
         (true, false) => finding("compression", Severity::Info, "cdnsync stores text gzip-compressed; CloudFront compression is off, so files cdnsync does not compress (under 10% saving) and brotli are not served compressed", Some("enable Compress objects automatically on the default cache behaviour (with a cache policy that enables gzip and brotli)".into())),
         (false, true) => finding("compression", Severity::Ok, "cdnsync uploads uncompressed and CloudFront compresses on the fly", None),
         (false, false) => finding("compression", Severity::Warning, "neither cdnsync nor CloudFront compresses: HTML, CSS and JS are served uncompressed", Some("enable Compress on the default cache behaviour, or publish with --compress gzip".into())),

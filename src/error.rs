@@ -30,7 +30,7 @@ pub enum ExitCode {
     Transfer = 6,
     /// Another publish, rollback or gc holds the target's lock.
     Locked = 7,
-    /// The release is live, but a CDN invalidation or cache purge failed
+    /// The release is live, but a CDN routing update, invalidation or cache purge failed
     /// (rerun, or invalidate / purge by hand).
     CdnIncomplete = 8,
     /// A migration finished, but some files failed (see its report file).
@@ -111,7 +111,9 @@ pub enum Error {
     #[error("{failed} file(s) failed or did not verify; details in {report}")]
     MigrateIncomplete { failed: usize, report: String },
 
-    #[error("release {release} is live, but CDN invalidation or cache purge failed: {reason}")]
+    #[error(
+        "release {release} is live, but a CDN routing update, invalidation or cache purge failed: {reason}"
+    )]
     CdnIncomplete { release: String, reason: String },
 
     #[error("doctor: {failures} failure(s), {warnings} warning(s)")]

@@ -33,6 +33,9 @@ pub struct ExecOptions {
     pub message: Option<String>,
     /// Phase 4: CDN invalidation of changed stable-name paths.
     pub cdn: Option<crate::cdn::CdnOptions>,
+    /// Phase 4, first: the routing the edge must run (also checked on a
+    /// no-op, so a routing update that failed is made by the next run).
+    pub edge: Option<crate::cdn::EdgeRouting>,
 }
 
 #[derive(Debug, Clone, Default, Serialize)]
@@ -52,8 +55,11 @@ pub struct Outcome {
     pub invalidate_ms: u64,
     pub delete_ms: u64,
     pub invalidations: Vec<crate::cdn::Invalidation>,
-    /// Invalidations that failed (the release is live regardless).
+    /// Invalidations or routing updates that failed (the release is live
+    /// regardless).
     pub cdn_failures: Vec<String>,
+    /// What each CDN did with the routing.
+    pub routing: Vec<crate::cdn::RoutingApplied>,
 }
 
 /// One unit of work of a phase.
@@ -96,6 +102,7 @@ pub async fn execute(
 ) -> Result<Outcome> {
     let mut out = Outcome::default();
     if plan.noop {
+        edge_phase(rn, opts, &mut out).await;
         return Ok(out);
     }
     let mut known = Known::new();
@@ -121,6 +128,7 @@ pub async fn execute(
 
     // Phase 4: invalidate what changed or went away under a stable name —
     // never new keys, never content-addressed ones.
+    edge_phase(rn, opts, &mut out).await;
     if let Some(cdn) = &opts.cdn {
         let t = Instant::now();
         let mut keys: Vec<String> = plan
@@ -134,8 +142,8 @@ pub async fn execute(
         let (inv, failed) =
             crate::invalidate::all(cdn, &keys, &plan.release, &rn.retry, &stop).await;
         out.invalidations = inv;
-        out.cdn_failures = failed;
-        out.invalidate_ms = t.elapsed().as_millis() as u64;
+        out.cdn_failures.extend(failed);
+        out.invalidate_ms += t.elapsed().as_millis() as u64;
     }
 
     // Deletes: only now, and only what the plan allowed.
@@ -154,6 +162,20 @@ pub async fn execute(
     }
     out.delete_ms = t3.elapsed().as_millis() as u64;
     Ok(out)
+}
+
+/// The edge runs the release's routing (idempotent: a CDN changes only
+/// what differs).
+async fn edge_phase(rn: &Runner<'_>, opts: &ExecOptions, out: &mut Outcome) {
+    let (Some(cdn), Some(edge)) = (&opts.cdn, &opts.edge) else {
+        return;
+    };
+    let t = Instant::now();
+    let stop = || rn.cancel.is_cancelled();
+    let (done, failed) = crate::invalidate::routing(cdn, edge, &rn.retry, &stop).await;
+    out.routing = done;
+    out.cdn_failures.extend(failed);
+    out.invalidate_ms += t.elapsed().as_millis() as u64;
 }
 
 /// Phase 1: content-addressed objects and the bodies of stable-name files
@@ -429,6 +451,7 @@ pub fn build_release(plan: &Plan, out: &Outcome, clock: &dyn Clock) -> Release {
         message: None,
         rollback_of: None,
         files,
+        routing: plan.routing.clone(),
     }
 }
 
@@ -494,6 +517,7 @@ mod tests {
             sse: Sse::Aes256,
             max_delete: 256,
             allow_empty: false,
+            routing: None,
         };
         plan::plan(&id, desired, &inv, &state, &popts).unwrap()
     }

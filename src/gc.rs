@@ -275,6 +275,7 @@ mod tests {
             message: None,
             rollback_of: None,
             files,
+            routing: None,
         }
     }
 

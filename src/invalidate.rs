@@ -3,7 +3,7 @@
 //! per CDN, transient failures retried with the one policy. Failures are
 //! reported, never fatal: the release is already live.
 
-use crate::cdn::{CdnError, CdnOptions, Invalidation, paths};
+use crate::cdn::{CdnError, CdnOptions, EdgeRouting, Invalidation, RoutingApplied, paths};
 use crate::retry::Retry;
 
 /// Invalidate `keys` (full keys of changed or deleted stable-name objects)
@@ -50,6 +50,35 @@ pub async fn all(
             Ok(Some(i)) => done.push(i),
             Ok(None) => {}
             Err(e) => failed.push(e.to_string()),
+        }
+    }
+    (done, failed)
+}
+
+/// Make every CDN run `edge` (CloudFront: its functions and error
+/// responses), before invalidating. What each did, and what failed: a
+/// failure leaves the previous routing live and is reported like a failed
+/// invalidation.
+pub async fn routing(
+    opts: &CdnOptions,
+    edge: &EdgeRouting,
+    retry: &Retry,
+    stop: &dyn Fn() -> bool,
+) -> (Vec<RoutingApplied>, Vec<String>) {
+    let mut done = Vec::new();
+    let mut failed = Vec::new();
+    for cdn in &opts.cdns {
+        let r = retry
+            .run(cdn.name(), CdnError::is_transient, stop, || {
+                cdn.apply_routing(&opts.bucket, edge)
+            })
+            .await;
+        match r {
+            Ok(Some(a)) => done.push(a),
+            Ok(None) => {}
+            Err(e) => failed.push(format!(
+                "routing not updated (the previous routing stays live): {e}"
+            )),
         }
     }
     (done, failed)

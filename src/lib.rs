@@ -26,6 +26,7 @@ pub mod github;
 pub mod graph;
 pub mod headers;
 pub mod invalidate;
+pub mod keys;
 pub mod lock;
 pub mod migrate;
 pub mod mime;
@@ -42,6 +43,7 @@ pub mod report;
 pub mod retry;
 #[cfg(test)]
 mod rewrite_fuzz;
+pub mod routing;
 pub mod rules;
 pub mod scan;
 pub mod signal;

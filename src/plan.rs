@@ -174,6 +174,10 @@ pub struct Plan {
     /// Nothing to do: the live release already is exactly this site. No
     /// new release is recorded (a no-op publish writes nothing).
     pub noop: bool,
+    /// The edge routing the release records.
+    pub routing: Option<crate::routing::RoutingRecord>,
+    /// It differs from the live release's.
+    pub routing_changed: bool,
 }
 
 impl Plan {
@@ -209,6 +213,8 @@ pub struct PlanOptions {
     pub sse: Sse,
     pub max_delete: usize,
     pub allow_empty: bool,
+    /// The new release's edge routing (`None`: routing off).
+    pub routing: Option<crate::routing::RoutingRecord>,
 }
 
 /// Every local file with its class, key, headers and digest; with
@@ -353,7 +359,9 @@ pub fn plan(
     }
     // A no-op when nothing moves and the live release lists exactly these
     // files with these hashes and headers.
+    let routing_changed = remote.release.as_ref().map(|r| &r.routing) != Some(&opts.routing);
     let noop = uploads.is_empty()
+        && !routing_changed
         && bodies_missing.is_empty()
         && deletes.is_empty()
         && delete_blocked.is_none()
@@ -369,6 +377,8 @@ pub fn plan(
     Ok(Plan {
         release,
         noop,
+        routing: opts.routing.clone(),
+        routing_changed,
         previous_release: remote.release.as_ref().map(|r| r.id.clone()),
         uploads,
         unchanged,
@@ -511,6 +521,7 @@ mod tests {
             sse: Sse::Aes256,
             max_delete: 256,
             allow_empty: false,
+            routing: None,
         }
     }
 
@@ -568,6 +579,7 @@ mod tests {
                 message: None,
                 rollback_of: None,
                 files,
+                routing: None,
             }),
             objects,
             heads: 0,

@@ -13,12 +13,11 @@ use crate::error::{Error, Result};
 use crate::rules::FileClass;
 use crate::store::{PutOptions, Sse, Store, join_key};
 
+pub use crate::keys::{META_DIR, key_problem};
+
 /// Manifest format written by this version. A higher number in the bucket
 /// means a newer cdnsync wrote it; we refuse rather than misread it.
 pub const FORMAT: u32 = 1;
-
-/// Folder (under the prefix) that holds cdnsync's own objects.
-pub const META_DIR: &str = ".cdnsync";
 
 /// The most `current` can hold (a release id and a newline).
 pub const CURRENT_MAX: u64 = 4 * 1024;
@@ -27,38 +26,6 @@ pub const CURRENT_MAX: u64 = 4 * 1024;
 pub const RECORD_MAX: u64 = 1 << 30;
 /// S3's limit on an object's size.
 const OBJECT_MAX: u64 = 5 << 40;
-
-/// Why a site key read back from a bucket cannot be acted on, if it cannot:
-/// every key must be relative to the prefix, without `.`/`..`/empty
-/// segments, a leading `/`, backslashes or control characters, at most
-/// 1,024 bytes, and outside cdnsync's own `.cdnsync/` folder.
-pub fn key_problem(rel: &str) -> Option<&'static str> {
-    if rel.is_empty() {
-        return Some("an empty key");
-    }
-    if rel.len() > 1024 {
-        return Some("a key over 1,024 bytes");
-    }
-    if rel.starts_with('/') {
-        return Some("a key starting with `/`");
-    }
-    if rel.contains('\\') {
-        return Some("a key with a backslash");
-    }
-    if rel.chars().any(char::is_control) {
-        return Some("a key with a control character");
-    }
-    if rel
-        .split('/')
-        .any(|s| s.is_empty() || s == "." || s == "..")
-    {
-        return Some("a key with an empty, `.` or `..` segment");
-    }
-    if rel == META_DIR || rel.starts_with(&format!("{META_DIR}/")) {
-        return Some("a key inside cdnsync's own `.cdnsync/` folder");
-    }
-    None
-}
 
 /// A release id as cdnsync writes them: 1–128 characters of `A-Za-z0-9._-`,
 /// not `.` or `..`.
@@ -135,6 +102,10 @@ pub struct Release {
     pub rollback_of: Option<String>,
     /// Path relative to the prefix → what was published there.
     pub files: BTreeMap<String, ReleaseFile>,
+    /// Edge routing of this release (`None`: routing off, or an older
+    /// cdnsync).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub routing: Option<crate::routing::RoutingRecord>,
 }
 
 /// A unique release id that sorts by time (to the millisecond; runs on one
@@ -216,6 +187,12 @@ impl Release {
             || self.tool.len() > 1024
         {
             return Err("a message, commit or tool name is too long".into());
+        }
+        if let Some(r) = &self.routing {
+            r.settings.validate().map_err(|e| format!("routing: {e}"))?;
+            if !is_hex(&r.digest, 32..=64) {
+                return Err("routing: its digest is not hex".into());
+            }
         }
         for (rel, f) in &self.files {
             let bad = |why: &str| Err(format!("`{}`: {why}", crate::redact::printable(rel)));
@@ -453,6 +430,7 @@ mod tests {
             message: None,
             rollback_of: None,
             files,
+            routing: None,
         }
     }
 

@@ -132,6 +132,10 @@ pub struct Report {
     #[serde(skip_serializing_if = "std::collections::BTreeMap::is_empty")]
     pub decisions: std::collections::BTreeMap<String, crate::fingerprint::Decision>,
     pub missing_references: Vec<crate::graph::Missing>,
+    /// Edge routing (`None`: off): what changed, the functions' sizes and
+    /// code, what each CDN did.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub routing: Option<crate::routing::function::Summary>,
     pub timings: Timings,
 }
 
@@ -217,6 +221,7 @@ impl Report {
             gc_deleted: 0,
             invalidations: Vec::new(),
             cdn_failures: Vec::new(),
+            routing: routing_summary(plan),
             bodies_stored: plan.bodies_to_store(),
             objects,
             skipped: plan.skipped.clone(),
@@ -254,6 +259,9 @@ impl Report {
         r.bodies_stored = out.bodies_stored;
         r.invalidations = out.invalidations.clone();
         r.cdn_failures = out.cdn_failures.clone();
+        if let Some(rt) = &mut r.routing {
+            rt.edge = out.routing.clone();
+        }
         r.timings.invalidate_ms = out.invalidate_ms;
         for o in r.objects.iter_mut().filter(|o| o.action == Action::Upload) {
             if let Some(u) = out.uploaded.values().find(|u| u.key == o.key) {
@@ -337,6 +345,7 @@ impl Report {
                     format!("deny-list `{pattern}`; a rule with include = true publishes it")
                 }
                 crate::rules::Skip::Excluded { glob } => format!("excluded by rule `{glob}`"),
+                crate::rules::Skip::Routing => "routing rules, never uploaded".to_string(),
             };
             let _ = writeln!(s, "  skip    {}  ({why})", k.rel);
         }
@@ -393,7 +402,7 @@ impl Report {
 
     /// The totals line and the invalidations sent.
     fn human_totals(&self) -> String {
-        let mut s = String::new();
+        let mut s = self.routing.as_ref().map(routing_line).unwrap_or_default();
         let (up, del) = if self.dry_run {
             ("to upload", "to delete")
         } else {
@@ -503,6 +512,9 @@ impl Report {
                     .collect::<Vec<_>>()
                     .join(" ")
             );
+        }
+        if let Some(r) = &self.routing {
+            let _ = writeln!(s, "| Routing | {} |", md_escape(routing_line(r).trim_end()));
         }
         for f in &self.cdn_failures {
             let _ = writeln!(s, "| CDN failure | {} |", md_escape(f));
@@ -661,6 +673,56 @@ fn upload_line(o: &ObjectReport) -> String {
             .map(|e| format!("; {e}"))
             .unwrap_or_default(),
     )
+}
+
+/// One line on the routing: what changed, its rules, the function's size
+/// against CloudFront's limit, what each CDN did.
+fn routing_line(r: &crate::routing::function::Summary) -> String {
+    let mut s = format!(
+        "routing {}: trailing slash {}",
+        if r.changed { "changed" } else { "unchanged" },
+        r.trailing_slash
+    );
+    if r.clean_urls {
+        s.push_str(", clean URLs");
+    }
+    if let Some(spa) = &r.spa {
+        let _ = write!(s, ", SPA → {spa}");
+    }
+    if let Some(p) = &r.not_found {
+        let _ = write!(s, ", 404 → {p}");
+    }
+    let _ = write!(
+        s,
+        ", {} redirects, {} header rules; function {} of {} bytes",
+        r.redirects,
+        r.header_rules,
+        r.request_bytes,
+        crate::routing::FUNCTION_MAX
+    );
+    for e in &r.edge {
+        let _ = write!(
+            s,
+            "; {} {}",
+            e.distribution,
+            if e.changed {
+                "updated"
+            } else {
+                "already current"
+            }
+        );
+    }
+    s.push('\n');
+    s
+}
+
+/// The report's view of a release's routing (the functions regenerated
+/// from the record: deterministic).
+fn routing_summary(plan: &Plan) -> Option<crate::routing::function::Summary> {
+    let rec = plan.routing.as_ref()?;
+    let keys: Vec<&str> = plan.published().map(|d| d.rel.as_str()).collect();
+    let c = crate::routing::function::compile(&rec.settings, &keys).ok()?;
+    Some(c.summary(&rec.settings, plan.routing_changed))
 }
 
 #[cfg(test)]

@@ -179,6 +179,8 @@ pub enum Skip {
     Denied { pattern: String },
     /// Excluded by a rule (`include = false`).
     Excluded { glob: String },
+    /// `_redirects` / `_headers` at the root: read as routing rules.
+    Routing,
 }
 
 #[derive(Debug)]

@@ -83,6 +83,13 @@ pub fn scan(root: &Path, rules: &Rules) -> Result<Inventory> {
             }
         };
         let rel = found.rel;
+        if crate::routing::SITE_FILES.contains(&rel.as_str()) {
+            inv.skipped.push(Skipped {
+                rel,
+                skip: Skip::Routing,
+            });
+            continue;
+        }
         if let Some(skip) = rules.skip(&rel) {
             inv.skipped.push(Skipped { rel, skip });
             continue;

@@ -36,6 +36,10 @@ pub enum Warning {
     DeletesFailed(String),
     /// Garbage collection after a publish failed (the publish is live).
     GcFailed(String),
+    /// `_redirects` / `_headers` with routing off: not applied, not uploaded.
+    RoutingFileIgnored { file: String },
+    /// An exact redirect a file of the site answers (not forced): dropped.
+    RedirectShadowed { from: String },
 }
 
 impl fmt::Display for Warning {
@@ -64,6 +68,14 @@ impl fmt::Display for Warning {
             Warning::DeleteFailed { key, error } => write!(f, "could not delete {key}: {error}"),
             Warning::DeletesFailed(e) => write!(f, "deleting old objects failed: {e}"),
             Warning::GcFailed(e) => write!(f, "garbage collection failed: {e}"),
+            Warning::RoutingFileIgnored { file } => write!(
+                f,
+                "{file}: routing is off (--no-routing or routing.enabled = false), so its rules are not applied; it is not uploaded either"
+            ),
+            Warning::RedirectShadowed { from } => write!(
+                f,
+                "redirect from `{from}` never applies: a file of the site answers that path (write the status with `!`, e.g. `301!`, to force it)"
+            ),
         }
     }
 }

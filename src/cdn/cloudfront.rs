@@ -53,13 +53,18 @@ impl CloudFront {
         &self.client
     }
 
+    /// The distribution id.
+    pub fn id(&self) -> &str {
+        &self.id
+    }
+
     /// How often `--wait` polls an invalidation.
     pub fn with_poll(mut self, poll: Duration) -> Self {
         self.poll = poll;
         self
     }
 
-    fn err<E: ProvideErrorMetadata + std::error::Error>(
+    pub(super) fn err<E: ProvideErrorMetadata + std::error::Error>(
         &self,
         e: SdkError<E, aws_sdk_cloudfront::config::http::HttpResponse>,
     ) -> CdnError {
@@ -94,6 +99,14 @@ impl Cdn for CloudFront {
             attempts: 6,
             base: self.retry_base,
         }
+    }
+
+    async fn apply_routing(
+        &self,
+        bucket: &str,
+        edge: &super::EdgeRouting,
+    ) -> Result<Option<super::RoutingApplied>, CdnError> {
+        self.apply_edge(bucket, edge).await.map(Some)
     }
 
     async fn origin_path(&self, bucket: &str) -> Result<String, CdnError> {

@@ -19,10 +19,12 @@ use crate::plan::{self, PlanOptions};
 use crate::release;
 use crate::remote;
 use crate::report::Report;
+use crate::routing::{self, Routing};
 use crate::scan;
 use crate::store::Store;
 use crate::target::Target;
 use crate::transfer::TransferOptions;
+use crate::warning::Warning;
 use std::io::Write;
 
 /// A local target must not be inside the directory being published (it
@@ -123,6 +125,7 @@ async fn run_report(cfg: &PublishConfig, ctx: &Context) -> Result<Report> {
     // --strict, so does fingerprinting), so a bad build directory writes
     // nothing, not even the lock.
     let (inv, scan_ms) = tokio::task::block_in_place(|| scan_stage(cfg))?;
+    let (routing, routing_warnings) = routing_stage(cfg, &inv)?;
     let early_fp = if cfg.site.strict {
         Some(tokio::task::block_in_place(|| {
             fingerprint_stage(cfg, &inv)
@@ -152,7 +155,12 @@ async fn run_report(cfg: &PublishConfig, ctx: &Context) -> Result<Report> {
                 let (mut fp, fingerprint_ms, fetched) =
                     read_and_fingerprint(cfg, &store_arc, prefix, &inv, early_fp).await?;
                 let listed = fetched.relative_keys(prefix);
-                let plan = plan_stage(cfg, ctx, store, prefix, &inv, &fp, fetched).await?;
+                let site = Site {
+                    inv: &inv,
+                    fp: &fp,
+                    routing: routing.as_ref(),
+                };
+                let plan = plan_stage(cfg, ctx, store, prefix, &site, fetched).await?;
                 let remote_ms = t1.elapsed().as_millis() as u64;
                 let manifest = manifest_stage(cfg, prefix, &inv, &plan, &mut fp)?;
                 let report = if dry_run {
@@ -170,6 +178,7 @@ async fn run_report(cfg: &PublishConfig, ctx: &Context) -> Result<Report> {
         )
         .await?;
     let mut report = report;
+    report.warnings.extend(routing_warnings);
     if let Some((f, missing)) = &mut fp {
         use crate::warning::Warning;
         report.fingerprint = Some(f.stats.clone());
@@ -267,10 +276,10 @@ async fn plan_stage(
     ctx: &Context,
     store: &dyn Store,
     prefix: &str,
-    inv: &crate::scan::Inventory,
-    fp: &Fp,
+    site_read: &Site<'_>,
     fetched: remote::Fetched,
 ) -> Result<plan::Plan> {
+    let Site { inv, fp, routing } = *site_read;
     let fingerprinted = fp.as_ref().map(|(f, _)| f);
     let site = &cfg.site;
     let desired = plan::desired(
@@ -282,6 +291,13 @@ async fn plan_stage(
         site.original_copies,
     )?;
     let local: HashSet<&str> = desired.iter().map(|d| d.rel.as_str()).collect();
+    let (routing, shadowed) = match routing {
+        Some(r) => {
+            let (record, shadowed) = routing_record(r, &local)?;
+            (Some(record), shadowed)
+        }
+        None => (None, Vec::new()),
+    };
     let bodies: HashSet<String> = desired
         .iter()
         .filter(|d| d.is_stable() && d.copy_of.is_none())
@@ -296,8 +312,14 @@ async fn plan_stage(
         sse: cfg.remote.sse.clone(),
         max_delete: cfg.transfer.max_delete,
         allow_empty: site.allow_empty,
+        routing,
     };
-    let plan = plan::plan(&id, desired, inv, &state, &popts)?;
+    let mut plan = plan::plan(&id, desired, inv, &state, &popts)?;
+    plan.warnings.extend(
+        shadowed
+            .into_iter()
+            .map(|r| crate::warning::Warning::RedirectShadowed { from: r.from }),
+    );
     if !plan.noop {
         let graph = GraphOptions {
             base_path: site.base_path.clone(),
@@ -312,6 +334,59 @@ async fn plan_stage(
         tokio::task::block_in_place(|| crate::check::check(&plan, &input))?;
     }
     Ok(plan)
+}
+
+/// What the site read before the lock gives the planner.
+#[derive(Clone, Copy)]
+struct Site<'a> {
+    inv: &'a crate::scan::Inventory,
+    fp: &'a Fp,
+    routing: Option<&'a Routing>,
+}
+
+/// The release's routing: `cdnsync.toml`'s with the site's `_redirects` /
+/// `_headers` rules; `None` when routing is off (those files are then
+/// ignored, with a warning). Read before any request: a bad rule writes
+/// nothing.
+fn routing_stage(
+    cfg: &PublishConfig,
+    inv: &scan::Inventory,
+) -> Result<(Option<Routing>, Vec<Warning>)> {
+    let found: Vec<&str> = inv
+        .skipped
+        .iter()
+        .filter(|s| s.skip == crate::rules::Skip::Routing)
+        .map(|s| s.rel.as_str())
+        .collect();
+    let Some(config) = &cfg.site.routing else {
+        let w = found
+            .iter()
+            .map(|f| Warning::RoutingFileIgnored {
+                file: (*f).to_string(),
+            })
+            .collect();
+        return Ok((None, w));
+    };
+    let files = routing::read_site_files(&cfg.site.dir, &found)?;
+    let keys: HashSet<&str> = inv.files.iter().map(|f| f.rel.as_str()).collect();
+    let r = routing::for_site(config, files, |k| keys.contains(k)).map_err(Error::Usage)?;
+    Ok((Some(r), Vec::new()))
+}
+
+/// The routing record of a release with these keys (exact redirects a
+/// file answers dropped, returned); an error when the functions cannot
+/// fit CloudFront's limit.
+fn routing_record(
+    r: &Routing,
+    keys: &HashSet<&str>,
+) -> Result<(routing::RoutingRecord, Vec<routing::Redirect>)> {
+    let mut r = r.clone();
+    let sorted: std::collections::BTreeSet<&str> = keys.iter().copied().collect();
+    let shadowed = r.shadowed(&sorted);
+    let list: Vec<&str> = sorted.into_iter().collect();
+    let c =
+        routing::function::compile(&r, &list).map_err(|e| Error::Usage(format!("routing: {e}")))?;
+    Ok((c.record(&r), shadowed))
 }
 
 /// The asset manifest (with SRI), only when it is written: with a release
@@ -350,7 +425,15 @@ async fn apply_stage(
     manifest: Option<bytes::Bytes>,
 ) -> Result<Report> {
     let cdn = crate::connect::cdn_options(&cfg.remote).await?;
+    let edge = match &plan.routing {
+        Some(rec) => {
+            let keys: Vec<&str> = plan.published().map(|d| d.rel.as_str()).collect();
+            Some(routing::edge(rec, &keys, prefix).map_err(Error::Internal)?)
+        }
+        None => None,
+    };
     let eopts = ExecOptions {
+        edge,
         commit: cfg.commit.clone(),
         message: cfg.message.clone(),
         cdn: cdn.clone(),

@@ -33,6 +33,9 @@ pub struct RollbackReport {
     pub warnings: Vec<crate::warning::Warning>,
     pub invalidations: Vec<crate::cdn::Invalidation>,
     pub cdn_failures: Vec<String>,
+    /// The edge routing restored with the pages (what each CDN did).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub routing: Vec<crate::cdn::RoutingApplied>,
 }
 
 /// One live key restored by a server-side copy.
@@ -62,6 +65,8 @@ pub struct RollbackPlan {
     /// The files of the release recording the rollback (removed keys
     /// listed as stale, so a later publish still owns them).
     pub files: BTreeMap<String, ReleaseFile>,
+    /// The target's edge routing, restored with its pages.
+    pub routing: Option<crate::routing::RoutingRecord>,
 }
 
 /// A file restored by copying: a stable name with a stored body, or an
@@ -198,6 +203,7 @@ pub fn plan(
         restore,
         remove,
         files,
+        routing: target.routing.clone(),
     })
 }
 
@@ -226,12 +232,13 @@ pub async fn run(cfg: &RollbackConfig, ctx: &Context) -> Result<RollbackReport> 
                 warnings: Vec::new(),
                 invalidations: Vec::new(),
                 cdn_failures: Vec::new(),
+                routing: Vec::new(),
             };
             if !cfg.dry_run {
                 let topts = TransferOptions::new(&prefix, cfg.remote.sse.clone());
                 let rn = ctx.runner(store.as_ref(), topts);
                 apply(&p, &rn, ctx, &mut report).await?;
-                notify(&cfg.remote, &rn, &mut report).await?;
+                notify(&cfg.remote, &p, &rn, &mut report).await?;
             }
             Ok(report)
         },
@@ -308,6 +315,7 @@ async fn apply(
         message: Some(format!("rollback to {}", p.to)),
         rollback_of: Some(p.to.clone()),
         files: p.files.clone(),
+        routing: p.routing.clone(),
     };
     release::write(rn.store, &prefix, &rec, &rn.opts.sse).await?;
     // Keys the rolled-back-to release does not have: a delete that fails
@@ -322,20 +330,45 @@ async fn apply(
     Ok(())
 }
 
-/// Exactly the paths that changed, on every CDN.
-async fn notify(cfg: &TargetConfig, rn: &Runner<'_>, report: &mut RollbackReport) -> Result<()> {
+/// The target's routing back on the edge, then exactly the paths that
+/// changed invalidated, on every CDN.
+async fn notify(
+    cfg: &TargetConfig,
+    p: &RollbackPlan,
+    rn: &Runner<'_>,
+    report: &mut RollbackReport,
+) -> Result<()> {
     if let Some(cdn) = crate::connect::cdn_options(cfg).await? {
+        let stop = || rn.cancel.is_cancelled();
+        if let Some(rec) = &p.routing {
+            let keys: Vec<&str> = p
+                .files
+                .iter()
+                .filter(|(_, f)| !f.stale)
+                .map(|(k, _)| k.as_str())
+                .collect();
+            match crate::routing::edge(rec, &keys, &rn.opts.prefix) {
+                Ok(edge) => {
+                    let (done, failed) =
+                        crate::invalidate::routing(&cdn, &edge, &rn.retry, &stop).await;
+                    report.routing = done;
+                    report.cdn_failures.extend(failed);
+                }
+                Err(e) => report
+                    .cdn_failures
+                    .push(format!("routing not restored: {e}")),
+            }
+        }
         let changed: Vec<String> = report
             .restored
             .iter()
             .chain(&report.deleted)
             .cloned()
             .collect();
-        let stop = || rn.cancel.is_cancelled();
         let (inv, failed) =
             crate::invalidate::all(&cdn, &changed, &report.release, &rn.retry, &stop).await;
         report.invalidations = inv;
-        report.cdn_failures = failed;
+        report.cdn_failures.extend(failed);
     }
     Ok(())
 }
@@ -413,6 +446,7 @@ mod tests {
                 .iter()
                 .map(|(k, f)| (k.to_string(), f.clone()))
                 .collect(),
+            routing: None,
         }
     }
 

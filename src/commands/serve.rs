@@ -1,7 +1,10 @@
 //! `cdnsync serve DIR`: a local preview of a local-directory target, served
 //! the way S3 behind CloudFront would: the stored bytes with their stored
 //! Content-Type, Cache-Control, Content-Encoding and Content-Disposition,
-//! `index.html` for `/dir/`, and `404.html` for what is missing.
+//! routed by the live release's routing exactly as the generated
+//! CloudFront Functions route (the same [`Table`]): directory indexes,
+//! trailing slash, clean URLs, SPA fallback, redirects, response headers
+//! and the 404 page. Without routing, only exact keys (and `/`) answer.
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
@@ -14,6 +17,7 @@ use percent_encoding::percent_decode_str;
 
 use crate::error::{Error, Result};
 use crate::headers::META_HASH;
+use crate::routing::{Answer, Table};
 use crate::store::local::{LocalStore, STORE_DIR};
 
 /// Bodies above this are streamed from disk instead of read whole.
@@ -51,9 +55,13 @@ pub async fn run(cfg: &ServeConfig, stop: impl std::future::Future<Output = ()>)
         .map_err(|e| Error::Internal(format!("no local address: {e}")))?;
     println!("Serving {} at http://{addr}/", cfg.dir.display());
     let store = Arc::new(LocalStore::new(cfg.dir.clone()));
+    let live = Arc::new(tokio::sync::Mutex::new(Live::default()));
     let app = Router::new().fallback(move |method: Method, uri: Uri, headers: HeaderMap| {
-        let store = store.clone();
-        async move { respond(&store, &method, &uri, &headers).await }
+        let (store, live) = (store.clone(), live.clone());
+        async move {
+            let routing = live.lock().await.refresh(&store).await;
+            respond(&store, routing.as_deref(), &method, &uri, &headers).await
+        }
     });
     // Open keep-alive connections must not hold the exit: stop serving the
     // moment a stop is requested.
@@ -66,11 +74,78 @@ pub async fn run(cfg: &ServeConfig, stop: impl std::future::Future<Output = ()>)
     }
 }
 
-/// The key a request path maps to, or `None` for paths never served.
+/// The live release's routing, recomputed when `current` changes.
+#[derive(Default)]
+struct Live {
+    current: Option<bytes::Bytes>,
+    routing: Option<Arc<Routed>>,
+}
+
+/// The routing `serve` answers with.
+#[derive(Debug)]
+pub struct Routed {
+    pub table: Table,
+    /// Key of the 404 page.
+    pub not_found: Option<String>,
+}
+
+impl Live {
+    async fn refresh(&mut self, store: &LocalStore) -> Option<Arc<Routed>> {
+        use crate::store::Store;
+        let key = crate::release::current_key("");
+        let now = store
+            .get(&key, crate::release::CURRENT_MAX)
+            .await
+            .ok()
+            .flatten();
+        if now != self.current {
+            self.current = now;
+            self.routing = routed(store).await.map(Arc::new);
+        }
+        self.routing.clone()
+    }
+}
+
+/// The routing of the live release, if it has one (an unreadable or
+/// invalid record: none, said on stderr).
+async fn routed(store: &LocalStore) -> Option<Routed> {
+    let rel = match crate::release::read_current(store, "").await {
+        Ok(r) => r?,
+        Err(e) => {
+            eprintln!("warning: no routing: {e}");
+            return None;
+        }
+    };
+    let rec = rel.routing.as_ref()?;
+    let keys: Vec<&str> = rel
+        .files
+        .iter()
+        .filter(|(_, f)| !f.stale)
+        .map(|(k, _)| k.as_str())
+        .collect();
+    match crate::routing::function::compile(&rec.settings, &keys) {
+        Ok(c) => Some(Routed {
+            table: c.table,
+            not_found: rec.settings.not_found.clone(),
+        }),
+        Err(e) => {
+            eprintln!("warning: no routing: {e}");
+            None
+        }
+    }
+}
+
+/// The key a request path maps to, or `None` for paths never served;
+/// `index` answers `/dir/` with `dir/index.html` (only `/` without
+/// routing).
 pub fn key_for(path: &str) -> Option<String> {
+    key_for_with(path, true)
+}
+
+fn key_for_with(path: &str, index: bool) -> Option<String> {
     let decoded = percent_decode_str(path).decode_utf8().ok()?;
     let mut key = decoded.strip_prefix('/').unwrap_or(&decoded).to_string();
-    if key.is_empty() || key.ends_with('/') {
+    if key.is_empty() || (index && key.ends_with('/')) {
         key.push_str("index.html");
     }
     let internal = |k: &str| {
@@ -91,6 +166,7 @@ pub fn key_for(path: &str) -> Option<String> {
 
 async fn respond(
     store: &LocalStore,
+    routing: Option<&Routed>,
     method: &Method,
     uri: &Uri,
     headers: &HeaderMap,
@@ -98,35 +174,52 @@ async fn respond(
     if method != Method::GET && method != Method::HEAD {
         return plain(StatusCode::METHOD_NOT_ALLOWED, "method not allowed");
     }
-    let Some(key) = key_for(uri.path()) else {
-        return not_found(store, method).await;
+    let Some(r) = routing else {
+        // No routing: exact keys, as an S3 origin answers (`/` as its
+        // default root object).
+        let found = match key_for_with(uri.path(), uri.path() == "/") {
+            Some(key) => object(store, &key, method, StatusCode::OK, Some(headers)).await,
+            None => None,
+        };
+        return match found {
+            Some(resp) => resp,
+            None => not_found(store, "404.html", method).await,
+        };
     };
-    match object(store, &key, method, StatusCode::OK, Some(headers)).await {
-        Some(r) => r,
-        None => {
-            // `/dir` → `/dir/` when `dir/index.html` exists.
-            let idx = format!("{key}/index.html");
-            if !key.ends_with("index.html")
-                && matches!(store.read_published_meta(&idx), Ok(Some(_)))
-            {
-                let mut loc = format!("{}/", uri.path());
-                if let Some(q) = uri.query() {
-                    loc.push('?');
-                    loc.push_str(q);
-                }
-                return Response::builder()
-                    .status(StatusCode::MOVED_PERMANENTLY)
-                    .header(header::LOCATION, loc)
-                    .body(Body::empty())
-                    .expect("response");
-            }
-            not_found(store, method).await
+    let served = match r.table.route(uri.path(), uri.query()) {
+        Answer::Redirect(status, location) => {
+            return Response::builder()
+                .status(StatusCode::from_u16(status).unwrap_or(StatusCode::MOVED_PERMANENTLY))
+                .header(header::LOCATION, location)
+                .body(Body::empty())
+                .expect("response");
+        }
+        Answer::Serve(path) => path,
+    };
+    let found = match key_for_with(&served, false) {
+        Some(key) => object(store, &key, method, StatusCode::OK, Some(headers)).await,
+        None => None,
+    };
+    let mut resp = match (found, &r.not_found) {
+        (Some(resp), _) => resp,
+        (None, Some(page)) => not_found(store, page, method).await,
+        (None, None) => plain(StatusCode::NOT_FOUND, "not found"),
+    };
+    // The viewer-response function: the headers for the path served.
+    let decoded = crate::routing::decode(&served).unwrap_or(served);
+    for (name, value) in r.table.headers_for(&decoded) {
+        if let (Ok(n), Ok(v)) = (
+            header::HeaderName::from_bytes(name.as_bytes()),
+            HeaderValue::from_str(&value),
+        ) {
+            resp.headers_mut().insert(n, v);
         }
     }
+    resp
 }
 
-async fn not_found(store: &LocalStore, method: &Method) -> Response<Body> {
-    match object(store, "404.html", method, StatusCode::NOT_FOUND, None).await {
+async fn not_found(store: &LocalStore, page: &str, method: &Method) -> Response<Body> {
+    match object(store, page, method, StatusCode::NOT_FOUND, None).await {
         Some(r) => r,
         None => plain(StatusCode::NOT_FOUND, "not found"),
     }
@@ -228,7 +321,15 @@ async fn object(
 #[cfg(test)]
 pub(crate) async fn respond_for_test(store: &LocalStore, path: &str) -> Response<Body> {
     let uri: Uri = path.parse().unwrap_or_else(|_| Uri::from_static("/"));
-    respond(store, &Method::GET, &uri, &HeaderMap::new()).await
+    let routing = routed(store).await;
+    respond(
+        store,
+        routing.as_ref(),
+        &Method::GET,
+        &uri,
+        &HeaderMap::new(),
+    )
+    .await
 }
 
 #[cfg(test)]

@@ -61,6 +61,53 @@ pub struct FileConfig {
     pub cache_control: CacheControlConfig,
     #[serde(default)]
     pub rules: Vec<RuleSpec>,
+    /// Edge routing (directory index, trailing slash, clean URLs, SPA, 404).
+    #[serde(default)]
+    pub routing: RoutingFileConfig,
+    /// Redirects, after the site's `_redirects`.
+    #[serde(default)]
+    pub redirects: Vec<RedirectSpec>,
+    /// Response headers, after the site's `_headers`.
+    #[serde(default)]
+    pub headers: Vec<HeadersSpec>,
+}
+
+/// `[routing]`.
+#[derive(Debug, Default, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct RoutingFileConfig {
+    /// Routing on (default true).
+    pub enabled: Option<bool>,
+    /// `add`, `remove` or `keep`.
+    #[serde(default, deserialize_with = "choice")]
+    pub trailing_slash: Option<crate::routing::TrailingSlash>,
+    pub clean_urls: Option<bool>,
+    /// Path of the single-page app's entry (`index.html`).
+    pub spa: Option<String>,
+    /// Path of the 404 page (default `404.html` when the site has one;
+    /// `""` for none).
+    pub not_found: Option<String>,
+}
+
+/// `[[redirects]]`.
+#[derive(Debug, Clone, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct RedirectSpec {
+    pub from: String,
+    pub to: String,
+    /// Default 301.
+    pub status: Option<u16>,
+    #[serde(default)]
+    pub force: bool,
+}
+
+/// `[[headers]]` (Netlify's shape: `for` and `[headers.values]`).
+#[derive(Debug, Clone, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct HeadersSpec {
+    #[serde(rename = "for")]
+    pub path: String,
+    pub values: std::collections::BTreeMap<String, String>,
 }
 
 #[derive(Debug, Default, Deserialize, PartialEq)]
@@ -283,6 +330,9 @@ mod docs_tests {
             grace,
             cache_control,
             rules,
+            routing,
+            redirects,
+            headers,
         } = cfg;
         let set = [
             ("to", to.is_some()),
@@ -352,5 +402,30 @@ mod docs_tests {
         }
         // And the rules themselves are valid.
         Rules::new(&rules, Defaults::default()).unwrap();
+        let RoutingFileConfig {
+            enabled,
+            trailing_slash,
+            clean_urls,
+            spa,
+            not_found,
+        } = routing;
+        assert!(enabled.is_some() && trailing_slash.is_some() && clean_urls.is_some());
+        assert!(spa.is_some() && not_found.is_some());
+        for key in [
+            "enabled",
+            "trailing_slash",
+            "clean_urls",
+            "spa",
+            "not_found",
+        ] {
+            assert!(doc.contains(&format!("| `{key}` |")), "[routing] {key}");
+        }
+        assert!(!redirects.is_empty() && !headers.is_empty());
+        for key in ["from", "to", "status", "force", "for", "values"] {
+            assert!(
+                doc.contains(&format!("| `{key}` |")),
+                "redirects/headers {key}"
+            );
+        }
     }
 }

@@ -5,6 +5,7 @@ use std::path::{Path, PathBuf};
 
 use crate::cli::{CompressArg, PublishArgs};
 use crate::error::{Error, Result};
+use crate::routing::Routing;
 use crate::rules::{Defaults, RuleSpec, Rules};
 
 use super::{Loaded, TargetConfig, check_header_value, gc_options};
@@ -41,6 +42,9 @@ pub struct SiteConfig {
     /// Always starts and ends with `/`.
     pub base_path: String,
     pub hash_length: usize,
+    /// Edge routing from `cdnsync.toml` (`None`: off); the site's
+    /// `_redirects` / `_headers` are added when it is read.
+    pub routing: Option<Routing>,
 }
 
 /// How the transfer runs and how much it may delete.
@@ -132,8 +136,73 @@ impl SiteConfig {
             strict: args.strict || file.strict.unwrap_or(false),
             base_path,
             hash_length,
+            routing: routing(args, loaded)?,
         })
     }
+}
+
+/// `[routing]`, `[[redirects]]` and `[[headers]]`, checked; `None` with
+/// `--no-routing` or `enabled = false`.
+fn routing(args: &PublishArgs, loaded: &Loaded) -> Result<Option<Routing>> {
+    let file = &loaded.file;
+    if args.no_routing || file.routing.enabled == Some(false) {
+        return Ok(None);
+    }
+    let page = |name: &str, v: &Option<String>| -> Result<Option<String>> {
+        let Some(v) = v.as_deref().map(|v| v.trim_start_matches('/')) else {
+            return Ok(None);
+        };
+        if v.is_empty() {
+            return Ok(Some(String::new()));
+        }
+        match crate::release::key_problem(v) {
+            Some(p) => Err(loaded.setting_error(name, format!("`{v}` is {p}"))),
+            None => Ok(Some(v.to_string())),
+        }
+    };
+    let r = Routing {
+        trailing_slash: file.routing.trailing_slash.unwrap_or_default(),
+        clean_urls: file.routing.clean_urls.unwrap_or(false),
+        spa: page("routing.spa", &file.routing.spa)?.filter(|s| !s.is_empty()),
+        // `Some("")`: none, even when the site has a 404.html.
+        not_found: page("routing.not_found", &file.routing.not_found)?,
+        redirects: file
+            .redirects
+            .iter()
+            .map(|r| crate::routing::Redirect {
+                from: r.from.clone(),
+                to: r.to.clone(),
+                status: r.status.unwrap_or(301),
+                force: r.force,
+            })
+            .collect(),
+        headers: file
+            .headers
+            .iter()
+            .map(|h| crate::routing::HeaderRule {
+                path: h.path.clone(),
+                headers: h
+                    .values
+                    .iter()
+                    .map(|(k, v)| (k.clone(), v.clone()))
+                    .collect(),
+            })
+            .collect(),
+    };
+    for (i, x) in r.redirects.iter().enumerate() {
+        crate::routing::parse::check_redirect(x)
+            .map_err(|m| loaded.setting_error(&format!("redirects[{i}]"), m))?;
+    }
+    for (i, h) in r.headers.iter().enumerate() {
+        crate::routing::parse::check_pattern(&h.path)
+            .and_then(|()| {
+                h.headers
+                    .iter()
+                    .try_for_each(|(n, v)| crate::routing::parse::check_header(n, v))
+            })
+            .map_err(|m| loaded.setting_error(&format!("headers[{i}]"), m))?;
+    }
+    Ok(Some(r))
 }
 
 /// Whether text is gzip-compressed: `--compress` over the file over gzip.

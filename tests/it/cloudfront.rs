@@ -247,11 +247,21 @@ fn unknown_distribution_is_reported_after_publishing() {
     let moto = moto_endpoint();
     let mut args = with_cdn(publish_args(&dir, &to), "E0000000000000");
     args.push(&moto);
-    cdnsync_moto(&args).ok_json();
+    // The first publish already needs the distribution (its routing).
+    let e = cdnsync_moto(&args).fails(8);
+    assert!(
+        e.contains("routing not updated") && e.contains("not found"),
+        "{e}"
+    );
+    assert_eq!(
+        b.body("index.html"),
+        b"<p>1</p>",
+        "the release went live regardless"
+    );
     site.write("index.html", b"<p>2</p>");
     let e = cdnsync_moto(&args).fails(8);
     assert!(
-        e.contains("is live, but CDN invalidation or cache purge failed"),
+        e.contains("is live, but a CDN routing update, invalidation or cache purge failed"),
         "{e}"
     );
     assert_eq!(

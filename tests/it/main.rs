@@ -20,5 +20,6 @@ mod original_urls;
 mod publish_local;
 mod publish_s3;
 mod releases;
+mod routing;
 mod trust;
 mod varnish;

@@ -316,7 +316,7 @@ fn a_failed_purge_keeps_the_release_and_says_purge_incomplete() {
     assert_eq!(r.code, 8, "stdout:\n{}\nstderr:\n{}", r.stdout, r.stderr);
     assert!(
         r.stderr
-            .contains("is live, but CDN invalidation or cache purge failed"),
+            .contains("is live, but a CDN routing update, invalidation or cache purge failed"),
         "{}",
         r.stderr
     );

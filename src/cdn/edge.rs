@@ -1,0 +1,365 @@
+//! Edge routing on CloudFront: cdnsync's two CloudFront Functions
+//! (created, updated, tested and published only when their code changed),
+//! associated with the behaviours that serve the site's origin, and the
+//! 403/404 error responses pointing at the site's 404 page. Foreign
+//! function associations are never replaced.
+
+use aws_sdk_cloudfront::primitives::Blob;
+use aws_sdk_cloudfront::types::{
+    CustomErrorResponse, CustomErrorResponses, DistributionConfig, EventType, FunctionAssociation,
+    FunctionAssociations, FunctionConfig, FunctionRuntime, FunctionStage,
+};
+
+use super::cloudfront::CloudFront;
+use super::{CdnError, EdgeRouting, RoutingApplied};
+
+/// The functions' event types, in the order [`EdgeRouting`] holds them.
+const EVENTS: [(&str, EventType); 2] = [
+    ("request", EventType::ViewerRequest),
+    ("response", EventType::ViewerResponse),
+];
+
+/// How long CloudFront caches an error answer (seconds).
+const ERROR_TTL: i64 = 10;
+
+fn code_id(code: &str) -> String {
+    format!("cdnsync {}", &blake3::hash(code.as_bytes()).to_hex()[..32])
+}
+
+impl CloudFront {
+    fn function_name(&self, kind: &str) -> String {
+        format!("cdnsync-{}-{kind}", self.id())
+    }
+
+    fn ours(&self, arn: &str) -> bool {
+        arn.contains(&format!(":function/cdnsync-{}-", self.id()))
+            || arn.ends_with(&format!("/cdnsync-{}-request", self.id()))
+            || arn.ends_with(&format!("/cdnsync-{}-response", self.id()))
+    }
+
+    /// Make this distribution run `edge`: (what changed, the function ARNs).
+    pub(super) async fn apply_edge(
+        &self,
+        bucket: &str,
+        edge: &EdgeRouting,
+    ) -> Result<RoutingApplied, CdnError> {
+        let out = self
+            .client()
+            .get_distribution_config()
+            .id(self.id())
+            .send()
+            .await
+            .map_err(|e| self.err(e))?;
+        let etag = out.e_tag().unwrap_or_default().to_string();
+        let mut config = out
+            .distribution_config
+            .ok_or_else(|| CdnError::Other(self.id().into(), "no distribution config".into()))?;
+        let (origin, base) = self.check_origin(&config, bucket, &edge.prefix)?;
+        // Refuse before anything is written.
+        let request = (edge.with_base)(&edge.request, &base);
+        let response = edge.response.as_deref().map(|c| (edge.with_base)(c, &base));
+        let codes = [Some(request.as_str()), response.as_deref()];
+        let wanted: Vec<bool> = codes.iter().map(Option::is_some).collect();
+        self.associate(&mut config, &origin, &[None, None], &wanted)?;
+        let mut arns = [None, None];
+        let mut changed = false;
+        for (i, (kind, _)) in EVENTS.iter().enumerate() {
+            if let Some(code) = codes[i] {
+                let (arn, c) = self
+                    .ensure_function(&self.function_name(kind), code)
+                    .await?;
+                changed |= c;
+                arns[i] = Some(arn);
+            }
+        }
+        let mut assoc_changed = self.associate(&mut config, &origin, &arns, &wanted)?;
+        if let Some(page) = &edge.not_found {
+            assoc_changed |= error_responses(&mut config, &format!("{base}{page}"));
+        }
+        if assoc_changed {
+            self.client()
+                .update_distribution()
+                .id(self.id())
+                .if_match(etag)
+                .distribution_config(config)
+                .send()
+                .await
+                .map_err(|e| self.err(e))?;
+        }
+        Ok(RoutingApplied {
+            distribution: self.id().to_string(),
+            changed: changed || assoc_changed,
+            functions: arns.into_iter().flatten().collect(),
+        })
+    }
+
+    /// The id of the origin serving `bucket`, and the URL path the site is
+    /// served under (the part of the prefix the origin path does not
+    /// cover: `/docs`, or `""`).
+    fn check_origin(
+        &self,
+        config: &DistributionConfig,
+        bucket: &str,
+        prefix: &str,
+    ) -> Result<(String, String), CdnError> {
+        let origins = config
+            .origins
+            .as_ref()
+            .map(|o| o.items.as_slice())
+            .unwrap_or(&[]);
+        let ours = origins
+            .iter()
+            .find(|o| o.domain_name.starts_with(&format!("{bucket}.")) || o.domain_name == bucket)
+            .or(if origins.len() == 1 { origins.first() } else { None })
+            .ok_or_else(|| {
+                CdnError::Setup(format!(
+                    "{}: no origin serves bucket {bucket}; routing needs to know which behaviours serve the site",
+                    self.id()
+                ))
+            })?;
+        let path = ours.origin_path.as_deref().unwrap_or("").trim_matches('/');
+        let prefix = prefix.trim_matches('/');
+        let base = if path.is_empty() {
+            Some(prefix)
+        } else {
+            prefix
+                .strip_prefix(path)
+                .filter(|r| r.is_empty() || r.starts_with('/'))
+        };
+        let Some(base) = base else {
+            return Err(CdnError::Setup(format!(
+                "{}: the origin path `/{path}` is not above the target prefix `/{prefix}`; viewers cannot reach the site through it",
+                self.id()
+            )));
+        };
+        let base = base.trim_matches('/');
+        let base = if base.is_empty() {
+            String::new()
+        } else {
+            format!("/{base}")
+        };
+        Ok((ours.id.clone(), base))
+    }
+
+    /// Put `arns` (request, response) on every behaviour of `origin`;
+    /// refuse where another function holds an event cdnsync needs. With
+    /// `None` ARNs, only checks. Whether anything changed.
+    fn associate(
+        &self,
+        config: &mut DistributionConfig,
+        origin: &str,
+        arns: &[Option<String>; 2],
+        wanted: &[bool],
+    ) -> Result<bool, CdnError> {
+        let mut lists: Vec<(&mut Option<FunctionAssociations>, String)> = Vec::new();
+        if let Some(d) = config.default_cache_behavior.as_mut()
+            && d.target_origin_id == origin
+        {
+            lists.push((&mut d.function_associations, "the default behaviour".into()));
+        }
+        if let Some(items) = config
+            .cache_behaviors
+            .as_mut()
+            .and_then(|c| c.items.as_mut())
+        {
+            for b in items.iter_mut().filter(|b| b.target_origin_id == origin) {
+                let what = format!("behaviour `{}`", b.path_pattern);
+                lists.push((&mut b.function_associations, what));
+            }
+        }
+        let check_only = arns.iter().all(Option::is_none);
+        let mut changed = false;
+        for (list, what) in lists {
+            let mut items = list
+                .as_ref()
+                .and_then(|l| l.items.clone())
+                .unwrap_or_default();
+            let before = items.clone();
+            for (i, (_, event)) in EVENTS.iter().enumerate() {
+                let at = items.iter().position(|a| &a.event_type == event);
+                if let Some(p) = at
+                    && wanted[i]
+                    && !self.ours(&items[p].function_arn)
+                {
+                    return Err(CdnError::Setup(format!(
+                        "{}: {what} already runs function {} on {}; cdnsync will not replace it (remove it, or publish with --no-routing)",
+                        self.id(),
+                        items[p].function_arn,
+                        event.as_str()
+                    )));
+                }
+                if check_only {
+                    continue;
+                }
+                match (&arns[i], at) {
+                    (Some(arn), Some(p)) => items[p].function_arn.clone_from(arn),
+                    (Some(arn), None) => items.push(
+                        FunctionAssociation::builder()
+                            .function_arn(arn)
+                            .event_type(event.clone())
+                            .build()
+                            .map_err(|e| CdnError::Other(self.id().into(), e.to_string()))?,
+                    ),
+                    // No headers any more: drop our own response function.
+                    (None, Some(p)) if self.ours(&items[p].function_arn) => {
+                        items.remove(p);
+                    }
+                    (None, _) => {}
+                }
+            }
+            if items != before {
+                changed = true;
+                *list = Some(
+                    FunctionAssociations::builder()
+                        .quantity(items.len() as i32)
+                        .set_items(Some(items))
+                        .build()
+                        .map_err(|e| CdnError::Other(self.id().into(), e.to_string()))?,
+                );
+            }
+        }
+        Ok(changed)
+    }
+
+    /// Create or update, test and publish a function when its live code is
+    /// not `code`: (ARN, whether it changed).
+    async fn ensure_function(&self, name: &str, code: &str) -> Result<(String, bool), CdnError> {
+        let id = code_id(code);
+        let describe = |stage: FunctionStage| async move {
+            match self
+                .client()
+                .describe_function()
+                .name(name)
+                .stage(stage)
+                .send()
+                .await
+            {
+                Ok(o) => Ok(Some(o)),
+                Err(e)
+                    if e.as_service_error()
+                        .is_some_and(aws_sdk_cloudfront::operation::describe_function::DescribeFunctionError::is_no_such_function_exists) =>
+                {
+                    Ok(None)
+                }
+                Err(e) => Err(self.err(e)),
+            }
+        };
+        if let Some(live) = describe(FunctionStage::Live).await?
+            && let Some(s) = live.function_summary()
+            && s.function_config().is_some_and(|c| c.comment() == id)
+            && let Some(m) = s.function_metadata()
+        {
+            return Ok((m.function_arn().to_string(), false));
+        }
+        let config = FunctionConfig::builder()
+            .comment(&id)
+            .runtime(FunctionRuntime::CloudfrontJs20)
+            .build()
+            .map_err(|e| CdnError::Other(name.into(), e.to_string()))?;
+        let blob = Blob::new(code.as_bytes().to_vec());
+        let etag = match describe(FunctionStage::Development).await? {
+            None => self
+                .client()
+                .create_function()
+                .name(name)
+                .function_config(config)
+                .function_code(blob)
+                .send()
+                .await
+                .map_err(|e| self.err(e))?
+                .e_tag()
+                .map(str::to_string),
+            Some(dev) => self
+                .client()
+                .update_function()
+                .name(name)
+                .if_match(dev.e_tag().unwrap_or_default())
+                .function_config(config)
+                .function_code(blob)
+                .send()
+                .await
+                .map_err(|e| self.err(e))?
+                .e_tag()
+                .map(str::to_string),
+        }
+        .unwrap_or_default();
+        self.test_function(name, &etag).await?;
+        let out = self
+            .client()
+            .publish_function()
+            .name(name)
+            .if_match(&etag)
+            .send()
+            .await
+            .map_err(|e| self.err(e))?;
+        let arn = out
+            .function_summary()
+            .and_then(|s| s.function_metadata())
+            .map(|m| m.function_arn().to_string())
+            .ok_or_else(|| {
+                CdnError::Other(name.into(), "PublishFunction returned no ARN".into())
+            })?;
+        Ok((arn, true))
+    }
+
+    /// Run the new code once on CloudFront before it goes live.
+    async fn test_function(&self, name: &str, etag: &str) -> Result<(), CdnError> {
+        let event = if name.ends_with("-response") {
+            r#"{"version":"1.0","context":{"eventType":"viewer-response"},"viewer":{"ip":"192.0.2.1"},"request":{"method":"GET","uri":"/index.html","querystring":{},"headers":{},"cookies":{}},"response":{"statusCode":200,"statusDescription":"OK","headers":{},"cookies":{}}}"#
+        } else {
+            r#"{"version":"1.0","context":{"eventType":"viewer-request"},"viewer":{"ip":"192.0.2.1"},"request":{"method":"GET","uri":"/","querystring":{},"headers":{},"cookies":{}}}"#
+        };
+        let out = self
+            .client()
+            .test_function()
+            .name(name)
+            .if_match(etag)
+            .stage(FunctionStage::Development)
+            .event_object(Blob::new(event.as_bytes().to_vec()))
+            .send()
+            .await
+            .map_err(|e| self.err(e))?;
+        match out.test_result().and_then(|t| t.function_error_message()) {
+            Some(m) if !m.is_empty() => Err(CdnError::Other(
+                name.into(),
+                format!("the generated function fails CloudFront's test: {m}"),
+            )),
+            _ => Ok(()),
+        }
+    }
+}
+
+/// 403 and 404 from the origin answer `page` with status 404. Whether
+/// anything changed.
+fn error_responses(config: &mut DistributionConfig, page: &str) -> bool {
+    let mut items = config
+        .custom_error_responses
+        .as_ref()
+        .and_then(|c| c.items.clone())
+        .unwrap_or_default();
+    let before = items.clone();
+    for code in [403, 404] {
+        items.retain(|r| r.error_code != code);
+        if let Ok(r) = CustomErrorResponse::builder()
+            .error_code(code)
+            .response_page_path(page)
+            .response_code("404")
+            .error_caching_min_ttl(ERROR_TTL)
+            .build()
+        {
+            items.push(r);
+        }
+    }
+    items.sort_by_key(|r| r.error_code);
+    let mut sorted_before = before;
+    sorted_before.sort_by_key(|r| r.error_code);
+    if items == sorted_before {
+        return false;
+    }
+    config.custom_error_responses = CustomErrorResponses::builder()
+        .quantity(items.len() as i32)
+        .set_items(Some(items))
+        .build()
+        .ok();
+    true
+}

@@ -1,0 +1,184 @@
+//! The CloudFront Functions (runtime `cloudfront-js-2.0`) generated from a
+//! routing [`Table`]: the same decisions as [`Table::route`] and
+//! [`Table::headers_for`], line for line, with the table embedded as JSON.
+
+use serde::Serialize;
+
+use super::{FUNCTION_MAX, Routing, RoutingRecord, Table};
+
+/// The viewer-request function: redirects, rewrites, directory indexes,
+/// clean URLs, SPA fallback. `T` is the table.
+const REQUEST: &str = r#"var T=@TABLE@;
+function set(a){var o=Object.create(null);for(var i=0;i<a.length;i++)o[a[i]]=1;return o}
+var D=T.dirs?set(T.dirs):null,P=set(T.pages);
+function dec(s){try{return decodeURIComponent(s)}catch(e){return null}}
+function ext(p){return p.split('/').pop().indexOf('.')>=0}
+function segs(p){var t=p.replace(/^\/+/,'');if(t.slice(-1)==='/')t=t.slice(0,-1);return t===''?[]:t.split('/')}
+function match(pat,path){var p=segs(pat),g=segs(path),c=[];for(var i=0;i<p.length;i++){if(p[i]==='*'){c.push(['splat',g.slice(i).join('/')]);return c}if(i>=g.length)return null;if(p[i].charAt(0)===':')c.push([p[i].slice(1),g[i]]);else if(p[i]!==g[i])return null}return p.length===g.length?c:null}
+function expand(to,c){return to.replace(/:([A-Za-z0-9_]*)/g,function(m,n){if(n)for(var i=c.length-1;i>=0;i--)if(c[i][0]===n)return encodeURI(c[i][1]);return m})}
+function withq(to,q){return q&&to.indexOf('?')<0?to+'?'+q:to}
+function dirKnown(p){return D?!!D[p.replace(/\/+$/,'')]:!ext(p)}
+function names(p){if(p.slice(-1)==='/')return dirKnown(p);return ext(p)||dirKnown(p)||!!P[p]}
+function resolve(raw,p,q){if(p.slice(-1)==='/'){if(T.ts==='remove'&&p!=='/'&&dirKnown(p))return{s:301,l:withq(raw.replace(/\/+$/,''),q)};return raw+'index.html'}
+var dir=D?!!D[p]:(!ext(p)&&!P[p]&&!T.spa);if(dir){if(T.ts==='add')return{s:301,l:withq(raw+'/',q)};return raw+'/index.html'}
+if(P[p])return raw+'.html';if(T.spa&&!ext(p))return T.spa;return raw}
+function route(raw,q){var p=dec(raw);if(p===null)p=raw;for(var i=0;i<T.redirects.length;i++){var r=T.redirects[i],c=match(r[0],p);if(!c)continue;var to=expand(r[1],c);if(r[2]!==200)return{s:r[2],l:withq(to,q)};if(names(p))continue;var d=dec(to);return resolve(to,d===null?to:d,q)}return resolve(raw,p,q)}
+function qs(o){var a=[];for(var k in o){var v=o[k],m=v.multiValue||[v];for(var i=0;i<m.length;i++)a.push(m[i].value===''?k:k+'='+m[i].value)}return a.join('&')}
+var W={301:'Moved Permanently',302:'Found',303:'See Other',307:'Temporary Redirect',308:'Permanent Redirect'};
+var B='';
+function handler(event){var r=event.request,u=r.uri;if(B){if(u!==B&&u.indexOf(B+'/')!==0)return r;u=u.slice(B.length)||'/'}var a=route(u,qs(r.querystring||{}));if(typeof a==='string'){r.uri=B+a;return r}return{statusCode:a.s,statusDescription:W[a.s],headers:{location:{value:a.l.charAt(0)==='/'?B+a.l:a.l}}}}
+"#;
+
+/// The viewer-response function: headers from `_headers` / `[[headers]]`.
+const RESPONSE: &str = r#"var H=@HEADERS@;
+function dec(s){try{return decodeURIComponent(s)}catch(e){return null}}
+function segs(p){var t=p.replace(/^\/+/,'');if(t.slice(-1)==='/')t=t.slice(0,-1);return t===''?[]:t.split('/')}
+function match(pat,path){var p=segs(pat),g=segs(path);for(var i=0;i<p.length;i++){if(p[i]==='*')return true;if(i>=g.length)return false;if(p[i].charAt(0)!==':'&&p[i]!==g[i])return false}return p.length===g.length}
+function headersFor(s){var al=[s],o={},n=[];if(s.slice(-10)==='index.html')al.push(s.slice(0,-10));if(s.slice(-5)==='.html')al.push(s.slice(0,-5));if(s.slice(-1)==='/')al.push(s+'index.html');
+for(var i=0;i<H.length;i++){var hit=false;for(var j=0;j<al.length;j++)if(match(H[i][0],al[j]))hit=true;if(!hit)continue;for(var k=0;k<H[i][1].length;k++)o[H[i][1][k][0].toLowerCase()]=H[i][1][k][1]}return o}
+var B='';
+function handler(event){var res=event.response,u=event.request.uri;if(B){if(u!==B&&u.indexOf(B+'/')!==0)return res;u=u.slice(B.length)||'/'}var p=dec(u),h=headersFor(p===null?u:p);for(var k in h)res.headers[k]={value:h[k]};return res}
+"#;
+
+/// The line of each function naming the URL path the site is served
+/// under (empty: the root); [`with_base`] sets it.
+const BASE_LINE: &str = "var B='';";
+
+/// The function for a site served under `base` (`/docs`, no trailing
+/// slash; `""` for the root): requests outside it pass through, paths are
+/// routed relative to it.
+pub fn with_base(code: &str, base: &str) -> String {
+    let quoted = serde_json::to_string(base).expect("a string serializes");
+    code.replacen(BASE_LINE, &format!("var B={quoted};"), 1)
+}
+
+/// The functions of a release, and what identifies them.
+#[derive(Debug, Clone, Serialize)]
+pub struct Compiled {
+    pub table: Table,
+    /// Viewer-request code.
+    pub request: String,
+    /// Viewer-response code, when there are header rules.
+    pub response: Option<String>,
+    /// blake3 of both codes and the 404 page: what the edge must run.
+    pub digest: String,
+    /// The directory list did not fit: extension-less paths are taken for
+    /// directories.
+    pub heuristic: bool,
+}
+
+impl Compiled {
+    pub fn record(&self, settings: &Routing) -> RoutingRecord {
+        RoutingRecord {
+            settings: settings.clone(),
+            digest: self.digest.clone(),
+        }
+    }
+
+    /// What a report shows of it.
+    pub fn summary(&self, settings: &Routing, changed: bool) -> Summary {
+        Summary {
+            digest: self.digest.clone(),
+            changed,
+            trailing_slash: self.table.ts,
+            clean_urls: settings.clean_urls,
+            spa: settings.spa.clone(),
+            not_found: settings.not_found.clone(),
+            redirects: settings.redirects.len(),
+            header_rules: settings.headers.len(),
+            directories: self
+                .table
+                .dirs
+                .as_ref()
+                .map(std::collections::BTreeSet::len),
+            request_bytes: self.request.len(),
+            response_bytes: self.response.as_ref().map_or(0, String::len),
+            request_function: self.request.clone(),
+            response_function: self.response.clone(),
+            edge: Vec::new(),
+        }
+    }
+}
+
+/// The routing of a publish, as reported (`--json` carries the code).
+#[derive(Debug, Clone, Serialize)]
+pub struct Summary {
+    pub digest: String,
+    /// Differs from the live release's routing.
+    pub changed: bool,
+    pub trailing_slash: &'static str,
+    pub clean_urls: bool,
+    pub spa: Option<String>,
+    pub not_found: Option<String>,
+    pub redirects: usize,
+    pub header_rules: usize,
+    /// Directories the function knows (`None`: too many; every
+    /// extension-less path is taken for one).
+    pub directories: Option<usize>,
+    /// Function sizes, against CloudFront's 10,240-byte limit.
+    pub request_bytes: usize,
+    pub response_bytes: usize,
+    pub request_function: String,
+    pub response_function: Option<String>,
+    /// What each CDN did.
+    pub edge: Vec<crate::cdn::RoutingApplied>,
+}
+
+fn json<T: Serialize>(v: &T) -> String {
+    // `</script>`-style escapes are not needed: the code is never HTML.
+    serde_json::to_string(v).expect("routing data serializes")
+}
+
+fn request_code(t: &Table) -> String {
+    REQUEST.replacen("@TABLE@", &json(t), 1)
+}
+
+/// Generate the functions for a release with these keys; an error says why
+/// they cannot fit CloudFront's 10 KB limit.
+pub fn compile(r: &Routing, keys: &[&str]) -> Result<Compiled, String> {
+    let mut table = r.table(keys.iter().copied(), true);
+    let mut request = request_code(&table);
+    let mut heuristic = false;
+    if request.len() > FUNCTION_MAX && !r.clean_urls && r.spa.is_none() {
+        table = r.table(keys.iter().copied(), false);
+        request = request_code(&table);
+        heuristic = true;
+    }
+    if request.len() > FUNCTION_MAX {
+        return Err(format!(
+            "the routing function would be {} bytes, over CloudFront's {FUNCTION_MAX}-byte limit \
+             ({} directories, {} clean-URL pages, {} redirects); use fewer redirects or turn clean_urls/spa off",
+            request.len(),
+            table
+                .dirs
+                .as_ref()
+                .map_or(0, std::collections::BTreeSet::len),
+            table.pages.len(),
+            table.redirects.len()
+        ));
+    }
+    let response = (!table.headers.is_empty())
+        .then(|| RESPONSE.replacen("@HEADERS@", &json(&table.headers), 1));
+    if let Some(code) = &response
+        && code.len() > FUNCTION_MAX
+    {
+        return Err(format!(
+            "the headers function would be {} bytes, over CloudFront's {FUNCTION_MAX}-byte limit ({} header rules)",
+            code.len(),
+            table.headers.len()
+        ));
+    }
+    let mut h = blake3::Hasher::new();
+    h.update(request.as_bytes());
+    h.update(b"\0");
+    h.update(response.as_deref().unwrap_or("").as_bytes());
+    h.update(b"\0");
+    h.update(r.not_found.as_deref().unwrap_or("").as_bytes());
+    Ok(Compiled {
+        digest: h.finalize().to_hex()[..32].to_string(),
+        table,
+        request,
+        response,
+        heuristic,
+    })
+}

@@ -1,0 +1,475 @@
+//! Edge routing (issue 18): the generated CloudFront Functions, run under
+//! Node, answer every request exactly as `cdnsync serve` does; the
+//! routing files are rules, never uploaded; on CloudFront (moto) the
+//! functions are published and associated, foreign ones left alone, and a
+//! rollback restores the routing with the pages.
+
+use serde_json::{Value, json};
+
+use crate::cloudfront::{cf_client, distribution};
+use crate::util::*;
+
+/// Runs the generated functions on CloudFront Functions' event shape.
+const NODE_HARNESS: &str = r#"
+const fs = require('fs');
+const [req, res, cases] = process.argv.slice(2).map(f => fs.readFileSync(f, 'utf8'));
+const load = code => code ? new Function(code + '\nreturn handler;')() : null;
+const onRequest = load(req), onResponse = load(res);
+const out = JSON.parse(cases).map(([method, uri, query]) => {
+  const querystring = {};
+  for (const part of (query || '').split('&').filter(Boolean)) {
+    const [k, v] = part.split(/=(.*)/s);
+    querystring[k] = { value: v === undefined ? '' : v };
+  }
+  const request = { method, uri, querystring, headers: {}, cookies: {} };
+  const r = onRequest({ version: '1.0', context: { eventType: 'viewer-request' }, request });
+  if (r.statusCode) return { status: r.statusCode, location: r.headers.location.value };
+  let headers = {};
+  if (onResponse) {
+    const resp = onResponse({ request: r, response: { statusCode: 200, headers: {} } });
+    for (const k of Object.keys(resp.headers)) headers[k] = resp.headers[k].value;
+  }
+  return { uri: r.uri, headers };
+});
+process.stdout.write(JSON.stringify(out));
+"#;
+
+fn routing_site() -> Site {
+    Site::new(&[
+        ("index.html", b"<h1>home</h1>"),
+        ("404.html", b"<h1>not here</h1>"),
+        ("blog/index.html", b"<h1>blog</h1>"),
+        ("blog/post.html", b"<h1>post</h1>"),
+        ("docs/intro/index.html", b"<h1>intro</h1>"),
+        ("about.html", b"<h1>about</h1>"),
+        ("caf\u{e9}/index.html", "<h1>café</h1>".as_bytes()),
+        ("app.js", b"console.log(1)"),
+        (
+            "_redirects",
+            b"# moved\n/old /blog/ 301\n/news/:year/:slug /blog/:slug 302\n/ext/* https://example.com/:splat 308\n/app/* /index.html 200\n/about.html /x 301\n",
+        ),
+        (
+            "_headers",
+            b"/*\n  X-Frame-Options: DENY\n  Strict-Transport-Security: max-age=63072000\n/blog/*\n  X-Robots-Tag: noindex\n",
+        ),
+        ("cdnsync.toml", b"[routing]\nclean_urls = true\n"),
+    ])
+}
+
+/// The generated functions, run under Node on these requests.
+fn run_node(report: &Value, cases: &Value) -> Vec<Value> {
+    let d = tempfile::tempdir().unwrap();
+    let w = |name: &str, body: &str| {
+        let p = d.path().join(name);
+        std::fs::write(&p, body).unwrap();
+        path_str(&p)
+    };
+    let harness = w("harness.js", NODE_HARNESS);
+    let req = w(
+        "req.js",
+        report["routing"]["request_function"].as_str().unwrap(),
+    );
+    let res = w(
+        "res.js",
+        report["routing"]["response_function"]
+            .as_str()
+            .unwrap_or(""),
+    );
+    let cases = w("cases.json", &cases.to_string());
+    let out = std::process::Command::new("node")
+        .args([&harness, &req, &res, &cases])
+        .output()
+        .expect("node runs");
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    serde_json::from_slice::<Vec<Value>>(&out.stdout).unwrap()
+}
+
+#[test]
+fn serve_answers_exactly_what_the_generated_function_answers() {
+    let site = routing_site();
+    let (_t, out) = tmp_target();
+    let (dir, to) = (path_str(site.path()), path_str(&out));
+    let config = path_str(&site.path().join("cdnsync.toml"));
+    let r = cdnsync(&["publish", &dir, "--to", &to, "--json", "--config", &config]).ok_json();
+    let rt = &r["routing"];
+    assert_eq!(
+        rt["redirects"], 4,
+        "the shadowed /about.html rule is dropped: {rt:#}"
+    );
+    assert!(rt["request_bytes"].as_u64().unwrap() <= 10_240);
+    let warnings = r["warnings"].to_string();
+    assert!(
+        warnings.contains("redirect from `/about.html` never applies"),
+        "{warnings}"
+    );
+    // The routing files are rules, never objects.
+    assert!(!out.join("_redirects").exists() && !out.join("_headers").exists());
+    let skipped = r["skipped"].to_string();
+    assert!(
+        skipped.contains("_redirects") && skipped.contains("routing"),
+        "{skipped}"
+    );
+
+    let cases = json!([
+        ["GET", "/", ""],
+        ["GET", "/blog/", ""],
+        ["GET", "/blog", ""],
+        ["GET", "/blog", "x=1&y=2"],
+        ["GET", "/docs/intro", ""],
+        ["GET", "/docs/intro/", ""],
+        ["GET", "/about", ""],
+        ["GET", "/blog/post", ""],
+        ["GET", "/app.js", ""],
+        ["GET", "/old", ""],
+        ["GET", "/old", "q=2"],
+        ["GET", "/news/2024/hello", ""],
+        ["GET", "/ext/a/b%20c", ""],
+        ["GET", "/app/users/1", ""],
+        ["GET", "/missing", ""],
+        ["GET", "/missing.png", ""],
+        ["GET", "/caf%C3%A9", ""],
+        ["GET", "/caf%C3%A9/", ""],
+        ["GET", "/%zz", ""],
+        ["GET", "/blog/index.html", ""],
+        ["HEAD", "/blog/", ""],
+        ["HEAD", "/docs/intro", ""],
+    ]);
+    let edge = run_node(&r, &cases);
+    let srv = serve(&out);
+    for (case, want) in cases.as_array().unwrap().iter().zip(&edge) {
+        let (method, path, query) = (
+            case[0].as_str().unwrap(),
+            case[1].as_str().unwrap(),
+            case[2].as_str().unwrap(),
+        );
+        let url = if query.is_empty() {
+            format!("{}{path}", srv.base)
+        } else {
+            format!("{}{path}?{query}", srv.base)
+        };
+        let got = http(method, &url, &[]);
+        let what = format!("{method} {path}?{query}: edge {want}");
+        if let Some(status) = want["status"].as_u64() {
+            assert_eq!(u64::from(got.status), status, "{what}");
+            assert_eq!(got.header("location"), want["location"].as_str(), "{what}");
+            continue;
+        }
+        // The edge asks the origin for this key: serve answers it, or the
+        // 404 page with 404 when there is none (CloudFront's error response).
+        let uri = want["uri"].as_str().unwrap();
+        let key = percent_encoding::percent_decode_str(uri.trim_start_matches('/'))
+            .decode_utf8()
+            .map_or_else(
+                |_| uri.trim_start_matches('/').to_string(),
+                std::borrow::Cow::into_owned,
+            );
+        let exists = !key.is_empty() && out.join(&key).is_file();
+        let (status, body_key) = if exists {
+            (200, key.as_str())
+        } else {
+            (404, "404.html")
+        };
+        assert_eq!(got.status, status, "{what}");
+        if method == "GET" {
+            assert_eq!(
+                got.body,
+                std::fs::read(out.join(body_key)).unwrap(),
+                "{what}"
+            );
+        }
+        for (name, value) in want["headers"].as_object().unwrap() {
+            assert_eq!(got.header(name), value.as_str(), "{what}: header {name}");
+        }
+    }
+    // The table covers every kind of answer.
+    let statuses: Vec<Option<u64>> = edge.iter().map(|e| e["status"].as_u64()).collect();
+    for s in [301, 302, 308] {
+        assert!(statuses.contains(&Some(s)), "{s}: {edge:?}");
+    }
+}
+
+#[test]
+fn without_routing_only_exact_keys_answer_and_the_files_are_still_not_uploaded() {
+    let site = routing_site();
+    let (_t, out) = tmp_target();
+    let (dir, to) = (path_str(site.path()), path_str(&out));
+    let r = cdnsync(&["publish", &dir, "--to", &to, "--json", "--no-routing"]).ok_json();
+    assert!(r.get("routing").is_none(), "{r:#}");
+    assert!(
+        r["warnings"]
+            .to_string()
+            .contains("_redirects: routing is off"),
+        "{r:#}"
+    );
+    assert!(!out.join("_redirects").exists());
+    let srv = serve(&out);
+    assert_eq!(http("GET", &format!("{}/", srv.base), &[]).status, 200);
+    assert_eq!(
+        http("GET", &format!("{}/blog/index.html", srv.base), &[]).status,
+        200
+    );
+    for p in ["/blog/", "/blog", "/old"] {
+        assert_eq!(
+            http("GET", &format!("{}{p}", srv.base), &[]).status,
+            404,
+            "{p}"
+        );
+    }
+}
+
+#[test]
+fn a_bad_routing_rule_is_one_line_naming_the_file_and_line_and_writes_nothing() {
+    let site = Site::new(&[
+        ("index.html", b"<h1>home</h1>"),
+        ("_redirects", b"/ok /fine\n/a /b 301 Country=us\n"),
+    ]);
+    let (_t, out) = tmp_target();
+    let run = cdnsync(&["publish", &path_str(site.path()), "--to", &path_str(&out)]).run();
+    assert_eq!(run.code, 3, "{}", run.stderr);
+    assert!(
+        run.stderr.contains("_redirects") && run.stderr.contains("line 2"),
+        "{}",
+        run.stderr
+    );
+    assert_eq!(run.stderr.trim().lines().count(), 1, "{}", run.stderr);
+    assert!(!out.exists(), "nothing written");
+
+    let site = Site::new(&[
+        ("index.html", b"x"),
+        ("_headers", b"/*\n  Content-Length: 3\n"),
+    ]);
+    let run = cdnsync(&["publish", &path_str(site.path()), "--to", &path_str(&out)]).run();
+    assert_eq!(run.code, 3, "{}", run.stderr);
+    assert!(
+        run.stderr.contains("_headers") && run.stderr.contains("line 2"),
+        "{}",
+        run.stderr
+    );
+}
+
+/// The distribution's default behaviour's function associations, and its
+/// custom error responses, as moto keeps them.
+/// (event type, function ARN) and (error code, page, response code).
+type EdgeState = (Vec<(String, String)>, Vec<(i32, String, String)>);
+
+fn edge_state(b: &Bucket, dist: &str) -> EdgeState {
+    let out =
+        b.rt.block_on(cf_client().get_distribution_config().id(dist).send())
+            .unwrap();
+    let c = out.distribution_config().unwrap();
+    let fa = c
+        .default_cache_behavior()
+        .and_then(|d| d.function_associations())
+        .map(|f| {
+            f.items()
+                .iter()
+                .map(|a| {
+                    (
+                        a.event_type().as_str().to_string(),
+                        a.function_arn().to_string(),
+                    )
+                })
+                .collect()
+        })
+        .unwrap_or_default();
+    let errors = c
+        .custom_error_responses()
+        .map(|e| {
+            e.items()
+                .iter()
+                .map(|r| {
+                    (
+                        r.error_code(),
+                        r.response_page_path().unwrap_or("").to_string(),
+                        r.response_code().unwrap_or("").to_string(),
+                    )
+                })
+                .collect()
+        })
+        .unwrap_or_default();
+    (fa, errors)
+}
+
+fn live_code(b: &Bucket, name: &str) -> String {
+    let out =
+        b.rt.block_on(
+            cf_client()
+                .get_function()
+                .name(name)
+                .stage(aws_sdk_cloudfront::types::FunctionStage::Live)
+                .send(),
+        )
+        .unwrap();
+    String::from_utf8(out.function_code().unwrap().as_ref().to_vec()).unwrap()
+}
+
+#[test]
+fn cloudfront_runs_the_routing_and_a_rollback_restores_it() {
+    let b = Bucket::moto("edge");
+    let dist = distribution(&b, "/www");
+    let site = Site::new(&[
+        ("index.html", b"<h1>home</h1>"),
+        ("404.html", b"<h1>404</h1>"),
+        ("blog/index.html", b"<h1>blog</h1>"),
+        ("_redirects", b"/old /blog/ 301\n"),
+        (
+            "_headers",
+            b"/*\n  Strict-Transport-Security: max-age=63072000\n",
+        ),
+    ]);
+    let (dir, to, moto) = (path_str(site.path()), b.url("www"), moto_endpoint());
+    let args = [
+        "publish",
+        &dir,
+        "--to",
+        &to,
+        "--json",
+        "--distribution-id",
+        &dist,
+        "--cdn-endpoint-url",
+        &moto,
+    ];
+    let r1 = cdnsync_moto(&args).ok_json();
+    let edge = &r1["routing"]["edge"][0];
+    assert_eq!(edge["changed"], true, "{r1:#}");
+    let (fa, errors) = edge_state(&b, &dist);
+    let names: Vec<&str> = fa.iter().map(|(e, _)| e.as_str()).collect();
+    assert_eq!(names, ["viewer-request", "viewer-response"], "{fa:?}");
+    assert!(
+        fa[0].1.ends_with(&format!("cdnsync-{dist}-request")),
+        "{fa:?}"
+    );
+    assert_eq!(
+        errors,
+        [
+            (403, "/404.html".to_string(), "404".to_string()),
+            (404, "/404.html".to_string(), "404".to_string())
+        ]
+    );
+    let v1 = live_code(&b, &format!("cdnsync-{dist}-request"));
+    assert!(v1.contains("\"/old\",\"/blog/\",301"), "{v1}");
+    assert!(
+        v1.contains("var B='';") || v1.contains("var B=\"\";"),
+        "site at the origin's root"
+    );
+
+    // Nothing changed: the edge is checked, not rewritten.
+    let r2 = cdnsync_moto(&args).ok_json();
+    assert_eq!(r2["noop"], true);
+    assert_eq!(r2["routing"]["edge"][0]["changed"], false, "{r2:#}");
+
+    // A new redirect: a new release, the function updated.
+    site.write("_redirects", b"/old /blog/ 301\n/older /blog/ 308\n");
+    let r3 = cdnsync_moto(&args).ok_json();
+    assert_eq!(r3["noop"], false, "routing alone makes a release: {r3:#}");
+    assert_eq!(r3["routing"]["changed"], true);
+    let v3 = live_code(&b, &format!("cdnsync-{dist}-request"));
+    assert!(v3.contains("/older"), "{v3}");
+
+    // Rollback: the routing comes back with the pages.
+    let rb = cdnsync_moto(&[
+        "rollback",
+        "--to",
+        &to,
+        "--json",
+        "--distribution-id",
+        &dist,
+        "--cdn-endpoint-url",
+        &moto,
+    ])
+    .ok_json();
+    assert_eq!(rb["routing"][0]["changed"], true, "{rb:#}");
+    assert_eq!(live_code(&b, &format!("cdnsync-{dist}-request")), v1);
+}
+
+#[test]
+fn a_foreign_function_is_left_alone_and_the_publish_says_so() {
+    let b = Bucket::moto("foreign");
+    let dist = distribution(&b, "/www");
+    // Someone else's viewer-request function on the behaviour.
+    let rt = &b.rt;
+    let cf = cf_client();
+    let created = rt
+        .block_on(
+            cf.create_function()
+                .name(format!("theirs-{}", b.name))
+                .function_config(
+                    aws_sdk_cloudfront::types::FunctionConfig::builder()
+                        .comment("theirs")
+                        .runtime(aws_sdk_cloudfront::types::FunctionRuntime::CloudfrontJs20)
+                        .build()
+                        .unwrap(),
+                )
+                .function_code(aws_sdk_cloudfront::primitives::Blob::new(
+                    b"function handler(e){return e.request}".to_vec(),
+                ))
+                .send(),
+        )
+        .unwrap();
+    let arn = created
+        .function_summary()
+        .unwrap()
+        .function_metadata()
+        .unwrap()
+        .function_arn()
+        .to_string();
+    let got = rt
+        .block_on(cf.get_distribution_config().id(&dist).send())
+        .unwrap();
+    let mut config = got.distribution_config().unwrap().clone();
+    config
+        .default_cache_behavior
+        .as_mut()
+        .unwrap()
+        .function_associations = Some(
+        aws_sdk_cloudfront::types::FunctionAssociations::builder()
+            .quantity(1)
+            .items(
+                aws_sdk_cloudfront::types::FunctionAssociation::builder()
+                    .function_arn(&arn)
+                    .event_type(aws_sdk_cloudfront::types::EventType::ViewerRequest)
+                    .build()
+                    .unwrap(),
+            )
+            .build()
+            .unwrap(),
+    );
+    rt.block_on(
+        cf.update_distribution()
+            .id(&dist)
+            .if_match(got.e_tag().unwrap())
+            .distribution_config(config)
+            .send(),
+    )
+    .unwrap();
+
+    let site = Site::new(&[("index.html", b"<h1>home</h1>"), ("blog/index.html", b"b")]);
+    let (dir, to, moto) = (path_str(site.path()), b.url("www"), moto_endpoint());
+    let run = cdnsync_moto(&[
+        "publish",
+        &dir,
+        "--to",
+        &to,
+        "--json",
+        "--distribution-id",
+        &dist,
+        "--cdn-endpoint-url",
+        &moto,
+    ])
+    .run();
+    assert_ne!(run.code, 0, "a routing failure is not a success");
+    let r: Value = serde_json::from_str(&run.stdout).unwrap();
+    let failures = r["cdn_failures"].to_string();
+    assert!(
+        failures.contains("will not replace it") && failures.contains("theirs"),
+        "{failures}"
+    );
+    // The release is live; their function is still there.
+    assert_eq!(r["noop"], false);
+    let (fa, _) = edge_state(&b, &dist);
+    assert_eq!(fa, [("viewer-request".to_string(), arn)]);
+}
