@@ -147,12 +147,12 @@ pub fn compile(r: &Routing, keys: &[&str]) -> Result<Compiled, String> {
     if request.len() > FUNCTION_MAX {
         return Err(format!(
             "the routing function would be {} bytes, over CloudFront's {FUNCTION_MAX}-byte limit \
-             ({} directories, {} clean-URL pages, {} redirects); use fewer redirects or turn clean_urls/spa off",
+             ({}, {} clean-URL pages, {} redirects); use fewer redirects or turn clean_urls/spa off",
             request.len(),
-            table
-                .dirs
-                .as_ref()
-                .map_or(0, std::collections::BTreeSet::len),
+            table.dirs.as_ref().map_or_else(
+                || "directory list left out".to_string(),
+                |d| format!("{} directories", d.len())
+            ),
             table.pages.len(),
             table.redirects.len()
         ));
