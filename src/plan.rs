@@ -178,6 +178,10 @@ pub struct Plan {
     pub routing: Option<crate::routing::RoutingRecord>,
     /// It differs from the live release's.
     pub routing_changed: bool,
+    /// The functions generated for `routing` (once per publish: the report
+    /// and the edge use these).
+    #[serde(skip)]
+    pub routing_code: Option<crate::routing::function::Compiled>,
 }
 
 impl Plan {
@@ -379,6 +383,7 @@ pub fn plan(
         noop,
         routing: opts.routing.clone(),
         routing_changed,
+        routing_code: None,
         previous_release: remote.release.as_ref().map(|r| r.id.clone()),
         uploads,
         unchanged,

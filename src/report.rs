@@ -716,13 +716,10 @@ fn routing_line(r: &crate::routing::function::Summary) -> String {
     s
 }
 
-/// The report's view of a release's routing (the functions regenerated
-/// from the record: deterministic).
+/// The report's view of a release's routing.
 fn routing_summary(plan: &Plan) -> Option<crate::routing::function::Summary> {
-    let rec = plan.routing.as_ref()?;
-    let keys: Vec<&str> = plan.published().map(|d| d.rel.as_str()).collect();
-    let c = crate::routing::function::compile(&rec.settings, &keys).ok()?;
-    Some(c.summary(&rec.settings, plan.routing_changed))
+    let (rec, code) = (plan.routing.as_ref()?, plan.routing_code.as_ref()?);
+    Some(code.summary(&rec.settings, plan.routing_changed))
 }
 
 #[cfg(test)]

@@ -31,10 +31,9 @@ impl CloudFront {
         format!("cdnsync-{}-{kind}", self.id())
     }
 
+    /// A function cdnsync made for this distribution (by its name).
     fn ours(&self, arn: &str) -> bool {
         arn.contains(&format!(":function/cdnsync-{}-", self.id()))
-            || arn.ends_with(&format!("/cdnsync-{}-request", self.id()))
-            || arn.ends_with(&format!("/cdnsync-{}-response", self.id()))
     }
 
     /// Make this distribution run `edge`: (what changed, the function ARNs).

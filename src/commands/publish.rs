@@ -291,12 +291,12 @@ async fn plan_stage(
         site.original_copies,
     )?;
     let local: HashSet<&str> = desired.iter().map(|d| d.rel.as_str()).collect();
-    let (routing, shadowed) = match routing {
+    let (routing, code, shadowed) = match routing {
         Some(r) => {
-            let (record, shadowed) = routing_record(r, &local)?;
-            (Some(record), shadowed)
+            let (record, code, shadowed) = routing_record(r, &local)?;
+            (Some(record), Some(code), shadowed)
         }
-        None => (None, Vec::new()),
+        None => (None, None, Vec::new()),
     };
     let bodies: HashSet<String> = desired
         .iter()
@@ -315,6 +315,7 @@ async fn plan_stage(
         routing,
     };
     let mut plan = plan::plan(&id, desired, inv, &state, &popts)?;
+    plan.routing_code = code;
     plan.warnings.extend(
         shadowed
             .into_iter()
@@ -373,20 +374,24 @@ fn routing_stage(
     Ok((Some(r), Vec::new()))
 }
 
-/// The routing record of a release with these keys (exact redirects a
-/// file answers dropped, returned); an error when the functions cannot
-/// fit CloudFront's limit.
+/// The routing record of a release with these keys and its functions
+/// (exact redirects a file answers dropped, returned); an error when the
+/// functions cannot fit CloudFront's limit.
 fn routing_record(
     r: &Routing,
     keys: &HashSet<&str>,
-) -> Result<(routing::RoutingRecord, Vec<routing::Redirect>)> {
+) -> Result<(
+    routing::RoutingRecord,
+    routing::function::Compiled,
+    Vec<routing::Redirect>,
+)> {
     let mut r = r.clone();
     let sorted: std::collections::BTreeSet<&str> = keys.iter().copied().collect();
     let shadowed = r.shadowed(&sorted);
     let list: Vec<&str> = sorted.into_iter().collect();
     let c =
         routing::function::compile(&r, &list).map_err(|e| Error::Usage(format!("routing: {e}")))?;
-    Ok((c.record(&r), shadowed))
+    Ok((c.record(&r), c, shadowed))
 }
 
 /// The asset manifest (with SRI), only when it is written: with a release
@@ -425,12 +430,9 @@ async fn apply_stage(
     manifest: Option<bytes::Bytes>,
 ) -> Result<Report> {
     let cdn = crate::connect::cdn_options(&cfg.remote).await?;
-    let edge = match &plan.routing {
-        Some(rec) => {
-            let keys: Vec<&str> = plan.published().map(|d| d.rel.as_str()).collect();
-            Some(routing::edge(rec, &keys, prefix).map_err(Error::Internal)?)
-        }
-        None => None,
+    let edge = match (&plan.routing, &plan.routing_code) {
+        (Some(rec), Some(code)) => Some(routing::edge_of(code, &rec.settings, prefix)),
+        _ => None,
     };
     let eopts = ExecOptions {
         edge,

@@ -106,7 +106,7 @@ pub struct Summary {
     pub digest: String,
     /// Differs from the live release's routing.
     pub changed: bool,
-    pub trailing_slash: &'static str,
+    pub trailing_slash: super::TrailingSlash,
     pub clean_urls: bool,
     pub spa: Option<String>,
     pub not_found: Option<String>,

@@ -37,13 +37,14 @@ pub enum TrailingSlash {
     Keep,
 }
 
-impl TrailingSlash {
-    fn as_str(self) -> &'static str {
-        match self {
+impl std::fmt::Display for TrailingSlash {
+    /// As written in `cdnsync.toml`.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
             TrailingSlash::Add => "add",
             TrailingSlash::Remove => "remove",
             TrailingSlash::Keep => "keep",
-        }
+        })
     }
 }
 
@@ -109,8 +110,8 @@ pub struct RoutingRecord {
 /// release's files. Serialized into the functions as they are.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct Table {
-    /// `add`, `remove` or `keep`.
-    pub ts: &'static str,
+    /// Serialized `add`, `remove` or `keep`.
+    pub ts: TrailingSlash,
     /// URL paths (no trailing slash; `""` for the root) with an
     /// `index.html`; `None` when they do not fit the function: every
     /// extension-less path is then taken for a directory.
@@ -187,7 +188,7 @@ impl Routing {
             }
         }
         Table {
-            ts: self.trailing_slash.as_str(),
+            ts: self.trailing_slash,
             dirs: with_dirs.then_some(dirs),
             pages,
             spa: self.spa.as_ref().map(|s| format!("/{}", encode(s))),
@@ -374,7 +375,7 @@ impl Table {
 
     fn resolve(&self, raw: &str, path: &str, query: Option<&str>) -> Answer {
         if path.ends_with('/') {
-            if self.ts == "remove" && path != "/" && self.dir_known(path) {
+            if self.ts == TrailingSlash::Remove && path != "/" && self.dir_known(path) {
                 return Answer::Redirect(
                     301,
                     with_query(raw.trim_end_matches('/').to_string(), query),
@@ -387,7 +388,7 @@ impl Table {
             None => !has_extension(path) && !self.pages.contains(path) && self.spa.is_none(),
         };
         if dir {
-            if self.ts == "add" {
+            if self.ts == TrailingSlash::Add {
                 return Answer::Redirect(301, with_query(format!("{raw}/"), query));
             }
             return Answer::Serve(format!("{raw}/index.html"));
@@ -462,25 +463,33 @@ pub fn for_site(
 }
 
 /// What the edge runs for `record` on a release with `keys`, under
-/// `prefix`.
+/// `prefix` (the functions generated again from the record).
 pub fn edge(
     record: &RoutingRecord,
     keys: &[&str],
     prefix: &str,
 ) -> std::result::Result<crate::cdn::EdgeRouting, String> {
     let c = function::compile(&record.settings, keys)?;
-    Ok(crate::cdn::EdgeRouting {
-        digest: c.digest,
-        request: c.request,
-        response: c.response,
-        not_found: record
-            .settings
+    Ok(edge_of(&c, &record.settings, prefix))
+}
+
+/// What the edge runs for functions already generated from `settings`.
+pub fn edge_of(
+    c: &function::Compiled,
+    settings: &Routing,
+    prefix: &str,
+) -> crate::cdn::EdgeRouting {
+    crate::cdn::EdgeRouting {
+        digest: c.digest.clone(),
+        request: c.request.clone(),
+        response: c.response.clone(),
+        not_found: settings
             .not_found
             .as_ref()
             .map(|k| format!("/{}", encode(k))),
         prefix: prefix.to_string(),
         with_base: function::with_base,
-    })
+    }
 }
 
 #[cfg(test)]

@@ -127,7 +127,7 @@ fn server_paths(b: &Bucket, dist: &str, id: &str) -> Vec<String> {
     p
 }
 
-fn with_cdn<'a>(mut args: Vec<&'a str>, dist: &'a str) -> Vec<&'a str> {
+pub(crate) fn with_cdn<'a>(mut args: Vec<&'a str>, dist: &'a str) -> Vec<&'a str> {
     args.extend(["--distribution-id", dist, "--cdn-endpoint-url"]);
     args
 }

@@ -6,7 +6,7 @@
 
 use serde_json::{Value, json};
 
-use crate::cloudfront::{cf_client, distribution};
+use crate::cloudfront::{cf_client, distribution, with_cdn};
 use crate::util::*;
 
 /// Runs the generated functions on CloudFront Functions' event shape.
@@ -322,17 +322,8 @@ fn cloudfront_runs_the_routing_and_a_rollback_restores_it() {
         ),
     ]);
     let (dir, to, moto) = (path_str(site.path()), b.url("www"), moto_endpoint());
-    let args = [
-        "publish",
-        &dir,
-        "--to",
-        &to,
-        "--json",
-        "--distribution-id",
-        &dist,
-        "--cdn-endpoint-url",
-        &moto,
-    ];
+    let mut args = with_cdn(publish_args(&dir, &to), &dist);
+    args.push(&moto);
     let r1 = cdnsync_moto(&args).ok_json();
     let edge = &r1["routing"]["edge"][0];
     assert_eq!(edge["changed"], true, "{r1:#}");
@@ -371,17 +362,9 @@ fn cloudfront_runs_the_routing_and_a_rollback_restores_it() {
     assert!(v3.contains("/older"), "{v3}");
 
     // Rollback: the routing comes back with the pages.
-    let rb = cdnsync_moto(&[
-        "rollback",
-        "--to",
-        &to,
-        "--json",
-        "--distribution-id",
-        &dist,
-        "--cdn-endpoint-url",
-        &moto,
-    ])
-    .ok_json();
+    let mut rollback = with_cdn(vec!["rollback", "--to", &to, "--json"], &dist);
+    rollback.push(&moto);
+    let rb = cdnsync_moto(&rollback).ok_json();
     assert_eq!(rb["routing"][0]["changed"], true, "{rb:#}");
     assert_eq!(live_code(&b, &format!("cdnsync-{dist}-request")), v1);
 }
@@ -449,18 +432,9 @@ fn a_foreign_function_is_left_alone_and_the_publish_says_so() {
 
     let site = Site::new(&[("index.html", b"<h1>home</h1>"), ("blog/index.html", b"b")]);
     let (dir, to, moto) = (path_str(site.path()), b.url("www"), moto_endpoint());
-    let run = cdnsync_moto(&[
-        "publish",
-        &dir,
-        "--to",
-        &to,
-        "--json",
-        "--distribution-id",
-        &dist,
-        "--cdn-endpoint-url",
-        &moto,
-    ])
-    .run();
+    let mut args = with_cdn(publish_args(&dir, &to), &dist);
+    args.push(&moto);
+    let run = cdnsync_moto(&args).run();
     assert_ne!(run.code, 0, "a routing failure is not a success");
     let r: Value = serde_json::from_str(&run.stdout).unwrap();
     let failures = r["cdn_failures"].to_string();
