@@ -249,9 +249,13 @@ pub enum SseArg {
     None,
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum, serde::Serialize)]
+#[serde(rename_all = "lowercase")]
 pub enum CompressArg {
-    /// gzip text types when it saves at least 10% (the default).
+    /// Identity where every CloudFront behaviour serving the bucket
+    /// compresses (the edge negotiates brotli/gzip), else gzip (the default).
+    Auto,
+    /// gzip text types when it saves at least 10%.
     Gzip,
     /// Never compress.
     None,

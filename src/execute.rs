@@ -164,15 +164,16 @@ pub async fn execute(
     Ok(out)
 }
 
-/// The edge runs the release's routing (idempotent: a CDN changes only
-/// what differs).
+/// The edge runs the release's routing, or none of cdnsync's when the
+/// release has none (idempotent: a CDN changes only what differs).
 async fn edge_phase(rn: &Runner<'_>, opts: &ExecOptions, out: &mut Outcome) {
-    let (Some(cdn), Some(edge)) = (&opts.cdn, &opts.edge) else {
+    let Some(cdn) = &opts.cdn else {
         return;
     };
     let t = Instant::now();
     let stop = || rn.cancel.is_cancelled();
-    let (done, failed) = crate::invalidate::routing(cdn, edge, &rn.retry, &stop).await;
+    let (done, failed) =
+        crate::invalidate::routing(cdn, opts.edge.as_ref(), &rn.retry, &stop).await;
     out.routing = done;
     out.cdn_failures.extend(failed);
     out.invalidate_ms += t.elapsed().as_millis() as u64;

@@ -61,7 +61,7 @@ pub async fn all(
 /// invalidation.
 pub async fn routing(
     opts: &CdnOptions,
-    edge: &EdgeRouting,
+    edge: Option<&EdgeRouting>,
     retry: &Retry,
     stop: &dyn Fn() -> bool,
 ) -> (Vec<RoutingApplied>, Vec<String>) {
@@ -76,8 +76,11 @@ pub async fn routing(
         match r {
             Ok(Some(a)) => done.push(a),
             Ok(None) => {}
-            Err(e) => failed.push(format!(
+            Err(e) if edge.is_some() => failed.push(format!(
                 "routing not updated (the previous routing stays live): {e}"
+            )),
+            Err(e) => failed.push(format!(
+                "cdnsync's routing functions not removed (they stay live): {e}"
             )),
         }
     }

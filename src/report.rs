@@ -136,6 +136,9 @@ pub struct Report {
     /// code, what each CDN did.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub routing: Option<crate::routing::function::Summary>,
+    /// Routing off: the distributions cdnsync's functions were taken off.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub routing_removed: Vec<String>,
     pub timings: Timings,
 }
 
@@ -222,6 +225,7 @@ impl Report {
             invalidations: Vec::new(),
             cdn_failures: Vec::new(),
             routing: routing_summary(plan),
+            routing_removed: Vec::new(),
             bodies_stored: plan.bodies_to_store(),
             objects,
             skipped: plan.skipped.clone(),
@@ -261,6 +265,13 @@ impl Report {
         r.cdn_failures = out.cdn_failures.clone();
         if let Some(rt) = &mut r.routing {
             rt.edge = out.routing.clone();
+        } else {
+            r.routing_removed = out
+                .routing
+                .iter()
+                .filter(|a| a.changed)
+                .map(|a| a.distribution.clone())
+                .collect();
         }
         r.timings.invalidate_ms = out.invalidate_ms;
         for o in r.objects.iter_mut().filter(|o| o.action == Action::Upload) {
@@ -403,6 +414,13 @@ impl Report {
     /// The totals line and the invalidations sent.
     fn human_totals(&self) -> String {
         let mut s = self.routing.as_ref().map(routing_line).unwrap_or_default();
+        if !self.routing_removed.is_empty() {
+            let _ = writeln!(
+                s,
+                "routing off: cdnsync's functions taken off {}",
+                self.routing_removed.join(", ")
+            );
+        }
         let (up, del) = if self.dry_run {
             ("to upload", "to delete")
         } else {

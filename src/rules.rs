@@ -183,13 +183,13 @@ pub enum Skip {
     Routing,
 }
 
-#[derive(Debug)]
+#[derive(Debug, Clone)]
 struct Rule {
     spec: RuleSpec,
     matcher: GlobMatcher,
 }
 
-#[derive(Debug)]
+#[derive(Debug, Clone)]
 pub struct Rules {
     rules: Vec<Rule>,
     deny: GlobSet,

@@ -40,6 +40,8 @@ pub enum Warning {
     RoutingFileIgnored { file: String },
     /// An exact redirect a file of the site answers (not forced): dropped.
     RedirectShadowed { from: String },
+    /// `--compress auto` could not read the CDN (a passing failure): gzip.
+    CompressionUnsettled(String),
 }
 
 impl fmt::Display for Warning {
@@ -75,6 +77,10 @@ impl fmt::Display for Warning {
             Warning::RedirectShadowed { from } => write!(
                 f,
                 "redirect from `{from}` never applies: a file of the site answers that path (write the status with `!`, e.g. `301!`, to force it)"
+            ),
+            Warning::CompressionUnsettled(why) => write!(
+                f,
+                "--compress auto: cannot tell whether the CDN compresses ({why}); text is stored gzip-compressed this time"
             ),
         }
     }

@@ -101,12 +101,19 @@ impl Cdn for CloudFront {
         }
     }
 
+    async fn compresses(&self, bucket: &str) -> Result<Option<bool>, CdnError> {
+        self.edge_compresses(bucket).await.map(Some)
+    }
+
     async fn apply_routing(
         &self,
         bucket: &str,
-        edge: &super::EdgeRouting,
+        edge: Option<&super::EdgeRouting>,
     ) -> Result<Option<super::RoutingApplied>, CdnError> {
-        self.apply_edge(bucket, edge).await.map(Some)
+        match edge {
+            Some(edge) => self.apply_edge(bucket, edge).await.map(Some),
+            None => self.remove_edge(bucket).await,
+        }
     }
 
     async fn origin_path(&self, bucket: &str) -> Result<String, CdnError> {

@@ -22,8 +22,31 @@ const EVENTS: [(&str, EventType); 2] = [
 /// How long CloudFront caches an error answer (seconds).
 const ERROR_TTL: i64 = 10;
 
-fn code_id(code: &str) -> String {
+/// What a function's comment says about its code: `cdnsync <hash>`
+/// (compared before updating, and by `doctor` to find drift).
+pub fn code_id(code: &str) -> String {
     format!("cdnsync {}", &blake3::hash(code.as_bytes()).to_hex()[..32])
+}
+
+/// The URL path a site under key `prefix` is served under through an
+/// origin with `origin_path` (`/docs`, or `""` at the root); `None` when
+/// the origin path is not above the prefix (viewers cannot reach it).
+pub fn site_base(origin_path: &str, prefix: &str) -> Option<String> {
+    let path = origin_path.trim_matches('/');
+    let prefix = prefix.trim_matches('/');
+    let base = if path.is_empty() {
+        prefix
+    } else {
+        prefix
+            .strip_prefix(path)
+            .filter(|r| r.is_empty() || r.starts_with('/'))?
+    };
+    let base = base.trim_matches('/');
+    Some(if base.is_empty() {
+        String::new()
+    } else {
+        format!("/{base}")
+    })
 }
 
 impl CloudFront {
@@ -92,6 +115,96 @@ impl CloudFront {
         })
     }
 
+    /// Stop running cdnsync's functions on the behaviours serving
+    /// `bucket` (the live release has no routing); other functions and the
+    /// error responses stay. `None` when no origin serves the bucket.
+    pub(super) async fn remove_edge(
+        &self,
+        bucket: &str,
+    ) -> Result<Option<RoutingApplied>, CdnError> {
+        let out = self
+            .client()
+            .get_distribution_config()
+            .id(self.id())
+            .send()
+            .await
+            .map_err(|e| self.err(e))?;
+        let etag = out.e_tag().unwrap_or_default().to_string();
+        let mut config = out
+            .distribution_config
+            .ok_or_else(|| CdnError::Other(self.id().into(), "no distribution config".into()))?;
+        let Ok(origin) = self.find_origin(&config, bucket).map(|o| o.id.clone()) else {
+            return Ok(None);
+        };
+        let changed = self.associate(&mut config, &origin, &[None, None], &[false, false])?;
+        if changed {
+            self.client()
+                .update_distribution()
+                .id(self.id())
+                .if_match(etag)
+                .distribution_config(config)
+                .send()
+                .await
+                .map_err(|e| self.err(e))?;
+        }
+        Ok(Some(RoutingApplied {
+            distribution: self.id().to_string(),
+            changed,
+            functions: Vec::new(),
+        }))
+    }
+
+    /// Whether every behaviour serving `bucket` has `Compress` on.
+    pub(super) async fn edge_compresses(&self, bucket: &str) -> Result<bool, CdnError> {
+        let out = self
+            .client()
+            .get_distribution_config()
+            .id(self.id())
+            .send()
+            .await
+            .map_err(|e| self.err(e))?;
+        let config = out
+            .distribution_config
+            .ok_or_else(|| CdnError::Other(self.id().into(), "no distribution config".into()))?;
+        let origin = self.find_origin(&config, bucket)?.id.clone();
+        let default = config
+            .default_cache_behavior
+            .iter()
+            .filter(|d| d.target_origin_id == origin)
+            .map(|d| d.compress);
+        let others = config
+            .cache_behaviors
+            .iter()
+            .flat_map(|c| c.items.iter().flatten())
+            .filter(|b| b.target_origin_id == origin)
+            .map(|b| b.compress);
+        let all: Vec<Option<bool>> = default.chain(others).collect();
+        Ok(!all.is_empty() && all.iter().all(|c| c.unwrap_or(false)))
+    }
+
+    /// The origin serving `bucket` (a lone origin is assumed to).
+    fn find_origin<'c>(
+        &self,
+        config: &'c DistributionConfig,
+        bucket: &str,
+    ) -> Result<&'c aws_sdk_cloudfront::types::Origin, CdnError> {
+        let origins = config
+            .origins
+            .as_ref()
+            .map(|o| o.items.as_slice())
+            .unwrap_or(&[]);
+        origins
+            .iter()
+            .find(|o| o.domain_name.starts_with(&format!("{bucket}.")) || o.domain_name == bucket)
+            .or(if origins.len() == 1 { origins.first() } else { None })
+            .ok_or_else(|| {
+                CdnError::Setup(format!(
+                    "{}: no origin serves bucket {bucket}; cdnsync needs to know which behaviours serve the site",
+                    self.id()
+                ))
+            })
+    }
+
     /// The id of the origin serving `bucket`, and the URL path the site is
     /// served under (the part of the prefix the origin path does not
     /// cover: `/docs`, or `""`).
@@ -101,41 +214,15 @@ impl CloudFront {
         bucket: &str,
         prefix: &str,
     ) -> Result<(String, String), CdnError> {
-        let origins = config
-            .origins
-            .as_ref()
-            .map(|o| o.items.as_slice())
-            .unwrap_or(&[]);
-        let ours = origins
-            .iter()
-            .find(|o| o.domain_name.starts_with(&format!("{bucket}.")) || o.domain_name == bucket)
-            .or(if origins.len() == 1 { origins.first() } else { None })
-            .ok_or_else(|| {
-                CdnError::Setup(format!(
-                    "{}: no origin serves bucket {bucket}; routing needs to know which behaviours serve the site",
-                    self.id()
-                ))
-            })?;
-        let path = ours.origin_path.as_deref().unwrap_or("").trim_matches('/');
-        let prefix = prefix.trim_matches('/');
-        let base = if path.is_empty() {
-            Some(prefix)
-        } else {
-            prefix
-                .strip_prefix(path)
-                .filter(|r| r.is_empty() || r.starts_with('/'))
-        };
-        let Some(base) = base else {
+        let ours = self.find_origin(config, bucket)?;
+        let path = ours.origin_path.as_deref().unwrap_or("");
+        let Some(base) = site_base(path, prefix) else {
             return Err(CdnError::Setup(format!(
-                "{}: the origin path `/{path}` is not above the target prefix `/{prefix}`; viewers cannot reach the site through it",
-                self.id()
+                "{}: the origin path `/{}` is not above the target prefix `/{}`; viewers cannot reach the site through it",
+                self.id(),
+                path.trim_matches('/'),
+                prefix.trim_matches('/')
             )));
-        };
-        let base = base.trim_matches('/');
-        let base = if base.is_empty() {
-            String::new()
-        } else {
-            format!("/{base}")
         };
         Ok((ours.id.clone(), base))
     }
@@ -166,7 +253,8 @@ impl CloudFront {
                 lists.push((&mut b.function_associations, what));
             }
         }
-        let check_only = arns.iter().all(Option::is_none);
+        // No ARNs for wanted events: a check before anything is written.
+        let check_only = arns.iter().all(Option::is_none) && wanted.iter().any(|w| *w);
         let mut changed = false;
         for (list, what) in lists {
             let mut items = list
@@ -199,7 +287,8 @@ impl CloudFront {
                             .build()
                             .map_err(|e| CdnError::Other(self.id().into(), e.to_string()))?,
                     ),
-                    // No headers any more: drop our own response function.
+                    // Not wanted any more (no headers, no routing): drop
+                    // our own function.
                     (None, Some(p)) if self.ours(&items[p].function_arn) => {
                         items.remove(p);
                     }

@@ -130,12 +130,19 @@ pub trait Cdn: Send + Sync {
             base: Duration::ZERO,
         }
     }
-    /// Make the edge run this routing; `Ok(None)`: this CDN runs no
-    /// routing (a purge-only cache).
+    /// Whether every behaviour serving `bucket` compresses responses on the
+    /// fly (negotiating brotli/gzip with each viewer); `Ok(None)`: this
+    /// CDN does not compress (a purge-only cache in front of the origin).
+    async fn compresses(&self, _bucket: &str) -> Result<Option<bool>, CdnError> {
+        Ok(None)
+    }
+    /// Make the edge run this routing, or (`None`) stop running cdnsync's
+    /// (a release without routing); `Ok(None)`: this CDN runs no routing
+    /// (a purge-only cache).
     async fn apply_routing(
         &self,
         _bucket: &str,
-        _edge: &EdgeRouting,
+        _edge: Option<&EdgeRouting>,
     ) -> Result<Option<RoutingApplied>, CdnError> {
         Ok(None)
     }

@@ -7,8 +7,8 @@ use serde::Serialize;
 use crate::commands::Context;
 use crate::config::{DoctorConfig, TargetConfig};
 use crate::doctor::{
-    BehaviorFacts, BucketFacts, DistributionFacts, Encryption, Expectations, Fact, Finding,
-    OriginFacts, PublicAccessBlock,
+    BehaviorFacts, BucketFacts, DistributionFacts, Encryption, ErrorResponseFacts, Expectations,
+    Fact, Finding, FunctionFacts, HeadersPolicyFacts, OriginFacts, PublicAccessBlock,
 };
 use crate::error::{Error, Result};
 use crate::output::{Render, View};
@@ -251,6 +251,8 @@ async fn distribution_facts(cfg: &TargetConfig, id: &str) -> Result<Distribution
             target_origin: b.target_origin_id().to_string(),
             viewer_protocol_policy: b.viewer_protocol_policy().as_str().to_string(),
             compress: b.compress().unwrap_or(false),
+            functions: functions(&cf, b.function_associations()).await,
+            response_headers_policy: headers_policy(&cf, b.response_headers_policy_id()).await,
         });
     }
     if let Some(cb) = c.cache_behaviors() {
@@ -260,9 +262,24 @@ async fn distribution_facts(cfg: &TargetConfig, id: &str) -> Result<Distribution
                 target_origin: b.target_origin_id().to_string(),
                 viewer_protocol_policy: b.viewer_protocol_policy().as_str().to_string(),
                 compress: b.compress().unwrap_or(false),
+                functions: functions(&cf, b.function_associations()).await,
+                response_headers_policy: headers_policy(&cf, b.response_headers_policy_id()).await,
             });
         }
     }
+    let error_responses = c
+        .custom_error_responses()
+        .map(|e| {
+            e.items()
+                .iter()
+                .map(|e| ErrorResponseFacts {
+                    code: e.error_code(),
+                    page: e.response_page_path().unwrap_or("").to_string(),
+                    response_code: e.response_code().unwrap_or("").to_string(),
+                })
+                .collect()
+        })
+        .unwrap_or_default();
     Ok(DistributionFacts {
         id: id.to_string(),
         domain: d.domain_name().to_string(),
@@ -273,6 +290,77 @@ async fn distribution_facts(cfg: &TargetConfig, id: &str) -> Result<Distribution
             .map(|p| p.as_str().to_string())
             .unwrap_or_default(),
         default_root_object: c.default_root_object().unwrap_or("").to_string(),
+        error_responses,
+    })
+}
+
+/// The functions associated with a behaviour; the LIVE comment of
+/// cdnsync's own (what code they run).
+async fn functions(
+    cf: &crate::cdn::cloudfront::CloudFront,
+    fa: Option<&aws_sdk_cloudfront::types::FunctionAssociations>,
+) -> Vec<FunctionFacts> {
+    let mut out = Vec::new();
+    for a in fa
+        .map(aws_sdk_cloudfront::types::FunctionAssociations::items)
+        .unwrap_or_default()
+    {
+        let arn = a.function_arn().to_string();
+        let name = arn.rsplit_once(":function/").map(|(_, n)| n.to_string());
+        let live_comment = match name.filter(|n| n.starts_with("cdnsync-")) {
+            Some(name) => cf
+                .client()
+                .describe_function()
+                .name(name)
+                .stage(aws_sdk_cloudfront::types::FunctionStage::Live)
+                .send()
+                .await
+                .map(|o| {
+                    o.function_summary()
+                        .and_then(|s| s.function_config())
+                        .map(|c| c.comment().to_string())
+                })
+                .map_err(|e| crate::store::s3::error_chain(&e)),
+            None => Ok(None),
+        };
+        out.push(FunctionFacts {
+            event: a.event_type().as_str().to_string(),
+            arn,
+            live_comment,
+        });
+    }
+    out
+}
+
+/// CloudFront's managed SecurityHeadersPolicy (sends HSTS).
+const MANAGED_SECURITY_HEADERS: &str = "67f7725c-6f97-4210-82d7-5512b31e9d03";
+
+/// A behaviour's response headers policy and whether it sends HSTS.
+async fn headers_policy(
+    cf: &crate::cdn::cloudfront::CloudFront,
+    id: Option<&str>,
+) -> Option<HeadersPolicyFacts> {
+    let id = id.filter(|i| !i.is_empty())?;
+    let hsts = match cf
+        .client()
+        .get_response_headers_policy()
+        .id(id)
+        .send()
+        .await
+    {
+        Ok(o) => Ok(Some(
+            o.response_headers_policy()
+                .and_then(|p| p.response_headers_policy_config())
+                .and_then(|c| c.security_headers_config())
+                .and_then(|s| s.strict_transport_security())
+                .is_some(),
+        )),
+        Err(_) if id == MANAGED_SECURITY_HEADERS => Ok(Some(true)),
+        Err(e) => Err(crate::store::s3::error_chain(&e)),
+    };
+    Some(HeadersPolicyFacts {
+        id: id.to_string(),
+        hsts,
     })
 }
 
@@ -302,9 +390,24 @@ pub async fn run(config: &DoctorConfig, _ctx: &Context) -> Result<DoctorReport> 
         sse: sse.to_string(),
         kms_key,
     };
+    // The live release, for the checks of what the edge must do for it.
     let mut findings = crate::doctor::assess_bucket(&facts, &want);
+    let site = match crate::release::read_current(&store, prefix).await {
+        Ok(r) => r.map(|r| crate::doctor::site::SiteFacts::of(&r, prefix)),
+        Err(e) => {
+            let denied = matches!(e, Error::Store(crate::store::StoreError::Denied { .. }));
+            findings.push(crate::doctor::site::unreadable_release(
+                &e.to_string(),
+                denied,
+            ));
+            None
+        }
+    };
     for d in &dists {
         findings.extend(crate::doctor::assess_distribution(bucket, d, &want));
+        if let Some(site) = &site {
+            findings.extend(crate::doctor::site::assess_site(bucket, prefix, d, site));
+        }
     }
     findings.sort_by_key(|f| std::cmp::Reverse(f.severity));
     let (warnings, failures) = crate::doctor::tally(&findings);

@@ -118,9 +118,52 @@ pub async fn run(cfg: &PublishConfig, ctx: &Context) -> Result<Published> {
     })
 }
 
+/// `--compress auto` settled against the CDN: a copy of the config storing
+/// text uncompressed when every CloudFront behaviour serving the bucket
+/// compresses (the edge then negotiates brotli or gzip with each viewer);
+/// `None`: keep gzip (no CDN, Varnish, local targets, an edge that does
+/// not compress). Read-only. A distribution that does not exist or may not
+/// be read stops the run before anything is written; a passing failure
+/// keeps gzip, with a warning.
+async fn compression_stage(cfg: &PublishConfig) -> Result<(Option<PublishConfig>, Vec<Warning>)> {
+    use crate::cdn::CdnError;
+    if cfg.site.compress != crate::cli::CompressArg::Auto
+        || !matches!(cfg.remote.target, Target::S3 { .. })
+        || cfg.remote.distribution_ids.is_empty()
+    {
+        return Ok((None, Vec::new()));
+    }
+    let Some(cdn) = crate::connect::cdn_options(&cfg.remote).await? else {
+        return Ok((None, Vec::new()));
+    };
+    for c in &cdn.cdns {
+        match c.compresses(&cdn.bucket).await {
+            Ok(Some(true)) => {}
+            Ok(_) => return Ok((None, Vec::new())),
+            Err(e @ (CdnError::NotFound(_) | CdnError::Denied(..) | CdnError::Setup(_))) => {
+                let msg = format!(
+                    "--compress auto: cannot tell whether {} compresses: {e}; check the distribution id and permissions, or choose --compress gzip or none",
+                    c.name()
+                );
+                return Err(match e {
+                    CdnError::Denied(..) => Error::Credentials(msg),
+                    _ => Error::Usage(msg),
+                });
+            }
+            Err(e) => return Ok((None, vec![Warning::CompressionUnsettled(e.to_string())])),
+        }
+    }
+    tracing::info!("--compress auto: the CDN compresses, text is stored uncompressed");
+    let mut settled = cfg.clone();
+    settled.site.rules.defaults.compress = false;
+    Ok((Some(settled), Vec::new()))
+}
+
 async fn run_report(cfg: &PublishConfig, ctx: &Context) -> Result<Report> {
     let t0 = Instant::now();
     check_local_target(cfg)?;
+    let (settled, compress_warnings) = compression_stage(cfg).await?;
+    let cfg = settled.as_ref().unwrap_or(cfg);
     // Input errors before any request: scanning finds them all (and, with
     // --strict, so does fingerprinting), so a bad build directory writes
     // nothing, not even the lock.
@@ -179,6 +222,7 @@ async fn run_report(cfg: &PublishConfig, ctx: &Context) -> Result<Report> {
         .await?;
     let mut report = report;
     report.warnings.extend(routing_warnings);
+    report.warnings.extend(compress_warnings);
     if let Some((f, missing)) = &mut fp {
         use crate::warning::Warning;
         report.fingerprint = Some(f.stats.clone());

@@ -340,24 +340,29 @@ async fn notify(
 ) -> Result<()> {
     if let Some(cdn) = crate::connect::cdn_options(cfg).await? {
         let stop = || rn.cancel.is_cancelled();
-        if let Some(rec) = &p.routing {
-            let keys: Vec<&str> = p
-                .files
-                .iter()
-                .filter(|(_, f)| !f.stale)
-                .map(|(k, _)| k.as_str())
-                .collect();
-            match crate::routing::edge(rec, &keys, &rn.opts.prefix) {
-                Ok(edge) => {
-                    let (done, failed) =
-                        crate::invalidate::routing(&cdn, &edge, &rn.retry, &stop).await;
-                    report.routing = done;
-                    report.cdn_failures.extend(failed);
-                }
-                Err(e) => report
-                    .cdn_failures
-                    .push(format!("routing not restored: {e}")),
+        // The target's routing, or none of cdnsync's when it has none.
+        let edge = match &p.routing {
+            Some(rec) => {
+                let keys: Vec<&str> = p
+                    .files
+                    .iter()
+                    .filter(|(_, f)| !f.stale)
+                    .map(|(k, _)| k.as_str())
+                    .collect();
+                crate::routing::edge(rec, &keys, &rn.opts.prefix).map(Some)
             }
+            None => Ok(None),
+        };
+        match edge {
+            Ok(edge) => {
+                let (done, failed) =
+                    crate::invalidate::routing(&cdn, edge.as_ref(), &rn.retry, &stop).await;
+                report.routing = done;
+                report.cdn_failures.extend(failed);
+            }
+            Err(e) => report
+                .cdn_failures
+                .push(format!("routing not restored: {e}")),
         }
         let changed: Vec<String> = report
             .restored

@@ -5,6 +5,8 @@
 //! CloudFront Functions route (the same [`Table`]): directory indexes,
 //! trailing slash, clean URLs, SPA fallback, redirects, response headers
 //! and the 404 page. Without routing, only exact keys (and `/`) answer.
+//! Text stored uncompressed is gzip-compressed on the fly for viewers that
+//! accept it, as CloudFront's automatic compression does.
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
@@ -178,12 +180,12 @@ async fn respond(
         // No routing: exact keys, as an S3 origin answers (`/` as its
         // default root object).
         let found = match key_for_with(uri.path(), uri.path() == "/") {
-            Some(key) => object(store, &key, method, StatusCode::OK, Some(headers)).await,
+            Some(key) => object(store, &key, method, StatusCode::OK, headers, true).await,
             None => None,
         };
         return match found {
             Some(resp) => resp,
-            None => not_found(store, "404.html", method).await,
+            None => not_found(store, "404.html", method, headers).await,
         };
     };
     let served = match r.table.route(uri.path(), uri.query()) {
@@ -197,12 +199,12 @@ async fn respond(
         Answer::Serve(path) => path,
     };
     let found = match key_for_with(&served, false) {
-        Some(key) => object(store, &key, method, StatusCode::OK, Some(headers)).await,
+        Some(key) => object(store, &key, method, StatusCode::OK, headers, true).await,
         None => None,
     };
     let mut resp = match (found, &r.not_found) {
         (Some(resp), _) => resp,
-        (None, Some(page)) => not_found(store, page, method).await,
+        (None, Some(page)) => not_found(store, page, method, headers).await,
         (None, None) => plain(StatusCode::NOT_FOUND, "not found"),
     };
     // The viewer-response function: the headers for the path served.
@@ -218,8 +220,13 @@ async fn respond(
     resp
 }
 
-async fn not_found(store: &LocalStore, page: &str, method: &Method) -> Response<Body> {
-    match object(store, page, method, StatusCode::NOT_FOUND, None).await {
+async fn not_found(
+    store: &LocalStore,
+    page: &str,
+    method: &Method,
+    request: &HeaderMap,
+) -> Response<Body> {
+    match object(store, page, method, StatusCode::NOT_FOUND, request, false).await {
         Some(r) => r,
         None => plain(StatusCode::NOT_FOUND, "not found"),
     }
@@ -259,12 +266,48 @@ pub fn not_modified(
     }
 }
 
+/// Whether the viewer accepts gzip (`Accept-Encoding`, `q=0` refuses).
+pub fn accepts_gzip(request: &HeaderMap) -> bool {
+    request
+        .get_all(header::ACCEPT_ENCODING)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(','))
+        .any(|token| {
+            let mut parts = token.split(';').map(str::trim);
+            let coding = parts.next().unwrap_or("").to_ascii_lowercase();
+            let refused = parts.any(|p| {
+                p.strip_prefix("q=")
+                    .and_then(|q| q.trim().parse::<f32>().ok())
+                    .is_some_and(|q| q <= 0.0)
+            });
+            (coding == "gzip" || coding == "*") && !refused
+        })
+}
+
+/// Whether the edge would compress this response on the fly, as
+/// CloudFront's "compress objects automatically" does: a compressible
+/// type, 1,000 bytes to 10 MB, stored uncompressed, the viewer accepting
+/// it (CloudFront prefers brotli where accepted; `serve` uses gzip).
+fn compress_on_the_fly(meta: &crate::store::ObjectMeta, request: &HeaderMap) -> bool {
+    meta.content_encoding
+        .as_deref()
+        .is_none_or(|e| e == "identity")
+        && (1_000..=10_000_000).contains(&meta.size)
+        && meta
+            .content_type
+            .as_deref()
+            .is_some_and(crate::mime::is_compressible)
+        && accepts_gzip(request)
+}
+
 async fn object(
     store: &LocalStore,
     key: &str,
     method: &Method,
     status: StatusCode,
-    conditional: Option<&HeaderMap>,
+    request: &HeaderMap,
+    conditional: bool,
 ) -> Option<Response<Body>> {
     // Only what was published: a file with a sidecar, never through a
     // symlink, whatever the sidecar holds.
@@ -278,10 +321,12 @@ async fn object(
         .metadata
         .get(META_HASH)
         .map(|h| format!("\"{}\"", h.chars().take(32).collect::<String>()));
-    let status = match conditional {
-        Some(h) if not_modified(h, etag.as_deref(), modified) => StatusCode::NOT_MODIFIED,
-        _ => status,
+    let status = if conditional && not_modified(request, etag.as_deref(), modified) {
+        StatusCode::NOT_MODIFIED
+    } else {
+        status
     };
+    let gzip = compress_on_the_fly(&meta, request);
     let mut b = Response::builder().status(status);
     let hv = |s: &str| HeaderValue::from_str(s).ok();
     if let Some(v) = meta.content_type.as_deref().and_then(hv) {
@@ -290,7 +335,11 @@ async fn object(
     if let Some(v) = meta.cache_control.as_deref().and_then(hv) {
         b = b.header(header::CACHE_CONTROL, v);
     }
-    if let Some(v) = meta.content_encoding.as_deref().and_then(hv) {
+    if gzip {
+        b = b
+            .header(header::CONTENT_ENCODING, "gzip")
+            .header(header::VARY, "Accept-Encoding");
+    } else if let Some(v) = meta.content_encoding.as_deref().and_then(hv) {
         b = b.header(header::CONTENT_ENCODING, v);
     }
     if let Some(v) = meta.content_disposition.as_deref().and_then(hv) {
@@ -304,6 +353,18 @@ async fn object(
     }
     if status == StatusCode::NOT_MODIFIED {
         return b.body(Body::empty()).ok();
+    }
+    if gzip {
+        // Compressed as it is sent: the length is that of the gzip bytes.
+        let raw = tokio::fs::read(&path).await.ok()?;
+        let zipped = crate::compress::gzip(&raw);
+        b = b.header(header::CONTENT_LENGTH, zipped.len());
+        let body = if method == Method::HEAD {
+            Body::empty()
+        } else {
+            Body::from(zipped)
+        };
+        return b.body(body).ok();
     }
     b = b.header(header::CONTENT_LENGTH, meta.size);
     let body = if method == Method::HEAD {

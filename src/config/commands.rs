@@ -172,7 +172,7 @@ pub struct DoctorConfig {
     pub remote: TargetConfig,
     /// cdnsync's own precompression (`compress`), which changes what the
     /// CDN's compression setting should be.
-    pub compress: bool,
+    pub compress: crate::cli::CompressArg,
 }
 
 impl DoctorConfig {

@@ -26,7 +26,7 @@ pub struct FileConfig {
     pub sse_kms_key_id: Option<String>,
     pub sse_bucket_key: Option<bool>,
     pub max_delete: Option<usize>,
-    /// `gzip` or `none`.
+    /// `auto`, `gzip` or `none`.
     #[serde(default, deserialize_with = "choice")]
     pub compress: Option<CompressArg>,
     /// Content-addressed asset names and reference rewriting (default true).

@@ -11,7 +11,7 @@ use crate::rules::{Defaults, RuleSpec, Rules};
 use super::{Loaded, TargetConfig, check_header_value, gc_options};
 
 /// Validated settings for `publish` / `plan`.
-#[derive(Debug)]
+#[derive(Debug, Clone)]
 pub struct PublishConfig {
     /// Where, and how to reach it (shared with every other command).
     pub remote: TargetConfig,
@@ -30,7 +30,7 @@ pub struct PublishConfig {
 }
 
 /// What is published: the directory, its rules and naming.
-#[derive(Debug)]
+#[derive(Debug, Clone)]
 pub struct SiteConfig {
     pub dir: PathBuf,
     pub rules: Rules,
@@ -42,6 +42,8 @@ pub struct SiteConfig {
     /// Always starts and ends with `/`.
     pub base_path: String,
     pub hash_length: usize,
+    /// Precompression of text (`auto`: settled against the CDN).
+    pub compress: CompressArg,
     /// Edge routing from `cdnsync.toml` (`None`: off); the site's
     /// `_redirects` / `_headers` are added when it is read.
     pub routing: Option<Routing>,
@@ -136,6 +138,7 @@ impl SiteConfig {
             strict: args.strict || file.strict.unwrap_or(false),
             base_path,
             hash_length,
+            compress: compress(args.compress, loaded),
             routing: routing(args, loaded)?,
         })
     }
@@ -205,16 +208,18 @@ fn routing(args: &PublishArgs, loaded: &Loaded) -> Result<Option<Routing>> {
     Ok(Some(r))
 }
 
-/// Whether text is gzip-compressed: `--compress` over the file over gzip.
-pub(crate) fn compress(arg: Option<CompressArg>, loaded: &Loaded) -> bool {
-    arg.or(loaded.file.compress).unwrap_or(CompressArg::Gzip) == CompressArg::Gzip
+/// How text is stored: `--compress` over the file over `auto`.
+pub(crate) fn compress(arg: Option<CompressArg>, loaded: &Loaded) -> CompressArg {
+    arg.or(loaded.file.compress).unwrap_or(CompressArg::Auto)
 }
 
 /// The file's cache-control defaults and rules, `--include-denied` first.
 fn rules(args: &PublishArgs, loaded: &Loaded) -> Result<Rules> {
     let file = &loaded.file;
     let mut defaults = Defaults {
-        compress: compress(args.compress, loaded),
+        // `auto` is settled against the CDN when publishing (gzip unless
+        // every CloudFront behaviour serving the bucket compresses).
+        compress: compress(args.compress, loaded) != CompressArg::None,
         ..Defaults::default()
     };
     if let Some(v) = &file.cache_control.entry {

@@ -247,7 +247,17 @@ fn unknown_distribution_is_reported_after_publishing() {
     let moto = moto_endpoint();
     let mut args = with_cdn(publish_args(&dir, &to), "E0000000000000");
     args.push(&moto);
-    // The first publish already needs the distribution (its routing).
+    // `--compress auto` (the default) reads the distribution first: a
+    // wrong id stops the publish before anything is written.
+    let e = cdnsync_moto(&args).fails(2);
+    assert!(
+        e.contains("--compress auto") && e.contains("E0000000000000") && e.contains("not found"),
+        "{e}"
+    );
+    assert!(b.keys("").is_empty(), "nothing written: {:?}", b.keys(""));
+    // Without that read, the first publish already needs the distribution
+    // (its routing): the release goes live, the CDN failure is exit 8.
+    args.extend(["--compress", "gzip"]);
     let e = cdnsync_moto(&args).fails(8);
     assert!(
         e.contains("routing not updated") && e.contains("not found"),

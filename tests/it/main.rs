@@ -8,6 +8,7 @@ mod bad_input;
 mod browser;
 mod cli;
 mod cloudfront;
+mod compression;
 mod concurrency;
 mod conformance;
 mod consistency;

@@ -447,3 +447,121 @@ fn a_foreign_function_is_left_alone_and_the_publish_says_so() {
     let (fa, _) = edge_state(&b, &dist);
     assert_eq!(fa, [("viewer-request".to_string(), arn)]);
 }
+
+/// `cdnsync doctor`'s severity of each site check on `dist`.
+fn doctor_site(to: &str, dist: &str) -> std::collections::BTreeMap<String, String> {
+    let moto = moto_endpoint();
+    let r = cdnsync_moto(&[
+        "doctor",
+        "--to",
+        to,
+        "--json",
+        "--distribution-id",
+        dist,
+        "--cdn-endpoint-url",
+        &moto,
+    ])
+    .run();
+    let j = r.json();
+    j["findings"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|f| {
+            [
+                "directory-index",
+                "error-404",
+                "routing-drift",
+                "security-headers",
+            ]
+            .contains(&f["check"].as_str().unwrap())
+        })
+        .map(|f| {
+            (
+                f["check"].as_str().unwrap().to_string(),
+                f["severity"].as_str().unwrap().to_string(),
+            )
+        })
+        .collect()
+}
+
+fn all(severity: &str) -> std::collections::BTreeMap<String, String> {
+    [
+        "directory-index",
+        "error-404",
+        "routing-drift",
+        "security-headers",
+    ]
+    .iter()
+    .map(|c| (c.to_string(), severity.to_string()))
+    .collect()
+}
+
+#[test]
+fn routing_off_takes_cdnsyncs_functions_off_and_doctor_checks_the_edge() {
+    let b = Bucket::moto("edgeoff");
+    let dist = distribution(&b, "/www");
+    let site = Site::new(&[
+        ("index.html", b"<h1>home</h1>"),
+        ("404.html", b"<h1>404</h1>"),
+        ("blog/index.html", b"<h1>blog</h1>"),
+        (
+            "_headers",
+            b"/*\n  Strict-Transport-Security: max-age=63072000\n",
+        ),
+    ]);
+    let (dir, to, moto) = (path_str(site.path()), b.url("www"), moto_endpoint());
+    let mut args = with_cdn(publish_args(&dir, &to), &dist);
+    args.push(&moto);
+    cdnsync_moto(&args).ok_json();
+    assert_eq!(doctor_site(&to, &dist), all("ok"));
+
+    // Someone takes the functions off by hand: drift, which the next
+    // publish (a no-op) repairs.
+    let cf = cf_client();
+    let got =
+        b.rt.block_on(cf.get_distribution_config().id(&dist).send())
+            .unwrap();
+    let mut config = got.distribution_config().unwrap().clone();
+    config
+        .default_cache_behavior
+        .as_mut()
+        .unwrap()
+        .function_associations = None;
+    b.rt.block_on(
+        cf.update_distribution()
+            .id(&dist)
+            .if_match(got.e_tag().unwrap())
+            .distribution_config(config)
+            .send(),
+    )
+    .unwrap();
+    assert_eq!(doctor_site(&to, &dist)["routing-drift"], "warning");
+    let r = cdnsync_moto(&args).ok_json();
+    assert_eq!(r["noop"], true);
+    assert_eq!(r["routing"]["edge"][0]["changed"], true, "{r:#}");
+    assert_eq!(doctor_site(&to, &dist), all("ok"));
+
+    // Routing turned off: cdnsync's functions come off the behaviour, and
+    // doctor says what that breaks.
+    let mut off = args.clone();
+    off.push("--no-routing");
+    let r = cdnsync_moto(&off).ok_json();
+    assert_eq!(r["routing_removed"], json!([dist]), "{r:#}");
+    assert!(edge_state(&b, &dist).0.is_empty());
+    let d = doctor_site(&to, &dist);
+    assert_eq!(d["directory-index"], "warning", "{d:?}");
+    assert_eq!(d["security-headers"], "warning", "{d:?}");
+    assert_eq!(d["routing-drift"], "ok", "{d:?}");
+
+    // On again, then a rollback to the release without routing takes the
+    // functions off again.
+    let r = cdnsync_moto(&args).ok_json();
+    assert_eq!(r["routing"]["edge"][0]["changed"], true, "{r:#}");
+    assert_eq!(edge_state(&b, &dist).0.len(), 2);
+    let mut rollback = with_cdn(vec!["rollback", "--to", &to, "--json"], &dist);
+    rollback.push(&moto);
+    let rb = cdnsync_moto(&rollback).ok_json();
+    assert_eq!(rb["routing"][0]["changed"], true, "{rb:#}");
+    assert!(edge_state(&b, &dist).0.is_empty());
+}

@@ -5,6 +5,8 @@
 
 use serde::Serialize;
 
+pub mod site;
+
 /// A setting as read from the service: `Ok(None)` when it is not
 /// configured, `Err` when it could not be read (e.g. access denied).
 pub type Fact<T> = Result<Option<T>, String>;
@@ -98,6 +100,41 @@ pub struct BehaviorFacts {
     pub target_origin: String,
     pub viewer_protocol_policy: String,
     pub compress: bool,
+    /// CloudFront Functions associated with the behaviour.
+    #[serde(default)]
+    pub functions: Vec<FunctionFacts>,
+    /// The response headers policy attached, if any.
+    pub response_headers_policy: Option<HeadersPolicyFacts>,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct FunctionFacts {
+    /// `viewer-request` or `viewer-response`.
+    pub event: String,
+    pub arn: String,
+    /// The LIVE stage's comment (`cdnsync <code hash>` for cdnsync's own
+    /// functions; only read for those).
+    #[serde(serialize_with = "fact_ser")]
+    pub live_comment: Fact<String>,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct HeadersPolicyFacts {
+    pub id: String,
+    /// Whether it sends Strict-Transport-Security.
+    #[serde(serialize_with = "fact_ser")]
+    pub hsts: Fact<bool>,
+}
+
+/// A custom error response of a distribution.
+#[derive(Debug, Clone, Serialize, PartialEq, Eq)]
+pub struct ErrorResponseFacts {
+    /// The origin's status (403, 404).
+    pub code: i32,
+    /// The page served instead (`/404.html`), empty when none.
+    pub page: String,
+    /// The status sent to viewers (`404`), empty to keep the origin's.
+    pub response_code: String,
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -108,6 +145,7 @@ pub struct DistributionFacts {
     pub behaviors: Vec<BehaviorFacts>,
     pub price_class: String,
     pub default_root_object: String,
+    pub error_responses: Vec<ErrorResponseFacts>,
 }
 
 /// What cdnsync itself is configured to do, for the checks that compare.
@@ -115,8 +153,8 @@ pub struct DistributionFacts {
 pub struct Expectations {
     /// The key prefix cdnsync publishes under (no slashes at the ends).
     pub prefix: String,
-    /// cdnsync precompresses text (`compress = "gzip"`).
-    pub compress: bool,
+    /// cdnsync's precompression setting (`compress`).
+    pub compress: crate::cli::CompressArg,
     /// The SSE cdnsync sends: `AES256`, `aws:kms` or `none`.
     pub sse: String,
     pub kms_key: Option<String>,
@@ -574,13 +612,16 @@ fn viewer_protocol(d: &DistributionFacts) -> Finding {
 fn compression(d: &DistributionFacts, want: &Expectations) -> Finding {
     let default = d.behaviors.iter().find(|b| b.path_pattern == "*");
     let cf_compress = default.is_some_and(|b| b.compress);
+    use crate::cli::CompressArg::{Auto, Gzip, None as Identity};
     match (want.compress, cf_compress) {
+        (Auto, true) => finding("compression", Severity::Ok, "CloudFront compresses on the fly, so cdnsync stores text uncompressed (--compress auto): viewers get brotli or gzip, as each accepts", None),
+        (Auto, false) => finding("compression", Severity::Info, "CloudFront compression is off, so cdnsync stores text gzip-compressed (--compress auto): gzip to every viewer, never brotli, and files that gzip saves under 10% on are served uncompressed", Some("enable Compress objects automatically on the default cache behaviour (with a cache policy that enables gzip and brotli); the next publish then stores text uncompressed".into())),
         // CloudFront never re-compresses an object stored with
         // Content-Encoding: those are gzip for every client, never brotli.
-        (true, true) => finding("compression", Severity::Info, "cdnsync stores text gzip-compressed, which CloudFront serves as stored: gzip to every client, never brotli (it compresses only the files cdnsync left uncompressed)", Some("publish with --compress none so CloudFront compresses everything and serves brotli to clients that accept it".into())),
-        (true, false) => finding("compression", Severity::Info, "cdnsync stores text gzip-compressed; CloudFront compression is off, so files cdnsync does not compress (under 10% saving) and brotli are not served compressed", Some("enable Compress objects automatically on the default cache behaviour (with a cache policy that enables gzip and brotli)".into())),
-        (false, true) => finding("compression", Severity::Ok, "cdnsync uploads uncompressed and CloudFront compresses on the fly", None),
-        (false, false) => finding("compression", Severity::Warning, "neither cdnsync nor CloudFront compresses: HTML, CSS and JS are served uncompressed", Some("enable Compress on the default cache behaviour, or publish with --compress gzip".into())),
+        (Gzip, true) => finding("compression", Severity::Info, "cdnsync stores text gzip-compressed (--compress gzip), which CloudFront serves as stored: gzip to every client, never brotli (it compresses only the files cdnsync left uncompressed)", Some("publish with --compress auto (the default) so CloudFront compresses everything and serves brotli to clients that accept it".into())),
+        (Gzip, false) => finding("compression", Severity::Info, "cdnsync stores text gzip-compressed; CloudFront compression is off, so files cdnsync does not compress (under 10% saving) and brotli are not served compressed", Some("enable Compress objects automatically on the default cache behaviour (with a cache policy that enables gzip and brotli)".into())),
+        (Identity, true) => finding("compression", Severity::Ok, "cdnsync uploads uncompressed and CloudFront compresses on the fly", None),
+        (Identity, false) => finding("compression", Severity::Warning, "neither cdnsync nor CloudFront compresses: HTML, CSS and JS are served uncompressed", Some("enable Compress on the default cache behaviour, or publish with --compress auto".into())),
     }
 }
 
@@ -681,7 +722,7 @@ mod tests {
     fn want() -> Expectations {
         Expectations {
             prefix: String::new(),
-            compress: true,
+            compress: crate::cli::CompressArg::Gzip,
             sse: "AES256".into(),
             kms_key: None,
         }
@@ -802,12 +843,15 @@ mod tests {
                 target_origin: "o".into(),
                 viewer_protocol_policy: "allow-all".into(),
                 compress: false,
+                functions: Vec::new(),
+                response_headers_policy: None,
             }],
             price_class: "PriceClass_All".into(),
             default_root_object: String::new(),
+            error_responses: Vec::new(),
         };
         let w = Expectations {
-            compress: false,
+            compress: crate::cli::CompressArg::None,
             ..want()
         };
         let f = assess(&good_bucket(), Some(&d), &w);
