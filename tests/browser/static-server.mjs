@@ -4,6 +4,8 @@
 // `cdnsync serve`) is compared. Rules:
 //   /dir/  -> dir/index.html          /dir -> 301 /dir/ when dir/index.html exists
 //   /x     -> x.html when x is missing and x.html exists
+//   exact-path redirects of a `_redirects` file at the root (`/from /to [status]`,
+//     as Netlify and Cloudflare Pages apply them: only where no file answers)
 //   otherwise 404.html (or a plain text body) with status 404
 // GET and HEAD only; Content-Type from the extension; no caching.
 //
@@ -58,6 +60,18 @@ function fileFor(rel) {
   }
 }
 
+// `_redirects`: exact paths only (placeholders and splats are left out).
+const redirects = new Map();
+try {
+  for (const line of fs.readFileSync(path.join(root, "_redirects"), "utf8").split("\n")) {
+    const [from, to, status] = line.trim().split(/\s+/);
+    if (!from || from.startsWith("#") || !to || /[:*]/.test(from)) continue;
+    redirects.set(from, { to, status: Number.parseInt(status ?? "301", 10) || 301 });
+  }
+} catch {
+  // No _redirects: nothing to apply.
+}
+
 function send(req, res, status, file, extra = {}) {
   const body = file ? fs.readFileSync(file) : Buffer.from(status === 404 ? "not found\n" : "");
   res.writeHead(status, {
@@ -92,6 +106,10 @@ const server = http.createServer((req, res) => {
     }
     const html = fileFor(rel + ".html");
     if (html) return send(req, res, 200, html);
+  }
+  const r = redirects.get(url.pathname);
+  if (r && r.status >= 300 && r.status < 400) {
+    return send(req, res, r.status, null, { Location: r.to + url.search });
   }
   send(req, res, 404, fileFor("404.html"));
 });

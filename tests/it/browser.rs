@@ -433,7 +433,7 @@ fn sites_published_to_s3_keep_every_reference_resolvable() {
 /// plain static host would, then published by this cdnsync and served by
 /// `cdnsync serve`, driven through the same steps in Chromium; fails on
 /// anything broken after publishing that was not broken before.
-fn check_site(dist_env: &str, scenario: &str) {
+fn check_site(dist_env: &str, scenario: &str) -> Value {
     let dist = std::env::var(dist_env)
         .unwrap_or_else(|_| panic!("{dist_env} is not set: run scripts/test.sh"));
     let repo = Path::new(env!("CARGO_MANIFEST_DIR"));
@@ -462,11 +462,48 @@ fn check_site(dist_env: &str, scenario: &str) {
     let steps = r["before"].as_array().map(Vec::len).unwrap_or(0);
     assert!(steps >= 5, "only {steps} steps ran: {r:#}");
     assert_eq!(r["after"].as_array().map(Vec::len), Some(steps));
+    r
+}
+
+/// The record of the step named `name` on `side` (`before` / `after`).
+fn step<'a>(report: &'a Value, side: &str, name: &str) -> &'a Value {
+    report[side]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|s| s["name"] == name)
+        .unwrap_or_else(|| panic!("no step {name} on {side}"))
 }
 
 #[test]
 fn docusaurus_site_behaves_the_same_after_publishing() {
-    check_site("CDNSYNC_TEST_DOCUSAURUS_DIST", "docusaurus.json");
+    let r = check_site("CDNSYNC_TEST_DOCUSAURUS_DIST", "docusaurus.json");
+    // Pretty URLs, a redirect and a 404 through `serve` with routing on
+    // (issue 18), exactly as on the static host.
+    for side in ["before", "after"] {
+        for (name, status, path) in [
+            (
+                "pretty URL without the slash (301 to /docs/intro/)",
+                200,
+                "/docs/intro/",
+            ),
+            (
+                "a redirect from _redirects (301 to /docs/intro/)",
+                200,
+                "/docs/intro/",
+            ),
+            (
+                "a missing page: the 404 page, status 404",
+                404,
+                "/no-such-page/",
+            ),
+        ] {
+            let s = step(&r, side, name);
+            assert_eq!(s["ok"], true, "{side} {name}: {s:#}");
+            assert_eq!(s["status"], status, "{side} {name}: {s:#}");
+            assert_eq!(s["path"], path, "{side} {name}: {s:#}");
+        }
+    }
 }
 
 #[test]
