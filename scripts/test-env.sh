@@ -8,7 +8,9 @@
 #     cdnsync_test_env_stop           # (also runs on shell exit)
 #
 # Servers:
-#   moto_server   S3 + CloudFront emulator, accepts any credentials
+#   moto_server   S3 + CloudFront emulator, accepts any credentials; started
+#                 by scripts/moto-server.py, which adds the CloudFront
+#                 KeyValueStore data plane moto lacks
 #                 -> CDNSYNC_TEST_MOTO_ENDPOINT
 #   s3s-fs 0.14.1 S3 on a directory, enforces SigV4 with one key pair
 #                 -> CDNSYNC_TEST_S3S_ENDPOINT, CDNSYNC_TEST_S3S_KEY/SECRET
@@ -180,7 +182,8 @@ cdnsync_test_env_start() {
 
   local moto_port s3s_port
   moto_port="$(_te_free_port)"
-  "$_te_dir/venv/bin/moto_server" -H 127.0.0.1 -p "$moto_port" >"$_te_run/moto.log" 2>&1 &
+  # moto_server plus the CloudFront KeyValueStore data plane (scripts/moto-server.py).
+  "$_te_dir/venv/bin/python" "$_te_repo/scripts/moto-server.py" 127.0.0.1 "$moto_port" >"$_te_run/moto.log" 2>&1 &
   _te_pids="$_te_pids $!"
   _te_wait_port "$moto_port" "$!" moto_server || return 1
 

@@ -718,6 +718,9 @@ fn routing_line(r: &crate::routing::function::Summary) -> String {
         r.request_bytes,
         crate::routing::FUNCTION_MAX
     );
+    if let Some(n) = r.kvs_keys {
+        let _ = write!(s, " ({n} exact redirects in a KeyValueStore)");
+    }
     for e in &r.edge {
         let _ = write!(
             s,

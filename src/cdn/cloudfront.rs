@@ -15,9 +15,34 @@ use super::{Cdn, CdnError, Invalidation, RetryHint};
 /// One CloudFront distribution.
 pub struct CloudFront {
     client: Client,
+    /// The KeyValueStore data plane (same credentials and endpoint).
+    kvs: aws_sdk_cloudfrontkeyvaluestore::Client,
     id: String,
     poll: Duration,
     retry_base: Duration,
+}
+
+/// The KeyValueStore data plane at one address, signed as AWS's is.
+#[derive(Debug)]
+struct FixedKvsEndpoint(String);
+
+impl aws_sdk_cloudfrontkeyvaluestore::config::endpoint::ResolveEndpoint for FixedKvsEndpoint {
+    fn resolve_endpoint<'a>(
+        &'a self,
+        _params: &'a aws_sdk_cloudfrontkeyvaluestore::config::endpoint::Params,
+    ) -> aws_sdk_cloudfrontkeyvaluestore::config::endpoint::EndpointFuture<'a> {
+        use aws_smithy_types::endpoint::{Endpoint, EndpointAuthScheme};
+        aws_sdk_cloudfrontkeyvaluestore::config::endpoint::EndpointFuture::ready(Ok(
+            Endpoint::builder()
+                .url(self.0.clone())
+                .auth_scheme(
+                    EndpointAuthScheme::with_capacity("sigv4a", 2)
+                        .put("signingName", "cloudfront-keyvaluestore".to_string())
+                        .put("signingRegionSet", vec!["*".to_string().into()]),
+                )
+                .build(),
+        ))
+    }
 }
 
 impl CloudFront {
@@ -25,11 +50,18 @@ impl CloudFront {
     /// endpoint to use (an emulator), else AWS.
     pub fn new(sdk: &aws_config::SdkConfig, id: &str, endpoint: Option<String>) -> CloudFront {
         let mut b = aws_sdk_cloudfront::config::Builder::from(sdk);
+        let mut k = aws_sdk_cloudfrontkeyvaluestore::config::Builder::from(sdk);
         if let Some(e) = endpoint {
-            b = b.endpoint_url(e);
+            b = b.endpoint_url(&e);
+            // An emulator answers both (scripts/moto-server.py), at its own
+            // address (the SDK's rules would prefix the store's account id
+            // to the host); AWS's data-plane endpoint follows from each
+            // store's ARN.
+            k = k.endpoint_resolver(FixedKvsEndpoint(e));
         }
         CloudFront {
             client: Client::from_conf(b.build()),
+            kvs: aws_sdk_cloudfrontkeyvaluestore::Client::from_conf(k.build()),
             id: id.to_string(),
             poll: Duration::from_secs(5),
             retry_base: Duration::from_secs(2),
@@ -53,6 +85,11 @@ impl CloudFront {
         &self.client
     }
 
+    /// The KeyValueStore data-plane client.
+    pub(super) fn kvs_client(&self) -> &aws_sdk_cloudfrontkeyvaluestore::Client {
+        &self.kvs
+    }
+
     /// The distribution id.
     pub fn id(&self) -> &str {
         &self.id
@@ -64,7 +101,7 @@ impl CloudFront {
         self
     }
 
-    pub(super) fn err<E: ProvideErrorMetadata + std::error::Error>(
+    pub(super) fn err<E: ProvideErrorMetadata + std::error::Error + 'static>(
         &self,
         e: SdkError<E, aws_sdk_cloudfront::config::http::HttpResponse>,
     ) -> CdnError {
@@ -73,7 +110,17 @@ impl CloudFront {
                 se.err().code().unwrap_or("").to_string(),
                 se.err().message().unwrap_or("").to_string(),
             ),
-            _ => (String::new(), e.to_string()),
+            _ => {
+                // The whole chain: "dispatch failure" alone says nothing.
+                let mut msg = e.to_string();
+                let mut src = std::error::Error::source(&e);
+                while let Some(s) = src {
+                    msg.push_str(": ");
+                    msg.push_str(&s.to_string());
+                    src = s.source();
+                }
+                (String::new(), msg)
+            }
         };
         match code.as_str() {
             "TooManyInvalidationsInProgress" => CdnError::TooMany(self.id.clone()),

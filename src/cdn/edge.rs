@@ -7,7 +7,8 @@
 use aws_sdk_cloudfront::primitives::Blob;
 use aws_sdk_cloudfront::types::{
     CustomErrorResponse, CustomErrorResponses, DistributionConfig, EventType, FunctionAssociation,
-    FunctionAssociations, FunctionConfig, FunctionRuntime, FunctionStage,
+    FunctionAssociations, FunctionConfig, FunctionRuntime, FunctionStage, KeyValueStoreAssociation,
+    KeyValueStoreAssociations,
 };
 
 use super::cloudfront::CloudFront;
@@ -85,10 +86,24 @@ impl CloudFront {
         self.associate(&mut config, &origin, &[None, None], &wanted)?;
         let mut arns = [None, None];
         let mut changed = false;
+        // The store first: the new function reads keys that must be there
+        // when it goes live; the live function's keys stay.
+        let mut store = None;
+        if let Some(data) = &edge.kvs {
+            let arn = self.ensure_kvs().await?;
+            let keep = self
+                .live_code(&self.function_name("request"))
+                .await?
+                .as_deref()
+                .and_then(super::kvs::version_in);
+            changed |= self.sync_kvs(&arn, data, keep.as_deref()).await?;
+            store = Some(arn);
+        }
         for (i, (kind, _)) in EVENTS.iter().enumerate() {
             if let Some(code) = codes[i] {
+                let kvs = if i == 0 { store.as_deref() } else { None };
                 let (arn, c) = self
-                    .ensure_function(&self.function_name(kind), code)
+                    .ensure_function(&self.function_name(kind), code, kvs)
                     .await?;
                 changed |= c;
                 arns[i] = Some(arn);
@@ -311,8 +326,50 @@ impl CloudFront {
 
     /// Create or update, test and publish a function when its live code is
     /// not `code`: (ARN, whether it changed).
-    async fn ensure_function(&self, name: &str, code: &str) -> Result<(String, bool), CdnError> {
+    /// The LIVE code of one of cdnsync's functions, if it exists.
+    async fn live_code(&self, name: &str) -> Result<Option<String>, CdnError> {
+        match self
+            .client()
+            .get_function()
+            .name(name)
+            .stage(FunctionStage::Live)
+            .send()
+            .await
+        {
+            Ok(o) => Ok(o
+                .function_code
+                .map(|b| String::from_utf8_lossy(b.as_ref()).into_owned())),
+            Err(e)
+                if e.as_service_error().is_some_and(
+                    aws_sdk_cloudfront::operation::get_function::GetFunctionError::is_no_such_function_exists,
+                ) =>
+            {
+                Ok(None)
+            }
+            Err(e) => Err(self.err(e)),
+        }
+    }
+
+    /// Create or update, test and publish a function when its live code (or
+    /// its KeyValueStore) is not the one wanted: (ARN, whether it changed).
+    async fn ensure_function(
+        &self,
+        name: &str,
+        code: &str,
+        kvs: Option<&str>,
+    ) -> Result<(String, bool), CdnError> {
         let id = code_id(code);
+        let stores = |c: &FunctionConfig| -> Vec<String> {
+            c.key_value_store_associations()
+                .map(|a| {
+                    a.items()
+                        .iter()
+                        .map(|i| i.key_value_store_arn().to_string())
+                        .collect()
+                })
+                .unwrap_or_default()
+        };
+        let wanted: Vec<String> = kvs.into_iter().map(str::to_string).collect();
         let describe = |stage: FunctionStage| async move {
             match self
                 .client()
@@ -334,14 +391,30 @@ impl CloudFront {
         };
         if let Some(live) = describe(FunctionStage::Live).await?
             && let Some(s) = live.function_summary()
-            && s.function_config().is_some_and(|c| c.comment() == id)
+            && s.function_config()
+                .is_some_and(|c| c.comment() == id && stores(c) == wanted)
             && let Some(m) = s.function_metadata()
         {
             return Ok((m.function_arn().to_string(), false));
         }
-        let config = FunctionConfig::builder()
+        let mut config = FunctionConfig::builder()
             .comment(&id)
-            .runtime(FunctionRuntime::CloudfrontJs20)
+            .runtime(FunctionRuntime::CloudfrontJs20);
+        if let Some(arn) = kvs {
+            config = config.key_value_store_associations(
+                KeyValueStoreAssociations::builder()
+                    .quantity(1)
+                    .items(
+                        KeyValueStoreAssociation::builder()
+                            .key_value_store_arn(arn)
+                            .build()
+                            .map_err(|e| CdnError::Other(name.into(), e.to_string()))?,
+                    )
+                    .build()
+                    .map_err(|e| CdnError::Other(name.into(), e.to_string()))?,
+            );
+        }
+        let config = config
             .build()
             .map_err(|e| CdnError::Other(name.into(), e.to_string()))?;
         let blob = Blob::new(code.as_bytes().to_vec());

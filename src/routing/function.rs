@@ -29,6 +29,23 @@ var B='';
 function handler(event){var r=event.request,u=r.uri;if(B){if(u!==B&&u.indexOf(B+'/')!==0)return r;u=u.slice(B.length)||'/'}var a=route(u,qs(r.querystring||{}));if(typeof a==='string'){r.uri=B+a;return r}return{statusCode:a.s,statusDescription:W[a.s],headers:{location:{value:a.l.charAt(0)==='/'?B+a.l:a.l}}}}
 "#;
 
+/// The first lines of a viewer-request function whose exact redirects live
+/// in the distribution's KeyValueStore (keys `V/path`, values `[to, status]`).
+const KVS_HEAD: &str = "import cf from 'cloudfront';\nvar K=cf.kvs(),V=@VERSION@;\n";
+
+/// Its handler: the store first (an exact rule there is never preceded by a
+/// rule of the function that matches its path), then the table.
+const KVS_HANDLER: &str = r#"async function handler(event){var r=event.request,u=r.uri;if(B){if(u!==B&&u.indexOf(B+'/')!==0)return r;u=u.slice(B.length)||'/'}var q=qs(r.querystring||{}),p=dec(u),a=null;if(p===null)p=u;try{var e=JSON.parse(await K.get(V+'/'+segs(p).join('/')));a={s:e[1],l:withq(e[0],q)}}catch(x){}if(!a)a=route(u,q);if(typeof a==='string'){r.uri=B+a;return r}return{statusCode:a.s,statusDescription:W[a.s],headers:{location:{value:a.l.charAt(0)==='/'?B+a.l:a.l}}}}
+"#;
+
+/// CloudFront KeyValueStore limits: key and value sizes, store size.
+pub const KVS_KEY_MAX: usize = 512;
+pub const KVS_VALUE_MAX: usize = 1024;
+pub const KVS_STORE_MAX: usize = 5 * 1024 * 1024;
+
+/// Exact redirects moved out of the function into a KeyValueStore.
+pub use crate::cdn::KvsEntries as KvsData;
+
 /// The viewer-response function: headers from `_headers` / `[[headers]]`.
 const RESPONSE: &str = r#"var H=@HEADERS@;
 function dec(s){try{return decodeURIComponent(s)}catch(e){return null}}
@@ -65,6 +82,9 @@ pub struct Compiled {
     /// The directory list did not fit: extension-less paths are taken for
     /// directories.
     pub heuristic: bool,
+    /// The exact redirects did not fit: they live in a KeyValueStore.
+    #[serde(skip)]
+    pub kvs: Option<std::sync::Arc<KvsData>>,
 }
 
 impl Compiled {
@@ -91,6 +111,7 @@ impl Compiled {
                 .dirs
                 .as_ref()
                 .map(std::collections::BTreeSet::len),
+            kvs_keys: self.kvs.as_ref().map(|k| k.entries.len()),
             request_bytes: self.request.len(),
             response_bytes: self.response.as_ref().map_or(0, String::len),
             request_function: self.request.clone(),
@@ -115,6 +136,10 @@ pub struct Summary {
     /// Directories the function knows (`None`: too many; every
     /// extension-less path is taken for one).
     pub directories: Option<usize>,
+    /// Exact redirects kept in the distribution's KeyValueStore (`None`:
+    /// all fit in the function).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub kvs_keys: Option<usize>,
     /// Function sizes, against CloudFront's 10,240-byte limit.
     pub request_bytes: usize,
     pub response_bytes: usize,
@@ -133,10 +158,80 @@ fn request_code(t: &Table) -> String {
     REQUEST.replacen("@TABLE@", &json(t), 1)
 }
 
+/// The key a KeyValueStore holds a redirect from `path` under (the
+/// function builds the same from the request path).
+fn kvs_key(version: &str, path: &str) -> String {
+    format!("{version}/{}", super::segments(path).join("/"))
+}
+
+fn exact(pattern: &str) -> bool {
+    super::segments(pattern)
+        .iter()
+        .all(|s| *s != "*" && !s.starts_with(':'))
+}
+
+/// Split the table's redirects: exact redirects (not rewrites) that no rule
+/// kept in the function precedes for their path go to the store, first
+/// rule winning, as `route` decides. `None` when nothing moves.
+fn split_kvs(table: &Table) -> Option<(Table, KvsData)> {
+    let mut kept: Vec<(String, String, u16)> = Vec::new();
+    let mut moved: Vec<(String, String)> = Vec::new();
+    let mut seen = std::collections::BTreeSet::new();
+    for (from, to, status) in &table.redirects {
+        let key = kvs_key("", from);
+        let value = json(&(to, status));
+        let movable = *status != 200
+            && exact(from)
+            && key.len() + 13 <= KVS_KEY_MAX
+            && value.len() <= KVS_VALUE_MAX
+            && !kept
+                .iter()
+                .any(|(f, _, _)| super::matches(f, from).is_some());
+        if !movable {
+            kept.push((from.clone(), to.clone(), *status));
+        } else if seen.insert(key.clone()) {
+            moved.push((key, value));
+        }
+    }
+    if moved.is_empty() {
+        return None;
+    }
+    let mut h = blake3::Hasher::new();
+    for (k, v) in &moved {
+        h.update(k.as_bytes());
+        h.update(b"\0");
+        h.update(v.as_bytes());
+        h.update(b"\0");
+    }
+    let version = h.finalize().to_hex()[..12].to_string();
+    let entries = moved
+        .into_iter()
+        .map(|(k, v)| (format!("{version}{k}"), v))
+        .collect();
+    let mut small = table.clone();
+    small.redirects = kept;
+    Some((small, KvsData { version, entries }))
+}
+
+/// The viewer-request function reading exact redirects from a store.
+fn kvs_request_code(t: &Table, kvs: &KvsData) -> String {
+    let code = request_code(t);
+    let handler_at = code
+        .find("function handler(event)")
+        .expect("the request function has a handler");
+    format!(
+        "{}{}{}",
+        KVS_HEAD.replacen("@VERSION@", &json(&kvs.version), 1),
+        &code[..handler_at],
+        KVS_HANDLER
+    )
+}
+
 /// Generate the functions for a release with these keys; an error says why
 /// they cannot fit CloudFront's 10 KB limit.
 pub fn compile(r: &Routing, keys: &[&str]) -> Result<Compiled, String> {
-    let mut table = r.table(keys.iter().copied(), true);
+    let full = r.table(keys.iter().copied(), true);
+    let mut table = full.clone();
     let mut request = request_code(&table);
     let mut heuristic = false;
     if request.len() > FUNCTION_MAX && !r.clean_urls && r.spa.is_none() {
@@ -144,17 +239,46 @@ pub fn compile(r: &Routing, keys: &[&str]) -> Result<Compiled, String> {
         request = request_code(&table);
         heuristic = true;
     }
+    let mut kvs = None;
+    if request.len() > FUNCTION_MAX
+        && let Some((small, data)) = split_kvs(&table)
+    {
+        // With the redirects out, the directory list may fit again.
+        let mut with_dirs = small.clone();
+        with_dirs.dirs = full.dirs.clone();
+        let (t, code) = match kvs_request_code(&with_dirs, &data) {
+            c if c.len() <= FUNCTION_MAX => (with_dirs, c),
+            _ => {
+                let c = kvs_request_code(&small, &data);
+                (small, c)
+            }
+        };
+        heuristic = t.dirs.is_none();
+        table = t;
+        request = code;
+        let size: usize = data.entries.iter().map(|(k, v)| k.len() + v.len()).sum();
+        if size > KVS_STORE_MAX {
+            return Err(format!(
+                "the redirects would take {size} bytes in a KeyValueStore, over CloudFront's {KVS_STORE_MAX}-byte limit ({} exact redirects)",
+                data.entries.len()
+            ));
+        }
+        kvs = Some(std::sync::Arc::new(data));
+    }
     if request.len() > FUNCTION_MAX {
         return Err(format!(
             "the routing function would be {} bytes, over CloudFront's {FUNCTION_MAX}-byte limit \
-             ({}, {} clean-URL pages, {} redirects); use fewer redirects or turn clean_urls/spa off",
+             ({}, {} clean-URL pages, {} redirects the function must hold{}); use fewer pattern redirects or turn clean_urls/spa off",
             request.len(),
             table.dirs.as_ref().map_or_else(
                 || "directory list left out".to_string(),
                 |d| format!("{} directories", d.len())
             ),
             table.pages.len(),
-            table.redirects.len()
+            table.redirects.len(),
+            kvs.as_ref()
+                .map(|k| format!(", {} exact ones in a KeyValueStore", k.entries.len()))
+                .unwrap_or_default()
         ));
     }
     let response = (!table.headers.is_empty())
@@ -174,11 +298,15 @@ pub fn compile(r: &Routing, keys: &[&str]) -> Result<Compiled, String> {
     h.update(response.as_deref().unwrap_or("").as_bytes());
     h.update(b"\0");
     h.update(r.not_found.as_deref().unwrap_or("").as_bytes());
+    // The table `serve` routes with: every rule, whatever the edge keeps
+    // where (the store's rules answer first only where no kept rule could).
+    table.redirects = full.redirects;
     Ok(Compiled {
         digest: h.finalize().to_hex()[..32].to_string(),
         table,
         request,
         response,
         heuristic,
+        kvs,
     })
 }

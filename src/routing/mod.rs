@@ -275,7 +275,7 @@ fn has_extension(path: &str) -> bool {
 }
 
 /// Segments of a path for matching: a trailing `/` does not count.
-fn segments(path: &str) -> Vec<&str> {
+pub(crate) fn segments(path: &str) -> Vec<&str> {
     let t = path.trim_start_matches('/');
     let t = t.strip_suffix('/').unwrap_or(t);
     if t.is_empty() {
@@ -489,6 +489,7 @@ pub fn edge_of(
             .map(|k| format!("/{}", encode(k))),
         prefix: prefix.to_string(),
         with_base: function::with_base,
+        kvs: c.kvs.clone(),
     }
 }
 

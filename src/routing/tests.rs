@@ -286,3 +286,91 @@ fn records_read_back_are_validated() {
     });
     assert!(r.validate().is_err());
 }
+
+/// `n` exact redirects `/old/page-i /new/page-i 301`.
+fn many(n: usize) -> Vec<Redirect> {
+    (0..n)
+        .map(|i| rd(&format!("/old/page-{i}"), &format!("/new/page-{i}"), 301))
+        .collect()
+}
+
+#[test]
+fn too_many_exact_redirects_go_to_a_key_value_store() {
+    // What fits without a store: the largest `_redirects` of this shape.
+    let fits = |n| {
+        function::compile(
+            &Routing {
+                redirects: many(n),
+                ..Routing::default()
+            },
+            &site(),
+        )
+        .unwrap()
+    };
+    let mut n = 1;
+    while fits(n + 1).kvs.is_none() {
+        n += 1;
+    }
+    eprintln!("largest _redirects without a store: {n} lines");
+    assert!(n > 150, "only {n} redirects fit the function");
+    assert!(fits(n).request.len() <= FUNCTION_MAX);
+    // One more: every exact redirect moves to the store; the function
+    // keeps its directory list and reads the store first.
+    let c = fits(n + 1);
+    let kvs = c.kvs.as_ref().unwrap();
+    assert_eq!(kvs.entries.len(), n + 1);
+    assert!(!c.heuristic);
+    assert!(c.request.starts_with("import cf from 'cloudfront';"));
+    assert!(c.request.contains("async function handler"));
+    assert!(!c.request.contains("/old/page-0"), "moved out of the code");
+    assert_eq!(
+        kvs.entries[&format!("{}/old/page-7", kvs.version)],
+        r#"["/new/page-7",301]"#
+    );
+    // `serve` routes with every rule.
+    assert_eq!(c.table.redirects.len(), n + 1);
+    assert_eq!(
+        c.table.route("/old/page-7/", None),
+        redirect(301, "/new/page-7")
+    );
+    // 10,000 redirects: still one function, the store within its limit.
+    let big = fits(10_000);
+    assert!(big.request.len() <= FUNCTION_MAX);
+    assert_eq!(big.kvs.as_ref().unwrap().entries.len(), 10_000);
+    assert_ne!(big.digest, c.digest);
+}
+
+#[test]
+fn the_store_never_changes_which_rule_wins() {
+    let mut redirects = many(400);
+    // A pattern before an exact rule it matches: that rule stays in the
+    // function (the store is read first, so it must never answer there).
+    redirects.insert(0, rd("/:section/page-3", "/by-pattern/:section", 301));
+    // A rewrite stays in the function; a later duplicate loses.
+    redirects.push(rd("/app/*", "/index.html", 200));
+    redirects.push(rd("/old/page-9", "/duplicate", 301));
+    redirects.push(rd("/other/x", "/y", 308));
+    let r = Routing {
+        redirects,
+        ..Routing::default()
+    };
+    let c = function::compile(&r, &site()).unwrap();
+    let kvs = c.kvs.as_ref().unwrap();
+    let key = |p: &str| format!("{}{p}", kvs.version);
+    assert!(!kvs.entries.contains_key(&key("/old/page-3")));
+    assert!(c.request.contains("/old/page-3"));
+    assert_eq!(kvs.entries[&key("/old/page-9")], r#"["/new/page-9",301]"#);
+    assert_eq!(kvs.entries[&key("/other/x")], r#"["/y",308]"#);
+    assert_eq!(kvs.entries.len(), 400);
+    assert!(c.request.contains("/by-pattern/:section"));
+    assert!(c.request.contains("/app/*"));
+    // serve agrees: the pattern wins for /old/page-3, the first for page-9.
+    assert_eq!(
+        c.table.route("/old/page-3", None),
+        redirect(301, "/by-pattern/old")
+    );
+    assert_eq!(
+        c.table.route("/old/page-9", None),
+        redirect(301, "/new/page-9")
+    );
+}

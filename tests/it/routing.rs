@@ -9,29 +9,40 @@ use serde_json::{Value, json};
 use crate::cloudfront::{cf_client, distribution, with_cdn};
 use crate::util::*;
 
-/// Runs the generated functions on CloudFront Functions' event shape.
+/// Runs the generated functions on CloudFront Functions' event shape; a
+/// function reading a KeyValueStore gets one holding the given JSON map.
 const NODE_HARNESS: &str = r#"
 const fs = require('fs');
-const [req, res, cases] = process.argv.slice(2).map(f => fs.readFileSync(f, 'utf8'));
-const load = code => code ? new Function(code + '\nreturn handler;')() : null;
+const [req, res, cases, store] = process.argv.slice(2).map(f => fs.readFileSync(f, 'utf8'));
+const data = JSON.parse(store || '{}');
+const cf = { kvs: () => ({ get: async k => {
+  if (Object.prototype.hasOwnProperty.call(data, k)) return data[k];
+  throw new Error('key not found');
+} }) };
+const load = code => code
+  ? new Function('cf', code.replace(/^import cf from 'cloudfront';\n/, '') + '\nreturn handler;')(cf)
+  : null;
 const onRequest = load(req), onResponse = load(res);
-const out = JSON.parse(cases).map(([method, uri, query]) => {
-  const querystring = {};
-  for (const part of (query || '').split('&').filter(Boolean)) {
-    const [k, v] = part.split(/=(.*)/s);
-    querystring[k] = { value: v === undefined ? '' : v };
+(async () => {
+  const out = [];
+  for (const [method, uri, query] of JSON.parse(cases)) {
+    const querystring = {};
+    for (const part of (query || '').split('&').filter(Boolean)) {
+      const [k, v] = part.split(/=(.*)/s);
+      querystring[k] = { value: v === undefined ? '' : v };
+    }
+    const request = { method, uri, querystring, headers: {}, cookies: {} };
+    const r = await onRequest({ version: '1.0', context: { eventType: 'viewer-request' }, request });
+    if (r.statusCode) { out.push({ status: r.statusCode, location: r.headers.location.value }); continue; }
+    let headers = {};
+    if (onResponse) {
+      const resp = onResponse({ request: r, response: { statusCode: 200, headers: {} } });
+      for (const k of Object.keys(resp.headers)) headers[k] = resp.headers[k].value;
+    }
+    out.push({ uri: r.uri, headers });
   }
-  const request = { method, uri, querystring, headers: {}, cookies: {} };
-  const r = onRequest({ version: '1.0', context: { eventType: 'viewer-request' }, request });
-  if (r.statusCode) return { status: r.statusCode, location: r.headers.location.value };
-  let headers = {};
-  if (onResponse) {
-    const resp = onResponse({ request: r, response: { statusCode: 200, headers: {} } });
-    for (const k of Object.keys(resp.headers)) headers[k] = resp.headers[k].value;
-  }
-  return { uri: r.uri, headers };
-});
-process.stdout.write(JSON.stringify(out));
+  process.stdout.write(JSON.stringify(out));
+})();
 "#;
 
 fn routing_site() -> Site {
@@ -58,6 +69,21 @@ fn routing_site() -> Site {
 
 /// The generated functions, run under Node on these requests.
 fn run_node(report: &Value, cases: &Value) -> Vec<Value> {
+    run_node_code(
+        report["routing"]["request_function"].as_str().unwrap(),
+        report["routing"]["response_function"].as_str(),
+        &json!({}),
+        cases,
+    )
+}
+
+/// Functions (and the KeyValueStore they read), run under Node.
+fn run_node_code(
+    request: &str,
+    response: Option<&str>,
+    store: &Value,
+    cases: &Value,
+) -> Vec<Value> {
     let d = tempfile::tempdir().unwrap();
     let w = |name: &str, body: &str| {
         let p = d.path().join(name);
@@ -65,19 +91,12 @@ fn run_node(report: &Value, cases: &Value) -> Vec<Value> {
         path_str(&p)
     };
     let harness = w("harness.js", NODE_HARNESS);
-    let req = w(
-        "req.js",
-        report["routing"]["request_function"].as_str().unwrap(),
-    );
-    let res = w(
-        "res.js",
-        report["routing"]["response_function"]
-            .as_str()
-            .unwrap_or(""),
-    );
+    let req = w("req.js", request);
+    let res = w("res.js", response.unwrap_or(""));
     let cases = w("cases.json", &cases.to_string());
+    let store = w("store.json", &store.to_string());
     let out = std::process::Command::new("node")
-        .args([&harness, &req, &res, &cases])
+        .args([&harness, &req, &res, &cases, &store])
         .output()
         .expect("node runs");
     assert!(
@@ -86,6 +105,58 @@ fn run_node(report: &Value, cases: &Value) -> Vec<Value> {
         String::from_utf8_lossy(&out.stderr)
     );
     serde_json::from_slice::<Vec<Value>>(&out.stdout).unwrap()
+}
+
+/// `cdnsync serve` on the published directory `out` answers each case as
+/// the edge did (redirect, or the key it asks the origin for, with the
+/// response function's headers).
+fn assert_serve_matches(out: &std::path::Path, cases: &Value, edge: &[Value]) {
+    let srv = serve(out);
+    for (case, want) in cases.as_array().unwrap().iter().zip(edge) {
+        let (method, path, query) = (
+            case[0].as_str().unwrap(),
+            case[1].as_str().unwrap(),
+            case[2].as_str().unwrap(),
+        );
+        let url = if query.is_empty() {
+            format!("{}{path}", srv.base)
+        } else {
+            format!("{}{path}?{query}", srv.base)
+        };
+        let got = http(method, &url, &[]);
+        let what = format!("{method} {path}?{query}: edge {want}");
+        if let Some(status) = want["status"].as_u64() {
+            assert_eq!(u64::from(got.status), status, "{what}");
+            assert_eq!(got.header("location"), want["location"].as_str(), "{what}");
+            continue;
+        }
+        // The edge asks the origin for this key: serve answers it, or the
+        // 404 page with 404 when there is none (CloudFront's error response).
+        let uri = want["uri"].as_str().unwrap();
+        let key = percent_encoding::percent_decode_str(uri.trim_start_matches('/'))
+            .decode_utf8()
+            .map_or_else(
+                |_| uri.trim_start_matches('/').to_string(),
+                std::borrow::Cow::into_owned,
+            );
+        let exists = !key.is_empty() && out.join(&key).is_file();
+        let (status, body_key) = if exists {
+            (200, key.as_str())
+        } else {
+            (404, "404.html")
+        };
+        assert_eq!(got.status, status, "{what}");
+        if method == "GET" {
+            assert_eq!(
+                got.body,
+                std::fs::read(out.join(body_key)).unwrap(),
+                "{what}"
+            );
+        }
+        for (name, value) in want["headers"].as_object().unwrap() {
+            assert_eq!(got.header(name), value.as_str(), "{what}: header {name}");
+        }
+    }
 }
 
 #[test]
@@ -139,52 +210,7 @@ fn serve_answers_exactly_what_the_generated_function_answers() {
         ["HEAD", "/docs/intro", ""],
     ]);
     let edge = run_node(&r, &cases);
-    let srv = serve(&out);
-    for (case, want) in cases.as_array().unwrap().iter().zip(&edge) {
-        let (method, path, query) = (
-            case[0].as_str().unwrap(),
-            case[1].as_str().unwrap(),
-            case[2].as_str().unwrap(),
-        );
-        let url = if query.is_empty() {
-            format!("{}{path}", srv.base)
-        } else {
-            format!("{}{path}?{query}", srv.base)
-        };
-        let got = http(method, &url, &[]);
-        let what = format!("{method} {path}?{query}: edge {want}");
-        if let Some(status) = want["status"].as_u64() {
-            assert_eq!(u64::from(got.status), status, "{what}");
-            assert_eq!(got.header("location"), want["location"].as_str(), "{what}");
-            continue;
-        }
-        // The edge asks the origin for this key: serve answers it, or the
-        // 404 page with 404 when there is none (CloudFront's error response).
-        let uri = want["uri"].as_str().unwrap();
-        let key = percent_encoding::percent_decode_str(uri.trim_start_matches('/'))
-            .decode_utf8()
-            .map_or_else(
-                |_| uri.trim_start_matches('/').to_string(),
-                std::borrow::Cow::into_owned,
-            );
-        let exists = !key.is_empty() && out.join(&key).is_file();
-        let (status, body_key) = if exists {
-            (200, key.as_str())
-        } else {
-            (404, "404.html")
-        };
-        assert_eq!(got.status, status, "{what}");
-        if method == "GET" {
-            assert_eq!(
-                got.body,
-                std::fs::read(out.join(body_key)).unwrap(),
-                "{what}"
-            );
-        }
-        for (name, value) in want["headers"].as_object().unwrap() {
-            assert_eq!(got.header(name), value.as_str(), "{what}: header {name}");
-        }
-    }
+    assert_serve_matches(&out, &cases, &edge);
     // The table covers every kind of answer.
     let statuses: Vec<Option<u64>> = edge.iter().map(|e| e["status"].as_u64()).collect();
     for s in [301, 302, 308] {
@@ -564,4 +590,149 @@ fn routing_off_takes_cdnsyncs_functions_off_and_doctor_checks_the_edge() {
     let rb = cdnsync_moto(&rollback).ok_json();
     assert_eq!(rb["routing"][0]["changed"], true, "{rb:#}");
     assert!(edge_state(&b, &dist).0.is_empty());
+}
+
+/// The LIVE request function's KeyValueStore ARN, and everything it holds.
+fn store_of(b: &Bucket, dist: &str) -> (String, serde_json::Map<String, Value>) {
+    let name = format!("cdnsync-{dist}-request");
+    let live =
+        b.rt.block_on(
+            cf_client()
+                .describe_function()
+                .name(&name)
+                .stage(aws_sdk_cloudfront::types::FunctionStage::Live)
+                .send(),
+        )
+        .unwrap();
+    let arn = live
+        .function_summary()
+        .unwrap()
+        .function_config()
+        .unwrap()
+        .key_value_store_associations()
+        .expect("the function is associated with a store")
+        .items()[0]
+        .key_value_store_arn()
+        .to_string();
+    // The emulator's data plane (scripts/moto-server.py), read unsigned.
+    let arn_path =
+        percent_encoding::utf8_percent_encode(&arn, percent_encoding::NON_ALPHANUMERIC).to_string();
+    let mut all = serde_json::Map::new();
+    let mut token: Option<String> = None;
+    loop {
+        let mut url = format!(
+            "{}/key-value-stores/{arn_path}/keys?MaxResults=50",
+            moto_endpoint()
+        );
+        if let Some(t) = &token {
+            url.push_str(&format!("&NextToken={t}"));
+        }
+        let got = http("GET", &url, &[]);
+        assert_eq!(got.status, 200, "{}", String::from_utf8_lossy(&got.body));
+        let page: Value = serde_json::from_slice(&got.body).unwrap();
+        for i in page["Items"].as_array().unwrap() {
+            all.insert(i["Key"].as_str().unwrap().to_string(), i["Value"].clone());
+        }
+        token = page["NextToken"].as_str().map(str::to_string);
+        if token.is_none() {
+            break;
+        }
+    }
+    (arn, all)
+}
+
+/// The versions a store holds (key prefixes).
+fn versions(store: &serde_json::Map<String, Value>) -> std::collections::BTreeSet<String> {
+    store
+        .keys()
+        .map(|k| k.split('/').next().unwrap().to_string())
+        .collect()
+}
+
+fn redirects_file(n: usize, to: &str) -> String {
+    let mut s = String::from("/legacy/:slug /blog/:slug 301\n");
+    for i in 0..n {
+        s.push_str(&format!("/old/page-{i} /{to}/page-{i} 301\n"));
+    }
+    s
+}
+
+#[test]
+fn redirects_too_many_for_the_function_live_in_a_key_value_store() {
+    let b = Bucket::moto("kvs");
+    let dist = distribution(&b, "/www");
+    let site = Site::new(&[
+        ("index.html", b"<h1>home</h1>"),
+        ("404.html", b"<h1>404</h1>"),
+        ("blog/index.html", b"<h1>blog</h1>"),
+        ("_redirects", redirects_file(1000, "new").as_bytes()),
+    ]);
+    let (dir, to, moto) = (path_str(site.path()), b.url("www"), moto_endpoint());
+    let mut args = with_cdn(publish_args(&dir, &to), &dist);
+    args.push(&moto);
+    let r1 = cdnsync_moto(&args).ok_json();
+    let rt = &r1["routing"];
+    assert_eq!(rt["kvs_keys"], 1000, "{rt:#}");
+    assert!(rt["request_bytes"].as_u64().unwrap() <= 10_240);
+    assert_eq!(rt["edge"][0]["changed"], true);
+    let (arn, store1) = store_of(&b, &dist);
+    assert!(arn.contains(":key-value-store/"), "{arn}");
+    assert_eq!(store1.len(), 1000);
+    let live = live_code(&b, &format!("cdnsync-{dist}-request"));
+    assert!(live.starts_with("import cf from 'cloudfront';"), "{live}");
+
+    // The live function with the live store answers as `serve` does.
+    let (_t, out) = tmp_target();
+    let local = path_str(&out);
+    cdnsync(&["publish", &dir, "--to", &local, "--json"]).ok_json();
+    let cases = json!([
+        ["GET", "/old/page-0", ""],
+        ["GET", "/old/page-999", "a=1"],
+        ["GET", "/old/page-7/", ""],
+        ["GET", "/old/page-1000", ""],
+        ["GET", "/legacy/hello", ""],
+        ["GET", "/blog", ""],
+        ["GET", "/blog/", ""],
+        ["GET", "/", ""],
+        ["GET", "/nope", ""],
+        ["HEAD", "/old/page-5", ""],
+    ]);
+    let edge = run_node_code(&live, None, &Value::Object(store1.clone()), &cases);
+    assert_eq!(edge[0]["location"], "/new/page-0", "{edge:?}");
+    assert_eq!(edge[1]["location"], "/new/page-999?a=1", "{edge:?}");
+    assert_serve_matches(&out, &cases, &edge);
+
+    // Nothing changed: the store is checked, not rewritten.
+    let r2 = cdnsync_moto(&args).ok_json();
+    assert_eq!(r2["noop"], true);
+    assert_eq!(r2["routing"]["edge"][0]["changed"], false, "{r2:#}");
+
+    // New targets: the new version goes in before the function that reads
+    // it; the live one stays until the next publish.
+    site.write("_redirects", redirects_file(1000, "v2").as_bytes());
+    let r3 = cdnsync_moto(&args).ok_json();
+    assert_eq!(r3["routing"]["changed"], true);
+    let (arn3, store3) = store_of(&b, &dist);
+    assert_eq!(arn3, arn, "one store per distribution");
+    assert_eq!(versions(&store3).len(), 2, "new and previous");
+    assert_eq!(store3.len(), 2000);
+    site.write("_redirects", redirects_file(1000, "v3").as_bytes());
+    cdnsync_moto(&args).ok_json();
+    let (_, store4) = store_of(&b, &dist);
+    assert_eq!(versions(&store4).len(), 2, "the oldest version is deleted");
+    assert!(versions(&store4).is_disjoint(&versions(&store1)));
+
+    // Rollback: the v2 function reads v2 keys, present again.
+    let mut rollback = with_cdn(vec!["rollback", "--to", &to, "--json"], &dist);
+    rollback.push(&moto);
+    cdnsync_moto(&rollback).ok_json();
+    let live = live_code(&b, &format!("cdnsync-{dist}-request"));
+    let (_, store5) = store_of(&b, &dist);
+    let edge = run_node_code(
+        &live,
+        None,
+        &Value::Object(store5),
+        &json!([["GET", "/old/page-3", ""]]),
+    );
+    assert_eq!(edge[0]["location"], "/v2/page-3", "{edge:?}");
 }
