@@ -17,12 +17,13 @@ function segs(p){var t=p.replace(/^\/+/,'');if(t.slice(-1)==='/')t=t.slice(0,-1)
 function match(pat,path){var p=segs(pat),g=segs(path),c=[];for(var i=0;i<p.length;i++){if(p[i]==='*'){c.push(['splat',g.slice(i).join('/')]);return c}if(i>=g.length)return null;if(p[i].charAt(0)===':')c.push([p[i].slice(1),g[i]]);else if(p[i]!==g[i])return null}return p.length===g.length?c:null}
 function expand(to,c){return to.replace(/:([A-Za-z0-9_]*)/g,function(m,n){if(n)for(var i=c.length-1;i>=0;i--)if(c[i][0]===n)return encodeURI(c[i][1]);return m})}
 function withq(to,q){return q&&to.indexOf('?')<0?to+'?'+q:to}
+function one(l){return /^\/[\/\\]/.test(l)?'/'+l.replace(/^[\/\\]+/,''):l}
 function dirKnown(p){return D?!!D[p.replace(/\/+$/,'')]:!ext(p)}
 function names(p){if(p.slice(-1)==='/')return dirKnown(p);return ext(p)||dirKnown(p)||!!P[p]}
-function resolve(raw,p,q){if(p.slice(-1)==='/'){if(T.ts==='remove'&&p!=='/'&&dirKnown(p))return{s:301,l:withq(raw.replace(/\/+$/,''),q)};return raw+'index.html'}
-var dir=D?!!D[p]:(!ext(p)&&!P[p]&&!T.spa);if(dir){if(T.ts==='add')return{s:301,l:withq(raw+'/',q)};return raw+'/index.html'}
+function resolve(raw,p,q){if(p.slice(-1)==='/'){if(T.ts==='remove'&&p!=='/'&&dirKnown(p))return{s:301,l:one(withq(raw.replace(/\/+$/,''),q))};return raw+'index.html'}
+var dir=D?!!D[p]:(!ext(p)&&!P[p]&&!T.spa);if(dir){if(T.ts==='add')return{s:301,l:one(withq(raw+'/',q))};return raw+'/index.html'}
 if(P[p])return raw+'.html';if(T.spa&&!ext(p))return T.spa;return raw}
-function route(raw,q){var p=dec(raw);if(p===null)p=raw;for(var i=0;i<T.redirects.length;i++){var r=T.redirects[i],c=match(r[0],p);if(!c)continue;var to=expand(r[1],c);if(r[2]!==200)return{s:r[2],l:withq(to,q)};if(names(p))continue;var d=dec(to);return resolve(to,d===null?to:d,q)}return resolve(raw,p,q)}
+function route(raw,q){var p=dec(raw);if(p===null)p=raw;for(var i=0;i<T.redirects.length;i++){var r=T.redirects[i],c=match(r[0],p);if(!c)continue;var to=expand(r[1],c);if(r[2]!==200){var l=withq(to,q);return{s:r[2],l:r[1].slice(0,2)==='//'?l:one(l)}}if(names(p))continue;var d=dec(to);return resolve(to,d===null?to:d,q)}return resolve(raw,p,q)}
 function qs(o){var a=[];for(var k in o){var v=o[k],m=v.multiValue||[v];for(var i=0;i<m.length;i++)a.push(m[i].value===''?k:k+'='+m[i].value)}return a.join('&')}
 var W={301:'Moved Permanently',302:'Found',303:'See Other',307:'Temporary Redirect',308:'Permanent Redirect'};
 var B='';

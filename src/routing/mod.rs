@@ -325,6 +325,18 @@ fn expand(to: &str, caps: &[(String, String)]) -> String {
     out
 }
 
+/// A site-relative Location that cannot leave the site: `//host/x` (or
+/// `/\host/x`, which browsers read the same) is a protocol-relative URL
+/// to another host, so leading slashes collapse to one.
+fn one_slash(loc: String) -> String {
+    let b = loc.as_bytes();
+    if b.len() > 1 && b[0] == b'/' && (b[1] == b'/' || b[1] == b'\\') {
+        format!("/{}", loc.trim_start_matches(['/', '\\']))
+    } else {
+        loc
+    }
+}
+
 fn with_query(mut to: String, query: Option<&str>) -> String {
     if let Some(q) = query.filter(|q| !q.is_empty())
         && !to.contains('?')
@@ -362,7 +374,15 @@ impl Table {
             };
             let target = expand(to, &caps);
             if *status != 200 {
-                return Answer::Redirect(*status, with_query(target, query));
+                let loc = with_query(target, query);
+                // A capture must not turn `/:splat` into `//evil.com`; a
+                // rule written protocol-relative stays as written.
+                let loc = if to.starts_with("//") {
+                    loc
+                } else {
+                    one_slash(loc)
+                };
+                return Answer::Redirect(*status, loc);
             }
             if self.names_something(&path) {
                 continue;
@@ -378,7 +398,7 @@ impl Table {
             if self.ts == TrailingSlash::Remove && path != "/" && self.dir_known(path) {
                 return Answer::Redirect(
                     301,
-                    with_query(raw.trim_end_matches('/').to_string(), query),
+                    one_slash(with_query(raw.trim_end_matches('/').to_string(), query)),
                 );
             }
             return Answer::Serve(format!("{raw}index.html"));
@@ -389,7 +409,7 @@ impl Table {
         };
         if dir {
             if self.ts == TrailingSlash::Add {
-                return Answer::Redirect(301, with_query(format!("{raw}/"), query));
+                return Answer::Redirect(301, one_slash(with_query(format!("{raw}/"), query)));
             }
             return Answer::Serve(format!("{raw}/index.html"));
         }

@@ -374,3 +374,43 @@ fn the_store_never_changes_which_rule_wins() {
         redirect(301, "/new/page-9")
     );
 }
+
+#[test]
+fn no_redirect_leaves_the_site() {
+    // A splat or a request path starting with `//` would be a
+    // protocol-relative Location to another host.
+    let r = Routing {
+        redirects: vec![
+            rd("/go/*", "/:splat", 302),
+            rd("/cdn/*", "//cdn.example.com/:splat", 301),
+        ],
+        ..Routing::default()
+    };
+    let keys = site();
+    let t = r.table(keys.iter().copied(), true);
+    assert_eq!(t.route("/go//evil.com", None), redirect(302, "/evil.com"));
+    assert_eq!(t.route("/go/a/b", None), redirect(302, "/a/b"));
+    // Written protocol-relative by the site's owner: kept.
+    assert_eq!(
+        t.route("/cdn/x.js", None),
+        redirect(301, "//cdn.example.com/x.js")
+    );
+    let heuristic = r.table(keys.iter().copied(), false);
+    assert_eq!(
+        heuristic.route("//evil.com/x", None),
+        redirect(301, "/evil.com/x/")
+    );
+    assert_eq!(
+        heuristic.route("/\\evil.com/x", None),
+        redirect(301, "/evil.com/x/")
+    );
+    let remove = Routing {
+        trailing_slash: TrailingSlash::Remove,
+        ..Routing::default()
+    }
+    .table(keys.iter().copied(), false);
+    assert_eq!(
+        remove.route("//evil.com/", None),
+        redirect(301, "/evil.com")
+    );
+}

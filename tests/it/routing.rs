@@ -57,7 +57,7 @@ fn routing_site() -> Site {
         ("app.js", b"console.log(1)"),
         (
             "_redirects",
-            b"# moved\n/old /blog/ 301\n/news/:year/:slug /blog/:slug 302\n/ext/* https://example.com/:splat 308\n/app/* /index.html 200\n/about.html /x 301\n",
+            b"# moved\n/old /blog/ 301\n/news/:year/:slug /blog/:slug 302\n/ext/* https://example.com/:splat 308\n/app/* /index.html 200\n/go/* /:splat 302\n/about.html /x 301\n",
         ),
         (
             "_headers",
@@ -168,7 +168,7 @@ fn serve_answers_exactly_what_the_generated_function_answers() {
     let r = cdnsync(&["publish", &dir, "--to", &to, "--json", "--config", &config]).ok_json();
     let rt = &r["routing"];
     assert_eq!(
-        rt["redirects"], 4,
+        rt["redirects"], 5,
         "the shadowed /about.html rule is dropped: {rt:#}"
     );
     assert!(rt["request_bytes"].as_u64().unwrap() <= 10_240);
@@ -200,6 +200,8 @@ fn serve_answers_exactly_what_the_generated_function_answers() {
         ["GET", "/news/2024/hello", ""],
         ["GET", "/ext/a/b%20c", ""],
         ["GET", "/app/users/1", ""],
+        ["GET", "/go//evil.com/x", ""],
+        ["GET", "//evil.com/x", ""],
         ["GET", "/missing", ""],
         ["GET", "/missing.png", ""],
         ["GET", "/caf%C3%A9", ""],
@@ -211,6 +213,15 @@ fn serve_answers_exactly_what_the_generated_function_answers() {
     ]);
     let edge = run_node(&r, &cases);
     assert_serve_matches(&out, &cases, &edge);
+    // No answer sends the viewer to another host.
+    for e in &edge {
+        let l = e["location"].as_str().unwrap_or("");
+        assert!(!l.starts_with("//"), "{edge:?}");
+    }
+    assert!(
+        edge.iter().any(|e| e["location"] == "/evil.com/x"),
+        "{edge:?}"
+    );
     // The table covers every kind of answer.
     let statuses: Vec<Option<u64>> = edge.iter().map(|e| e["status"].as_u64()).collect();
     for s in [301, 302, 308] {
@@ -735,4 +746,30 @@ fn redirects_too_many_for_the_function_live_in_a_key_value_store() {
         &json!([["GET", "/old/page-3", ""]]),
     );
     assert_eq!(edge[0]["location"], "/v2/page-3", "{edge:?}");
+}
+
+#[test]
+fn a_dry_run_shows_the_routing_and_writes_nothing_to_cloudfront() {
+    let b = Bucket::moto("edgedry");
+    let dist = distribution(&b, "/www");
+    let site = Site::new(&[
+        ("index.html", b"<h1>home</h1>"),
+        ("blog/index.html", b"<h1>blog</h1>"),
+        ("_redirects", b"/old /blog/ 301\n"),
+    ]);
+    let (dir, to, moto) = (path_str(site.path()), b.url("www"), moto_endpoint());
+    let before = edge_state(&b, &dist);
+    let mut args = with_cdn(publish_args(&dir, &to), &dist);
+    args.extend([moto.as_str(), "--dry-run"]);
+    let r = cdnsync_moto(&args).ok_json();
+    assert_eq!(r["routing"]["changed"], true, "{r:#}");
+    assert_eq!(r["routing"]["redirects"], 1);
+    assert!(r["routing"]["edge"].as_array().unwrap().is_empty(), "{r:#}");
+    // No function, no association, no error response, no object.
+    let name = format!("cdnsync-{dist}-request");
+    let got =
+        b.rt.block_on(cf_client().describe_function().name(&name).send());
+    assert!(got.is_err(), "a dry run created {name}");
+    assert_eq!(edge_state(&b, &dist), before);
+    assert!(b.keys("www").is_empty());
 }
