@@ -9,7 +9,8 @@
 3. Edge routing (CloudFront Functions on cache behaviours): moto has Create/
    Describe/Get/List/DeleteFunction but no UpdateFunction, PublishFunction or
    TestFunction and no LIVE stage; its cache behaviours drop
-   FunctionAssociations and default Compress to true (AWS: false); and
+   FunctionAssociations and LambdaFunctionAssociations and default Compress
+   to true (AWS: false); and
    UpdateDistribution neither checks If-Match nor returns a new ETag.
    Responses are serialized by moto from the botocore model, so element and
    header names are AWS's (UpdateFunction's ETag header is `ETtag` there).
@@ -105,6 +106,18 @@ patch(
         "function associations",
         "        @MARK@\n"
         '        self.function_associations = config.get("FunctionAssociations") or {"Quantity": 0}\n',
+    ),
+)
+
+# moto hard-codes an empty LambdaFunctionAssociations too; keep the request's (cdnsync
+# refuses to put a function beside a Lambda@Edge on the same event).
+patch(
+    cf,
+    '        self.lambda_function_associations = {"Quantity": 0}\n',
+    (
+        "lambda function associations",
+        "        @MARK@\n"
+        '        self.lambda_function_associations = config.get("LambdaFunctionAssociations") or {"Quantity": 0}\n',
     ),
 )
 

@@ -173,7 +173,8 @@ async fn edge_phase(rn: &Runner<'_>, opts: &ExecOptions, out: &mut Outcome) {
     let t = Instant::now();
     let stop = || rn.cancel.is_cancelled();
     let (done, failed) =
-        crate::invalidate::routing(cdn, opts.edge.as_ref(), &rn.retry, &stop).await;
+        crate::invalidate::routing(cdn, &rn.opts.prefix, opts.edge.as_ref(), &rn.retry, &stop)
+            .await;
     out.routing = done;
     out.cdn_failures.extend(failed);
     out.invalidate_ms += t.elapsed().as_millis() as u64;

@@ -61,6 +61,7 @@ pub async fn all(
 /// invalidation.
 pub async fn routing(
     opts: &CdnOptions,
+    prefix: &str,
     edge: Option<&EdgeRouting>,
     retry: &Retry,
     stop: &dyn Fn() -> bool,
@@ -70,7 +71,7 @@ pub async fn routing(
     for cdn in &opts.cdns {
         let r = retry
             .run(cdn.name(), CdnError::is_transient, stop, || {
-                cdn.apply_routing(&opts.bucket, edge)
+                cdn.apply_routing(&opts.bucket, prefix, edge)
             })
             .await;
         match r {

@@ -158,6 +158,10 @@ pub struct Defaults {
     pub immutable_cache_control: String,
     pub plain_cache_control: String,
     pub compress: bool,
+    /// The CDN compresses on the fly (`--compress auto` behind CloudFront
+    /// with compression on): the types it compresses are stored as they
+    /// are, so viewers get brotli or gzip as they accept.
+    pub edge_compresses: bool,
 }
 
 impl Default for Defaults {
@@ -167,6 +171,7 @@ impl Default for Defaults {
             immutable_cache_control: IMMUTABLE_CACHE_CONTROL.into(),
             plain_cache_control: PLAIN_CACHE_CONTROL.into(),
             compress: true,
+            edge_compresses: false,
         }
     }
 }
@@ -371,9 +376,9 @@ impl Rules {
                     }
                     FileClass::Plain => self.defaults.plain_cache_control.clone(),
                 });
-        let compress = rule
-            .and_then(|r| r.compress)
-            .unwrap_or(self.defaults.compress)
+        let by_default = self.defaults.compress
+            && !(self.defaults.edge_compresses && mime::edge_compresses(&content_type));
+        let compress = rule.and_then(|r| r.compress).unwrap_or(by_default)
             && mime::is_compressible(&content_type);
         let content_disposition = rule.and_then(|r| r.content_disposition.clone());
         (

@@ -155,11 +155,12 @@ impl Cdn for CloudFront {
     async fn apply_routing(
         &self,
         bucket: &str,
+        prefix: &str,
         edge: Option<&super::EdgeRouting>,
     ) -> Result<Option<super::RoutingApplied>, CdnError> {
         match edge {
             Some(edge) => self.apply_edge(bucket, edge).await.map(Some),
-            None => self.remove_edge(bucket).await,
+            None => self.remove_edge(bucket, prefix).await,
         }
     }
 

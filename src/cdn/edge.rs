@@ -29,6 +29,16 @@ pub fn code_id(code: &str) -> String {
     format!("cdnsync {}", &blake3::hash(code.as_bytes()).to_hex()[..32])
 }
 
+/// The base a generated function's code routes under (its `var B=` line).
+pub fn base_in(code: &str) -> Option<String> {
+    let line = code.lines().find(|l| l.starts_with("var B="))?;
+    let value = line.strip_prefix("var B=")?.strip_suffix(';')?;
+    if value == "''" {
+        return Some(String::new());
+    }
+    serde_json::from_str(value).ok()
+}
+
 /// The URL path a site under key `prefix` is served under through an
 /// origin with `origin_path` (`/docs`, or `""` at the root); `None` when
 /// the origin path is not above the prefix (viewers cannot reach it).
@@ -78,7 +88,10 @@ impl CloudFront {
             .distribution_config
             .ok_or_else(|| CdnError::Other(self.id().into(), "no distribution config".into()))?;
         let (origin, base) = self.check_origin(&config, bucket, &edge.prefix)?;
-        // Refuse before anything is written.
+        // Refuse before anything is written: one distribution's behaviours
+        // route one site.
+        let live = self.live_code(&self.function_name("request")).await?;
+        self.check_same_site(live.as_deref(), &base)?;
         let request = (edge.with_base)(&edge.request, &base);
         let response = edge.response.as_deref().map(|c| (edge.with_base)(c, &base));
         let codes = [Some(request.as_str()), response.as_deref()];
@@ -91,11 +104,7 @@ impl CloudFront {
         let mut store = None;
         if let Some(data) = &edge.kvs {
             let arn = self.ensure_kvs().await?;
-            let keep = self
-                .live_code(&self.function_name("request"))
-                .await?
-                .as_deref()
-                .and_then(super::kvs::version_in);
+            let keep = live.as_deref().and_then(super::kvs::version_in);
             changed |= self.sync_kvs(&arn, data, keep.as_deref()).await?;
             store = Some(arn);
         }
@@ -130,27 +139,59 @@ impl CloudFront {
         })
     }
 
+    /// Refuse to route a site under `base` where cdnsync's function routes
+    /// another one (a second target sharing the distribution).
+    fn check_same_site(&self, live: Option<&str>, base: &str) -> Result<(), CdnError> {
+        match live.and_then(base_in) {
+            Some(other) if other != base => Err(CdnError::Setup(format!(
+                "{}: cdnsync's function already routes the site under `{}`, not this one (`{}`); one distribution routes one site: publish one of them with --no-routing, or delete function {} to move the site",
+                self.id(),
+                if other.is_empty() { "/" } else { &other },
+                if base.is_empty() { "/" } else { base },
+                self.function_name("request")
+            ))),
+            _ => Ok(()),
+        }
+    }
+
     /// Stop running cdnsync's functions on the behaviours serving
     /// `bucket` (the live release has no routing); other functions and the
-    /// error responses stay. `None` when no origin serves the bucket.
+    /// error responses stay. `None` when no origin serves the bucket, when
+    /// cdnsync's function routes another site (under another prefix), or
+    /// when reading the distribution is not allowed (it then never ran
+    /// cdnsync's routing through these credentials).
     pub(super) async fn remove_edge(
         &self,
         bucket: &str,
+        prefix: &str,
     ) -> Result<Option<RoutingApplied>, CdnError> {
-        let out = self
+        let out = match self
             .client()
             .get_distribution_config()
             .id(self.id())
             .send()
             .await
-            .map_err(|e| self.err(e))?;
+            .map_err(|e| self.err(e))
+        {
+            Ok(o) => o,
+            Err(CdnError::Denied(..)) => return Ok(None),
+            Err(e) => return Err(e),
+        };
         let etag = out.e_tag().unwrap_or_default().to_string();
         let mut config = out
             .distribution_config
             .ok_or_else(|| CdnError::Other(self.id().into(), "no distribution config".into()))?;
-        let Ok(origin) = self.find_origin(&config, bucket).map(|o| o.id.clone()) else {
+        let Ok(found) = self.find_origin(&config, bucket) else {
             return Ok(None);
         };
+        let origin = found.id.clone();
+        let base = site_base(found.origin_path.as_deref().unwrap_or(""), prefix);
+        let live = self.live_code(&self.function_name("request")).await?;
+        if let (Some(code), Some(base)) = (live.as_deref(), base.as_deref())
+            && base_in(code).is_some_and(|b| b != base)
+        {
+            return Ok(None);
+        }
         let changed = self.associate(&mut config, &origin, &[None, None], &[false, false])?;
         if changed {
             self.client()
@@ -182,19 +223,49 @@ impl CloudFront {
             .distribution_config
             .ok_or_else(|| CdnError::Other(self.id().into(), "no distribution config".into()))?;
         let origin = self.find_origin(&config, bucket)?.id.clone();
-        let default = config
+        // (Compress, cache policy) of every behaviour serving the bucket.
+        let mut behaviours: Vec<(Option<bool>, Option<String>)> = config
             .default_cache_behavior
             .iter()
             .filter(|d| d.target_origin_id == origin)
-            .map(|d| d.compress);
-        let others = config
-            .cache_behaviors
-            .iter()
-            .flat_map(|c| c.items.iter().flatten())
-            .filter(|b| b.target_origin_id == origin)
-            .map(|b| b.compress);
-        let all: Vec<Option<bool>> = default.chain(others).collect();
-        Ok(!all.is_empty() && all.iter().all(|c| c.unwrap_or(false)))
+            .map(|d| (d.compress, d.cache_policy_id.clone()))
+            .collect();
+        behaviours.extend(
+            config
+                .cache_behaviors
+                .iter()
+                .flat_map(|c| c.items.iter().flatten())
+                .filter(|b| b.target_origin_id == origin)
+                .map(|b| (b.compress, b.cache_policy_id.clone())),
+        );
+        if behaviours.is_empty() || behaviours.iter().any(|(c, _)| !c.unwrap_or(false)) {
+            return Ok(false);
+        }
+        // With a cache policy, CloudFront compresses only in the encodings
+        // the policy enables (legacy cache settings: gzip).
+        for id in behaviours.iter().filter_map(|(_, p)| p.as_deref()) {
+            if id.is_empty() {
+                continue;
+            }
+            let out = self
+                .client()
+                .get_cache_policy()
+                .id(id)
+                .send()
+                .await
+                .map_err(|e| self.err(e))?;
+            let params = out
+                .cache_policy
+                .and_then(|p| p.cache_policy_config)
+                .and_then(|c| c.parameters_in_cache_key_and_forwarded_to_origin);
+            let encodes = params.is_some_and(|p| {
+                p.enable_accept_encoding_gzip || p.enable_accept_encoding_brotli.unwrap_or(false)
+            });
+            if !encodes {
+                return Ok(false);
+            }
+        }
+        Ok(true)
     }
 
     /// The origin serving `bucket` (a lone origin is assumed to).
@@ -252,11 +323,16 @@ impl CloudFront {
         arns: &[Option<String>; 2],
         wanted: &[bool],
     ) -> Result<bool, CdnError> {
-        let mut lists: Vec<(&mut Option<FunctionAssociations>, String)> = Vec::new();
+        type Lambdas = Option<aws_sdk_cloudfront::types::LambdaFunctionAssociations>;
+        let mut lists: Vec<(&mut Option<FunctionAssociations>, &Lambdas, String)> = Vec::new();
         if let Some(d) = config.default_cache_behavior.as_mut()
             && d.target_origin_id == origin
         {
-            lists.push((&mut d.function_associations, "the default behaviour".into()));
+            lists.push((
+                &mut d.function_associations,
+                &d.lambda_function_associations,
+                "the default behaviour".into(),
+            ));
         }
         if let Some(items) = config
             .cache_behaviors
@@ -265,13 +341,35 @@ impl CloudFront {
         {
             for b in items.iter_mut().filter(|b| b.target_origin_id == origin) {
                 let what = format!("behaviour `{}`", b.path_pattern);
-                lists.push((&mut b.function_associations, what));
+                lists.push((
+                    &mut b.function_associations,
+                    &b.lambda_function_associations,
+                    what,
+                ));
             }
         }
         // No ARNs for wanted events: a check before anything is written.
         let check_only = arns.iter().all(Option::is_none) && wanted.iter().any(|w| *w);
         let mut changed = false;
-        for (list, what) in lists {
+        for (list, lambdas, what) in lists {
+            // CloudFront runs a function or a Lambda@Edge on a viewer
+            // event, never both.
+            let lambda_items = lambdas
+                .as_ref()
+                .and_then(|l| l.items.as_deref())
+                .unwrap_or(&[]);
+            for (i, (_, event)) in EVENTS.iter().enumerate() {
+                if let Some(l) = lambda_items.iter().find(|l| &l.event_type == event)
+                    && wanted[i]
+                {
+                    return Err(CdnError::Setup(format!(
+                        "{}: {what} runs Lambda@Edge {} on {}; a CloudFront Function cannot run beside it (publish with --no-routing, or move that logic)",
+                        self.id(),
+                        l.lambda_function_arn,
+                        event.as_str()
+                    )));
+                }
+            }
             let mut items = list
                 .as_ref()
                 .and_then(|l| l.items.clone())
@@ -500,6 +598,14 @@ fn error_responses(config: &mut DistributionConfig, page: &str) -> bool {
         .unwrap_or_default();
     let before = items.clone();
     for code in [403, 404] {
+        // Someone else's answer for this code (an SPA's 403 → /index.html
+        // with 200, say) is theirs: left alone.
+        if items
+            .iter()
+            .any(|r| r.error_code == code && r.response_code.as_deref().is_some_and(|c| c != "404"))
+        {
+            continue;
+        }
         items.retain(|r| r.error_code != code);
         if let Ok(r) = CustomErrorResponse::builder()
             .error_code(code)

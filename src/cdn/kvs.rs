@@ -34,27 +34,66 @@ pub fn version_in(code: &str) -> Option<String> {
         .then(|| v.to_string())
 }
 
-/// What must change in a store holding `have` to hold `want` (and nothing
-/// but `want`'s and `keep`'s versions): (puts, deletes).
+/// The key listing the versions written, oldest first.
+pub const VERSIONS_KEY: &str = "cdnsync-versions";
+
+/// Versions a store keeps: the new one, the live one and the one before
+/// it, so an edge still running an older function (a function takes
+/// minutes to reach every edge) keeps finding its keys. Each version may
+/// use a third of the store.
+pub const VERSIONS_KEPT: usize = 3;
+
+/// The versions a store says were written (its own record, read back:
+/// anything malformed counts as none).
+fn versions_written(have: &BTreeMap<String, String>) -> Vec<String> {
+    let Some(raw) = have.get(VERSIONS_KEY) else {
+        return Vec::new();
+    };
+    let Ok(list) = serde_json::from_str::<Vec<String>>(raw) else {
+        return Vec::new();
+    };
+    let valid =
+        |v: &String| (1..=64).contains(&v.len()) && v.bytes().all(|b| b.is_ascii_hexdigit());
+    if list.len() > 16 || !list.iter().all(valid) {
+        return Vec::new();
+    }
+    list
+}
+
+/// What must change in a store holding `have` to hold `want`, keeping the
+/// `live` function's version and the newest others up to
+/// [`VERSIONS_KEPT`]: (puts, deletes), the version record put last.
 pub fn diff(
     have: &BTreeMap<String, String>,
     want: &KvsEntries,
-    keep: Option<&str>,
+    live: Option<&str>,
 ) -> (Vec<(String, String)>, Vec<String>) {
+    let mut order = versions_written(have);
+    if let Some(l) = live
+        && !order.iter().any(|v| v == l)
+    {
+        order.push(l.to_string());
+    }
+    order.retain(|v| *v != want.version);
+    order.push(want.version.clone());
+    let newest: Vec<&String> = order.iter().rev().take(VERSIONS_KEPT).collect();
+    let keep = |v: &str| newest.iter().any(|n| n.as_str() == v) || Some(v) == live;
+    let order: Vec<String> = order.iter().filter(|v| keep(v)).cloned().collect();
     let deletes = have
         .keys()
-        .filter(|k| {
-            let v = version_of(k);
-            v != want.version && Some(v) != keep
-        })
+        .filter(|k| k.as_str() != VERSIONS_KEY && !keep(version_of(k)))
         .cloned()
         .collect();
-    let puts = want
+    let mut puts: Vec<(String, String)> = want
         .entries
         .iter()
         .filter(|(k, v)| have.get(*k) != Some(*v))
         .map(|(k, v)| (k.clone(), v.clone()))
         .collect();
+    let record = serde_json::to_string(&order).expect("strings serialize");
+    if have.get(VERSIONS_KEY) != Some(&record) {
+        puts.push((VERSIONS_KEY.to_string(), record));
+    }
     (puts, deletes)
 }
 
@@ -114,7 +153,7 @@ impl CloudFront {
         }
     }
 
-    /// Make the store hold `want` (plus `keep`'s version, the live
+    /// Make the store hold `want` (and the versions kept, `keep` the live
     /// function's); whether anything changed.
     pub(super) async fn sync_kvs(
         &self,
@@ -198,26 +237,63 @@ mod tests {
         }
     }
 
+    fn store(keys: &[(&str, &str)]) -> BTreeMap<String, String> {
+        keys.iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect()
+    }
+
     #[test]
-    fn only_the_new_and_the_live_version_stay() {
-        let have: BTreeMap<String, String> = [
+    fn the_new_the_live_and_the_one_before_stay() {
+        let have = store(&[
             ("aaa/old", "[\"/x\",301]"),
             ("bbb/old", "[\"/x\",301]"),
-            ("bbb/same", "[\"/s\",301]"),
-            ("ccc/gone", "[\"/g\",301]"),
-        ]
-        .into_iter()
-        .map(|(k, v)| (k.to_string(), v.to_string()))
-        .collect();
+            ("ccc/same", "[\"/s\",301]"),
+            (VERSIONS_KEY, "[\"aaa\",\"bbb\",\"ccc\"]"),
+        ]);
         let want = entries(
-            "bbb",
+            "ddd",
             &[("/same", "[\"/s\",301]"), ("/new", "[\"/n\",302]")],
         );
-        let (puts, deletes) = diff(&have, &want, Some("aaa"));
-        assert_eq!(puts, [("bbb/new".to_string(), "[\"/n\",302]".to_string())]);
-        assert_eq!(deletes, ["ccc/gone"]);
-        let (_, deletes) = diff(&have, &want, None);
-        assert_eq!(deletes, ["aaa/old", "ccc/gone"]);
+        let (puts, deletes) = diff(&have, &want, Some("ccc"));
+        // aaa is three versions back: gone; bbb (before the live ccc) stays.
+        assert_eq!(deletes, ["aaa/old"]);
+        assert_eq!(
+            puts,
+            [
+                ("ddd/new".to_string(), "[\"/n\",302]".to_string()),
+                ("ddd/same".to_string(), "[\"/s\",301]".to_string()),
+                (
+                    VERSIONS_KEY.to_string(),
+                    "[\"bbb\",\"ccc\",\"ddd\"]".to_string()
+                ),
+            ]
+        );
+        // The live version stays whatever the record says.
+        let (_, deletes) = diff(&have, &want, Some("aaa"));
+        assert!(
+            !deletes.iter().any(|d| d.starts_with("aaa/")),
+            "{deletes:?}"
+        );
+        // Nothing to do twice.
+        let mut after = have.clone();
+        for (k, v) in &puts {
+            after.insert(k.clone(), v.clone());
+        }
+        for d in &deletes {
+            after.remove(d);
+        }
+        let (puts, _) = diff(&after, &want, Some("ccc"));
+        assert!(puts.is_empty(), "{puts:?}");
+    }
+
+    #[test]
+    fn a_malformed_record_deletes_nothing_live() {
+        for bad in ["not json", "[1,2]", "[\"../x\"]", "{}"] {
+            let have = store(&[("aaa/x", "v"), ("bbb/y", "v"), (VERSIONS_KEY, bad)]);
+            let (_, deletes) = diff(&have, &entries("ccc", &[]), Some("bbb"));
+            assert_eq!(deletes, ["aaa/x"], "{bad}");
+        }
     }
 
     #[test]

@@ -156,6 +156,7 @@ pub trait Cdn: Send + Sync {
     async fn apply_routing(
         &self,
         _bucket: &str,
+        _prefix: &str,
         _edge: Option<&EdgeRouting>,
     ) -> Result<Option<RoutingApplied>, CdnError> {
         Ok(None)

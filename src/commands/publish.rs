@@ -122,9 +122,9 @@ pub async fn run(cfg: &PublishConfig, ctx: &Context) -> Result<Published> {
 /// text uncompressed when every CloudFront behaviour serving the bucket
 /// compresses (the edge then negotiates brotli or gzip with each viewer);
 /// `None`: keep gzip (no CDN, Varnish, local targets, an edge that does
-/// not compress). Read-only. A distribution that does not exist or may not
-/// be read stops the run before anything is written; a passing failure
-/// keeps gzip, with a warning.
+/// not compress). Read-only. A distribution that does not exist stops the
+/// run before anything is written; one that may not be read, or a passing
+/// failure, keeps gzip, with a warning.
 async fn compression_stage(cfg: &PublishConfig) -> Result<(Option<PublishConfig>, Vec<Warning>)> {
     use crate::cdn::CdnError;
     if cfg.site.compress != crate::cli::CompressArg::Auto
@@ -140,22 +140,20 @@ async fn compression_stage(cfg: &PublishConfig) -> Result<(Option<PublishConfig>
         match c.compresses(&cdn.bucket).await {
             Ok(Some(true)) => {}
             Ok(_) => return Ok((None, Vec::new())),
-            Err(e @ (CdnError::NotFound(_) | CdnError::Denied(..) | CdnError::Setup(_))) => {
-                let msg = format!(
-                    "--compress auto: cannot tell whether {} compresses: {e}; check the distribution id and permissions, or choose --compress gzip or none",
+            // A wrong id is a mistake to stop at; a passing failure or a
+            // key without cloudfront:GetDistributionConfig keeps gzip.
+            Err(e @ (CdnError::NotFound(_) | CdnError::Setup(_))) => {
+                return Err(Error::Usage(format!(
+                    "--compress auto: cannot tell whether {} compresses: {e}; check the distribution id, or choose --compress gzip or none",
                     c.name()
-                );
-                return Err(match e {
-                    CdnError::Denied(..) => Error::Credentials(msg),
-                    _ => Error::Usage(msg),
-                });
+                )));
             }
             Err(e) => return Ok((None, vec![Warning::CompressionUnsettled(e.to_string())])),
         }
     }
     tracing::info!("--compress auto: the CDN compresses, text is stored uncompressed");
     let mut settled = cfg.clone();
-    settled.site.rules.defaults.compress = false;
+    settled.site.rules.defaults.edge_compresses = true;
     Ok((Some(settled), Vec::new()))
 }
 

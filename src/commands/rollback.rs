@@ -355,8 +355,14 @@ async fn notify(
         };
         match edge {
             Ok(edge) => {
-                let (done, failed) =
-                    crate::invalidate::routing(&cdn, edge.as_ref(), &rn.retry, &stop).await;
+                let (done, failed) = crate::invalidate::routing(
+                    &cdn,
+                    &rn.opts.prefix,
+                    edge.as_ref(),
+                    &rn.retry,
+                    &stop,
+                )
+                .await;
                 report.routing = done;
                 report.cdn_failures.extend(failed);
             }

@@ -266,30 +266,42 @@ pub fn not_modified(
     }
 }
 
-/// Whether the viewer accepts gzip (`Accept-Encoding`, `q=0` refuses).
+/// Whether the viewer accepts gzip: `Accept-Encoding` names it (or `*`)
+/// with a quality above 0; a `gzip` entry wins over `*`.
 pub fn accepts_gzip(request: &HeaderMap) -> bool {
-    request
+    let mut gzip = None;
+    let mut any = None;
+    for token in request
         .get_all(header::ACCEPT_ENCODING)
         .iter()
         .filter_map(|v| v.to_str().ok())
         .flat_map(|v| v.split(','))
-        .any(|token| {
-            let mut parts = token.split(';').map(str::trim);
-            let coding = parts.next().unwrap_or("").to_ascii_lowercase();
-            let refused = parts.any(|p| {
-                p.strip_prefix("q=")
-                    .and_then(|q| q.trim().parse::<f32>().ok())
-                    .is_some_and(|q| q <= 0.0)
-            });
-            (coding == "gzip" || coding == "*") && !refused
-        })
+    {
+        let mut parts = token.split(';').map(str::trim);
+        let coding = parts.next().unwrap_or("").to_ascii_lowercase();
+        let q = parts
+            .filter_map(|p| {
+                let (k, v) = p.split_once('=')?;
+                k.trim()
+                    .eq_ignore_ascii_case("q")
+                    .then(|| v.trim().parse::<f32>().ok())
+                    .flatten()
+            })
+            .next()
+            .unwrap_or(1.0);
+        match coding.as_str() {
+            "gzip" | "x-gzip" => gzip = Some(q > 0.0),
+            "*" => any = Some(q > 0.0),
+            _ => {}
+        }
+    }
+    gzip.or(any).unwrap_or(false)
 }
 
-/// Whether the edge would compress this response on the fly, as
-/// CloudFront's "compress objects automatically" does: a compressible
-/// type, 1,000 bytes to 10 MB, stored uncompressed, the viewer accepting
-/// it (CloudFront prefers brotli where accepted; `serve` uses gzip).
-fn compress_on_the_fly(meta: &crate::store::ObjectMeta, request: &HeaderMap) -> bool {
+/// Whether the edge may compress this object on the fly, as CloudFront's
+/// "compress objects automatically" does: a type it compresses, 1,000
+/// bytes to 10 MB, stored uncompressed.
+fn edge_may_compress(meta: &crate::store::ObjectMeta) -> bool {
     meta.content_encoding
         .as_deref()
         .is_none_or(|e| e == "identity")
@@ -297,8 +309,7 @@ fn compress_on_the_fly(meta: &crate::store::ObjectMeta, request: &HeaderMap) -> 
         && meta
             .content_type
             .as_deref()
-            .is_some_and(crate::mime::is_compressible)
-        && accepts_gzip(request)
+            .is_some_and(crate::mime::edge_compresses)
 }
 
 async fn object(
@@ -326,7 +337,15 @@ async fn object(
     } else {
         status
     };
-    let gzip = compress_on_the_fly(&meta, request);
+    let may_compress = edge_may_compress(&meta);
+    // The edge prefers brotli where accepted; `serve` uses gzip.
+    let gzip = may_compress && accepts_gzip(request);
+    // Compressed bytes are not the stored ones: the ETag becomes weak,
+    // as CloudFront makes it.
+    let etag = match etag {
+        Some(e) if gzip => Some(format!("W/{e}")),
+        e => e,
+    };
     let mut b = Response::builder().status(status);
     let hv = |s: &str| HeaderValue::from_str(s).ok();
     if let Some(v) = meta.content_type.as_deref().and_then(hv) {
@@ -335,10 +354,11 @@ async fn object(
     if let Some(v) = meta.cache_control.as_deref().and_then(hv) {
         b = b.header(header::CACHE_CONTROL, v);
     }
+    if may_compress {
+        b = b.header(header::VARY, "Accept-Encoding");
+    }
     if gzip {
-        b = b
-            .header(header::CONTENT_ENCODING, "gzip")
-            .header(header::VARY, "Accept-Encoding");
+        b = b.header(header::CONTENT_ENCODING, "gzip");
     } else if let Some(v) = meta.content_encoding.as_deref().and_then(hv) {
         b = b.header(header::CONTENT_ENCODING, v);
     }
@@ -396,6 +416,25 @@ pub(crate) async fn respond_for_test(store: &LocalStore, path: &str) -> Response
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn accept_encoding_as_rfc_9110_reads_it() {
+        let accepts = |v: &str| {
+            let mut h = HeaderMap::new();
+            h.insert(header::ACCEPT_ENCODING, HeaderValue::from_str(v).unwrap());
+            accepts_gzip(&h)
+        };
+        assert!(accepts("gzip"));
+        assert!(accepts("br, gzip;q=0.8"));
+        assert!(accepts("*"));
+        assert!(accepts("GZIP ; Q=0.5"));
+        assert!(!accepts("gzip;q=0"));
+        assert!(!accepts("gzip;Q=0, *"));
+        assert!(!accepts("identity"));
+        assert!(!accepts("br"));
+        assert!(!accepts("*;q=0"));
+        assert!(!accepts_gzip(&HeaderMap::new()));
+    }
 
     #[test]
     fn request_paths_to_keys() {

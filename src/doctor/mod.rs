@@ -487,7 +487,7 @@ pub fn assess_distribution(
     let mut out = origins(bucket, d, want);
     out.extend([
         viewer_protocol(d),
-        compression(d, want),
+        compression(bucket, d, want),
         price_class(d),
         default_root_object(d),
     ]);
@@ -609,9 +609,27 @@ fn viewer_protocol(d: &DistributionFacts) -> Finding {
 }
 
 /// Compression: CloudFront's against cdnsync's precompression.
-fn compression(d: &DistributionFacts, want: &Expectations) -> Finding {
-    let default = d.behaviors.iter().find(|b| b.path_pattern == "*");
-    let cf_compress = default.is_some_and(|b| b.compress);
+fn compression(bucket: &str, d: &DistributionFacts, want: &Expectations) -> Finding {
+    // The behaviours serving the bucket (the default one when no origin
+    // is recognised), as `--compress auto` decides.
+    let ours: Vec<&str> = d
+        .origins
+        .iter()
+        .filter(|o| origin_kind(&o.domain, bucket).is_some())
+        .map(|o| o.id.as_str())
+        .collect();
+    let serving: Vec<&BehaviorFacts> = d
+        .behaviors
+        .iter()
+        .filter(|b| {
+            if ours.is_empty() {
+                b.path_pattern == "*"
+            } else {
+                ours.contains(&b.target_origin.as_str())
+            }
+        })
+        .collect();
+    let cf_compress = !serving.is_empty() && serving.iter().all(|b| b.compress);
     use crate::cli::CompressArg::{Auto, Gzip, None as Identity};
     match (want.compress, cf_compress) {
         (Auto, true) => finding("compression", Severity::Ok, "CloudFront compresses on the fly, so cdnsync stores text uncompressed (--compress auto): viewers get brotli or gzip, as each accepts", None),

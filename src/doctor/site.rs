@@ -79,10 +79,24 @@ pub fn assess_site(
         return Vec::new();
     };
     let website = origin_kind(&origin.domain, bucket) == Some(true);
-    let mut out: Vec<Finding> = [directory_index(site, website), error_pages(d, site, &base)]
-        .into_iter()
-        .flatten()
-        .collect();
+    // A function of their own on viewer requests may do what cdnsync's
+    // routing would: cdnsync cannot tell.
+    let own_code = site.routing.is_none()
+        && d.behaviors
+            .iter()
+            .filter(|b| b.target_origin == origin.id)
+            .any(|b| {
+                b.functions
+                    .iter()
+                    .any(|f| f.event == "viewer-request" && !f.arn.contains(":function/cdnsync-"))
+            });
+    let mut out: Vec<Finding> = [
+        directory_index(site, website, own_code),
+        error_pages(d, site, &base, website),
+    ]
+    .into_iter()
+    .flatten()
+    .collect();
     out.push(drift(d, origin, site, &base));
     out.push(security_headers(d, origin, site));
     out
@@ -111,7 +125,7 @@ pub fn unreadable_release(error: &str, denied: bool) -> Finding {
 }
 
 /// `dir/index.html` pages need routing behind a REST origin.
-fn directory_index(site: &SiteFacts, website: bool) -> Option<Finding> {
+fn directory_index(site: &SiteFacts, website: bool, own_code: bool) -> Option<Finding> {
     if site.directory_pages == 0 {
         return None;
     }
@@ -136,6 +150,15 @@ fn directory_index(site: &SiteFacts, website: bool) -> Option<Finding> {
             ),
             None,
         )
+    } else if own_code {
+        finding(
+            "directory-index",
+            Severity::Info,
+            format!(
+                "{n} page(s) are directory indexes (such as `{example}`) and a function of your own runs on viewer requests: check that it answers /{dir} with {example}"
+            ),
+            None,
+        )
     } else {
         finding(
             "directory-index",
@@ -151,7 +174,16 @@ fn directory_index(site: &SiteFacts, website: bool) -> Option<Finding> {
 }
 
 /// 403 and 404 from S3 must answer with the 404 page, status 404.
-fn error_pages(d: &DistributionFacts, site: &SiteFacts, base: &str) -> Option<Finding> {
+fn error_pages(
+    d: &DistributionFacts,
+    site: &SiteFacts,
+    base: &str,
+    website: bool,
+) -> Option<Finding> {
+    // A website endpoint answers with its own ErrorDocument.
+    if website && d.error_responses.is_empty() {
+        return None;
+    }
     let page = match &site.routing {
         Some(r) => r.not_found.as_ref().map(|p| format!("{base}{p}")),
         None => site.has_404_page.then(|| format!("{base}/404.html")),

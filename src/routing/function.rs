@@ -257,11 +257,14 @@ pub fn compile(r: &Routing, keys: &[&str]) -> Result<Compiled, String> {
         heuristic = t.dirs.is_none();
         table = t;
         request = code;
+        // The store keeps the live and earlier versions beside the new.
+        let room = KVS_STORE_MAX / crate::cdn::kvs::VERSIONS_KEPT;
         let size: usize = data.entries.iter().map(|(k, v)| k.len() + v.len()).sum();
-        if size > KVS_STORE_MAX {
+        if size > room {
             return Err(format!(
-                "the redirects would take {size} bytes in a KeyValueStore, over CloudFront's {KVS_STORE_MAX}-byte limit ({} exact redirects)",
-                data.entries.len()
+                "the redirects would take {size} bytes in a KeyValueStore, over the {room} bytes a version may use ({} exact redirects; CloudFront's limit is {KVS_STORE_MAX} bytes and the store keeps {} versions)",
+                data.entries.len(),
+                crate::cdn::kvs::VERSIONS_KEPT
             ));
         }
         kvs = Some(std::sync::Arc::new(data));

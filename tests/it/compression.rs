@@ -13,9 +13,15 @@ fn text_site() -> Site {
         "<!doctype html><title>t</title>{}",
         "<p>hello world</p>".repeat(200)
     );
+    let manifest = format!(
+        "{{\"name\":\"site\",\"icons\":[{}{{}}]}}",
+        "{\"src\":\"/i.png\"},".repeat(100)
+    );
     Site::new(&[
         ("index.html", page.as_bytes()),
         ("app.js", "console.log('x');\n".repeat(200).as_bytes()),
+        // A type CloudFront does not compress itself.
+        ("site.webmanifest", manifest.as_bytes()),
     ])
 }
 
@@ -55,6 +61,12 @@ fn auto_stores_identity_only_where_cloudfront_compresses() {
         assert_eq!(
             encoding(&b, "index.html").as_deref(),
             want,
+            "compress={compress}"
+        );
+        // What the edge would not compress stays gzip-compressed.
+        assert_eq!(
+            encoding(&b, "site.webmanifest").as_deref(),
+            Some("gzip"),
             "compress={compress}"
         );
         let original = std::fs::read(site.path().join("index.html")).unwrap();
@@ -101,12 +113,26 @@ fn serve_compresses_on_the_fly_for_viewers_that_accept_gzip() {
     )
     .unwrap();
     assert_eq!(plain, original);
-    for refuse in [None, Some("gzip;q=0"), Some("identity")] {
+    for refuse in [
+        None,
+        Some("gzip;q=0"),
+        Some("identity"),
+        Some("gzip;q=0, *"),
+    ] {
         let h: Vec<(&str, &str)> = refuse.map(|v| ("Accept-Encoding", v)).into_iter().collect();
         let r = http("GET", &format!("{}/", s.base), &h);
         assert_eq!(r.header("content-encoding"), None, "{refuse:?}");
         assert_eq!(r.body, original, "{refuse:?}");
+        // Caches must keep both forms apart; only the stored bytes have
+        // the strong ETag.
+        assert_eq!(r.header("vary"), Some("Accept-Encoding"), "{refuse:?}");
+        assert!(!r.header("etag").unwrap().starts_with("W/"), "{refuse:?}");
     }
+    assert!(
+        gz.header("etag").unwrap().starts_with("W/\""),
+        "{:?}",
+        gz.header("etag")
+    );
     // HEAD: the length of what a GET would send.
     let head = http(
         "HEAD",

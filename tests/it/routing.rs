@@ -656,7 +656,7 @@ fn store_of(b: &Bucket, dist: &str) -> (String, serde_json::Map<String, Value>) 
 fn versions(store: &serde_json::Map<String, Value>) -> std::collections::BTreeSet<String> {
     store
         .keys()
-        .map(|k| k.split('/').next().unwrap().to_string())
+        .filter_map(|k| k.split_once('/').map(|(v, _)| v.to_string()))
         .collect()
 }
 
@@ -688,7 +688,11 @@ fn redirects_too_many_for_the_function_live_in_a_key_value_store() {
     assert_eq!(rt["edge"][0]["changed"], true);
     let (arn, store1) = store_of(&b, &dist);
     assert!(arn.contains(":key-value-store/"), "{arn}");
-    assert_eq!(store1.len(), 1000);
+    assert_eq!(
+        store1.len(),
+        1001,
+        "the redirects and the record of versions"
+    );
     let live = live_code(&b, &format!("cdnsync-{dist}-request"));
     assert!(live.starts_with("import cf from 'cloudfront';"), "{live}");
 
@@ -719,21 +723,24 @@ fn redirects_too_many_for_the_function_live_in_a_key_value_store() {
     assert_eq!(r2["routing"]["edge"][0]["changed"], false, "{r2:#}");
 
     // New targets: the new version goes in before the function that reads
-    // it; the live one stays until the next publish.
+    // it; the live one and the one before stay (edges take minutes to run
+    // a new function), older ones go.
     site.write("_redirects", redirects_file(1000, "v2").as_bytes());
     let r3 = cdnsync_moto(&args).ok_json();
     assert_eq!(r3["routing"]["changed"], true);
     let (arn3, store3) = store_of(&b, &dist);
     assert_eq!(arn3, arn, "one store per distribution");
     assert_eq!(versions(&store3).len(), 2, "new and previous");
-    assert_eq!(store3.len(), 2000);
-    site.write("_redirects", redirects_file(1000, "v3").as_bytes());
-    cdnsync_moto(&args).ok_json();
+    assert_eq!(store3.len(), 2001, "and the record of versions");
+    for v in ["v3", "v4"] {
+        site.write("_redirects", redirects_file(1000, v).as_bytes());
+        cdnsync_moto(&args).ok_json();
+    }
     let (_, store4) = store_of(&b, &dist);
-    assert_eq!(versions(&store4).len(), 2, "the oldest version is deleted");
+    assert_eq!(versions(&store4).len(), 3, "the oldest version is deleted");
     assert!(versions(&store4).is_disjoint(&versions(&store1)));
 
-    // Rollback: the v2 function reads v2 keys, present again.
+    // Rollback: the v3 function reads v3 keys, still there.
     let mut rollback = with_cdn(vec!["rollback", "--to", &to, "--json"], &dist);
     rollback.push(&moto);
     cdnsync_moto(&rollback).ok_json();
@@ -745,7 +752,7 @@ fn redirects_too_many_for_the_function_live_in_a_key_value_store() {
         &Value::Object(store5),
         &json!([["GET", "/old/page-3", ""]]),
     );
-    assert_eq!(edge[0]["location"], "/v2/page-3", "{edge:?}");
+    assert_eq!(edge[0]["location"], "/v3/page-3", "{edge:?}");
 }
 
 #[test]
@@ -772,4 +779,116 @@ fn a_dry_run_shows_the_routing_and_writes_nothing_to_cloudfront() {
     assert!(got.is_err(), "a dry run created {name}");
     assert_eq!(edge_state(&b, &dist), before);
     assert!(b.keys("www").is_empty());
+}
+
+/// Change the distribution's config by hand (as its owner would).
+fn edit_distribution(
+    b: &Bucket,
+    dist: &str,
+    f: impl FnOnce(&mut aws_sdk_cloudfront::types::DistributionConfig),
+) {
+    let cf = cf_client();
+    let got =
+        b.rt.block_on(cf.get_distribution_config().id(dist).send())
+            .unwrap();
+    let mut config = got.distribution_config().unwrap().clone();
+    f(&mut config);
+    b.rt.block_on(
+        cf.update_distribution()
+            .id(dist)
+            .if_match(got.e_tag().unwrap())
+            .distribution_config(config)
+            .send(),
+    )
+    .unwrap();
+}
+
+#[test]
+fn what_others_run_on_the_distribution_is_left_alone() {
+    use aws_sdk_cloudfront::types::{
+        CustomErrorResponse, CustomErrorResponses, EventType, LambdaFunctionAssociation,
+        LambdaFunctionAssociations,
+    };
+    let b = Bucket::moto("shared");
+    let dist = distribution(&b, "/www");
+    let moto = moto_endpoint();
+    // The owner's SPA answer for 403 stays; 404 gets the 404 page.
+    edit_distribution(&b, &dist, |c| {
+        c.custom_error_responses = Some(
+            CustomErrorResponses::builder()
+                .quantity(1)
+                .items(
+                    CustomErrorResponse::builder()
+                        .error_code(403)
+                        .response_page_path("/index.html")
+                        .response_code("200")
+                        .build()
+                        .unwrap(),
+                )
+                .build()
+                .unwrap(),
+        );
+    });
+    let site = Site::new(&[
+        ("index.html", b"<h1>home</h1>"),
+        ("404.html", b"<h1>404</h1>"),
+        ("blog/index.html", b"<h1>blog</h1>"),
+    ]);
+    let dir = path_str(site.path());
+    let publish = |to: &str, extra: &[&str]| {
+        let mut args = with_cdn(publish_args(&dir, to), &dist);
+        args.push(&moto);
+        args.extend(extra);
+        cdnsync_moto(&args).run()
+    };
+    let (to_a, to_b) = (b.url("www/a"), b.url("www/b"));
+    assert_eq!(publish(&to_a, &[]).code, 0);
+    let (fa, errors) = edge_state(&b, &dist);
+    assert_eq!(fa.len(), 1);
+    assert_eq!(
+        errors,
+        [
+            (403, "/index.html".to_string(), "200".to_string()),
+            (404, "/a/404.html".to_string(), "404".to_string())
+        ]
+    );
+    // A second site on the same behaviours: refused, the first untouched;
+    // turning its routing off does not take the first site's away.
+    let code_a = live_code(&b, &format!("cdnsync-{dist}-request"));
+    let r = publish(&to_b, &[]);
+    assert_eq!(r.code, 8, "{}", r.stderr);
+    assert!(
+        r.stderr.contains("already routes the site under `/a`"),
+        "{}",
+        r.stderr
+    );
+    assert_eq!(live_code(&b, &format!("cdnsync-{dist}-request")), code_a);
+    assert_eq!(publish(&to_b, &["--no-routing"]).code, 0);
+    assert_eq!(edge_state(&b, &dist).0, fa);
+
+    // A Lambda@Edge on viewer requests: refused before anything is written.
+    edit_distribution(&b, &dist, |c| {
+        let d = c.default_cache_behavior.as_mut().unwrap();
+        d.function_associations = None;
+        d.lambda_function_associations = Some(
+            LambdaFunctionAssociations::builder()
+                .quantity(1)
+                .items(
+                    LambdaFunctionAssociation::builder()
+                        .lambda_function_arn(
+                            "arn:aws:lambda:us-east-1:123456789012:function:edge:1",
+                        )
+                        .event_type(EventType::ViewerRequest)
+                        .build()
+                        .unwrap(),
+                )
+                .build()
+                .unwrap(),
+        );
+    });
+    site.write("index.html", b"<h1>home v2</h1>");
+    let r = publish(&to_a, &[]);
+    assert_eq!(r.code, 8, "{}", r.stderr);
+    assert!(r.stderr.contains("Lambda@Edge"), "{}", r.stderr);
+    assert!(edge_state(&b, &dist).0.is_empty());
 }

@@ -203,3 +203,23 @@ fn an_older_function_a_foreign_one_or_none_is_drift() {
     let f = assess_site("site", "docs", &sub, &site);
     assert_eq!(sev(&f, "routing-drift"), Some(Severity::Warning), "{f:#?}");
 }
+
+#[test]
+fn a_function_of_their_own_is_not_taken_for_missing_routing() {
+    let site = routed(&settings());
+    let mut d = in_step(&site);
+    d.behaviors[0].functions = vec![FunctionFacts {
+        event: "viewer-request".into(),
+        arn: "arn:aws:cloudfront::1:function/their-index".into(),
+        live_comment: Ok(None),
+    }];
+    let off = SiteFacts {
+        routing: None,
+        hsts: false,
+        ..site
+    };
+    let f = assess_site("site", "", &d, &off);
+    assert_eq!(sev(&f, "directory-index"), Some(Severity::Info), "{f:#?}");
+    // Their function is not cdnsync's: no drift either.
+    assert_eq!(sev(&f, "routing-drift"), Some(Severity::Ok), "{f:#?}");
+}
