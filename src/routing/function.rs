@@ -155,8 +155,26 @@ fn json<T: Serialize>(v: &T) -> String {
     serde_json::to_string(v).expect("routing data serializes")
 }
 
+/// What the request function reads of the table (headers are the
+/// response function's).
+#[derive(Serialize)]
+struct RequestTable<'a> {
+    ts: super::TrailingSlash,
+    dirs: &'a Option<std::collections::BTreeSet<String>>,
+    pages: &'a std::collections::BTreeSet<String>,
+    spa: &'a Option<String>,
+    redirects: &'a [(String, String, u16)],
+}
+
 fn request_code(t: &Table) -> String {
-    REQUEST.replacen("@TABLE@", &json(t), 1)
+    let view = RequestTable {
+        ts: t.ts,
+        dirs: &t.dirs,
+        pages: &t.pages,
+        spa: &t.spa,
+        redirects: &t.redirects,
+    };
+    REQUEST.replacen("@TABLE@", &json(&view), 1)
 }
 
 /// The key a KeyValueStore holds a redirect from `path` under (the
