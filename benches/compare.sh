@@ -5,10 +5,14 @@
 # the median of RUNS rounds and the ratio B/A. Used to show a change does not
 # regress (e.g. the issue-17 redesign: "within 5 %").
 #
-#   benches/compare.sh OLD_BIN NEW_BIN [FILES=10000] [RUNS=3]
+#   benches/compare.sh OLD_BIN NEW_BIN [FILES=10000] [RUNS=3] [NOOPS=1]
+#
+# NOOPS > 1 times the no-op that many times per round (it changes nothing,
+# so every repeat measures the same work): a tighter median where the
+# no-op is what is being compared.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-A="$(realpath "$1")"; B="$(realpath "$2")"; FILES="${3:-10000}"; RUNS="${4:-3}"
+A="$(realpath "$1")"; B="$(realpath "$2")"; FILES="${3:-10000}"; RUNS="${4:-3}"; NOOPS="${5:-1}"
 WORK="$(mktemp -d "${TMPDIR:-/tmp}/cdnsync-compare.XXXXXX")"
 PIDS=""
 trap 'for p in $PIDS; do kill "$p" 2>/dev/null || true; done; rm -rf "$WORK"' EXIT
@@ -16,7 +20,7 @@ TE="${CDNSYNC_TESTENV_DIR:-${XDG_CACHE_HOME:-$HOME/.cache}/cdnsync-testenv}"
 S3S="$TE/s3s/bin/s3s-fs"; PY="$TE/venv/bin/python"
 [ -x "$S3S" ] && [ -x "$PY" ] || { echo "run scripts/test.sh once first (installs s3s-fs and the venv)" >&2; exit 1; }
 python3 tests/fixtures/gen_site.py gen "$WORK/site" --files "$FILES" >/dev/null
-echo "site: $FILES files, $(du -sh "$WORK/site" | cut -f1); A=$A B=$B; $RUNS rounds"
+echo "site: $FILES files, $(du -sh "$WORK/site" | cut -f1); A=$A B=$B; $RUNS rounds, $NOOPS no-op(s) each"
 
 port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1]); s.close()'; }
 fresh_server() { # -> sets ENDPOINT
@@ -40,7 +44,7 @@ for r in $(seq "$RUNS"); do
     bin="${!who}"; rm -rf "$WORK/run"; cp -r "$WORK/site" "$WORK/run"
     fresh_server
     T[$who,cold]+="$(timed "$bin") "
-    T[$who,noop]+="$(timed "$bin") "
+    for _ in $(seq "$NOOPS"); do T[$who,noop]+="$(timed "$bin") "; done
     python3 tests/fixtures/gen_site.py mutate "$WORK/run" --fraction 0.01 >/dev/null
     T[$who,change]+="$(timed "$bin") "
     kill "$LAST_PID" 2>/dev/null || true
