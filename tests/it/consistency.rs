@@ -37,7 +37,10 @@ fn watcher_sees_no_broken_moment_during_a_slow_publish() {
     cdnsync_moto(&publish_args(&path_str(v1.path()), &to)).ok_json();
     assert!(broken_references(&b).is_empty());
 
-    let proxy = SlowProxy::start(&moto_endpoint(), Duration::from_millis(100));
+    // 250 ms a request, two at a time: the switch of 40 pages lasts seconds,
+    // so the watcher looks inside it even on a loaded CI machine (at 100 ms
+    // it once managed only 5 looks in all and never during the switch).
+    let proxy = SlowProxy::start(&moto_endpoint(), Duration::from_millis(250));
     let v2 = changing_site("v2", 40);
     let done = Arc::new(AtomicBool::new(false));
     let d2 = done.clone();
