@@ -387,6 +387,16 @@ pub async fn write(store: &dyn Store, prefix: &str, release: &Release, sse: &Sse
     Ok(())
 }
 
+/// The keys a release serves (its stale entries left out): what routing
+/// is generated from.
+pub fn live_keys(files: &BTreeMap<String, ReleaseFile>) -> Vec<&str> {
+    files
+        .iter()
+        .filter(|(_, f)| !f.stale)
+        .map(|(k, _)| k.as_str())
+        .collect()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -61,6 +61,39 @@ pub fn site_base(origin_path: &str, prefix: &str) -> Option<String> {
 }
 
 impl CloudFront {
+    /// The distribution's configuration and the ETag an update must match.
+    async fn distribution_config(&self) -> Result<(String, DistributionConfig), CdnError> {
+        let out = self
+            .client()
+            .get_distribution_config()
+            .id(self.id())
+            .send()
+            .await
+            .map_err(|e| self.err(e))?;
+        let etag = out.e_tag().unwrap_or_default().to_string();
+        let config = out
+            .distribution_config
+            .ok_or_else(|| CdnError::Other(self.id().into(), "no distribution config".into()))?;
+        Ok((etag, config))
+    }
+
+    /// Write `config` back, if it is still the version `etag` names.
+    async fn update_config(
+        &self,
+        etag: String,
+        config: DistributionConfig,
+    ) -> Result<(), CdnError> {
+        self.client()
+            .update_distribution()
+            .id(self.id())
+            .if_match(etag)
+            .distribution_config(config)
+            .send()
+            .await
+            .map_err(|e| self.err(e))?;
+        Ok(())
+    }
+
     fn function_name(&self, kind: &str) -> String {
         format!("cdnsync-{}-{kind}", self.id())
     }
@@ -76,17 +109,7 @@ impl CloudFront {
         bucket: &str,
         edge: &EdgeRouting,
     ) -> Result<RoutingApplied, CdnError> {
-        let out = self
-            .client()
-            .get_distribution_config()
-            .id(self.id())
-            .send()
-            .await
-            .map_err(|e| self.err(e))?;
-        let etag = out.e_tag().unwrap_or_default().to_string();
-        let mut config = out
-            .distribution_config
-            .ok_or_else(|| CdnError::Other(self.id().into(), "no distribution config".into()))?;
+        let (etag, mut config) = self.distribution_config().await?;
         let (origin, base) = self.check_origin(&config, bucket, &edge.prefix)?;
         // Refuse before anything is written: one distribution's behaviours
         // route one site.
@@ -123,14 +146,7 @@ impl CloudFront {
             assoc_changed |= error_responses(&mut config, &format!("{base}{page}"));
         }
         if assoc_changed {
-            self.client()
-                .update_distribution()
-                .id(self.id())
-                .if_match(etag)
-                .distribution_config(config)
-                .send()
-                .await
-                .map_err(|e| self.err(e))?;
+            self.update_config(etag, config).await?;
         }
         Ok(RoutingApplied {
             distribution: self.id().to_string(),
@@ -165,22 +181,11 @@ impl CloudFront {
         bucket: &str,
         prefix: &str,
     ) -> Result<Option<RoutingApplied>, CdnError> {
-        let out = match self
-            .client()
-            .get_distribution_config()
-            .id(self.id())
-            .send()
-            .await
-            .map_err(|e| self.err(e))
-        {
-            Ok(o) => o,
+        let (etag, mut config) = match self.distribution_config().await {
+            Ok(c) => c,
             Err(CdnError::Denied(..)) => return Ok(None),
             Err(e) => return Err(e),
         };
-        let etag = out.e_tag().unwrap_or_default().to_string();
-        let mut config = out
-            .distribution_config
-            .ok_or_else(|| CdnError::Other(self.id().into(), "no distribution config".into()))?;
         let Ok(found) = self.find_origin(&config, bucket) else {
             return Ok(None);
         };
@@ -194,14 +199,7 @@ impl CloudFront {
         }
         let changed = self.associate(&mut config, &origin, &[None, None], &[false, false])?;
         if changed {
-            self.client()
-                .update_distribution()
-                .id(self.id())
-                .if_match(etag)
-                .distribution_config(config)
-                .send()
-                .await
-                .map_err(|e| self.err(e))?;
+            self.update_config(etag, config).await?;
         }
         Ok(Some(RoutingApplied {
             distribution: self.id().to_string(),
@@ -212,16 +210,7 @@ impl CloudFront {
 
     /// Whether every behaviour serving `bucket` has `Compress` on.
     pub(super) async fn edge_compresses(&self, bucket: &str) -> Result<bool, CdnError> {
-        let out = self
-            .client()
-            .get_distribution_config()
-            .id(self.id())
-            .send()
-            .await
-            .map_err(|e| self.err(e))?;
-        let config = out
-            .distribution_config
-            .ok_or_else(|| CdnError::Other(self.id().into(), "no distribution config".into()))?;
+        let (_, config) = self.distribution_config().await?;
         let origin = self.find_origin(&config, bucket)?.id.clone();
         // (Compress, cache policy) of every behaviour serving the bucket.
         let mut behaviours: Vec<(Option<bool>, Option<String>)> = config

@@ -343,12 +343,7 @@ async fn notify(
         // The target's routing, or none of cdnsync's when it has none.
         let edge = match &p.routing {
             Some(rec) => {
-                let keys: Vec<&str> = p
-                    .files
-                    .iter()
-                    .filter(|(_, f)| !f.stale)
-                    .map(|(k, _)| k.as_str())
-                    .collect();
+                let keys = crate::release::live_keys(&p.files);
                 crate::routing::edge(rec, &keys, &rn.opts.prefix).map(Some)
             }
             None => Ok(None),

@@ -119,12 +119,7 @@ async fn routed(store: &LocalStore) -> Option<Routed> {
         }
     };
     let rec = rel.routing.as_ref()?;
-    let keys: Vec<&str> = rel
-        .files
-        .iter()
-        .filter(|(_, f)| !f.stale)
-        .map(|(k, _)| k.as_str())
-        .collect();
+    let keys = crate::release::live_keys(&rel.files);
     match crate::routing::function::compile(&rec.settings, &keys) {
         Ok(c) => Some(Routed {
             table: c.table,

@@ -27,12 +27,7 @@ pub struct SiteFacts {
 impl SiteFacts {
     /// The facts of `rel` (a release read from the target under `prefix`).
     pub fn of(rel: &crate::release::Release, prefix: &str) -> SiteFacts {
-        let keys: Vec<&str> = rel
-            .files
-            .iter()
-            .filter(|(_, f)| !f.stale)
-            .map(|(k, _)| k.as_str())
-            .collect();
+        let keys = crate::release::live_keys(&rel.files);
         let dirs: Vec<&&str> = keys.iter().filter(|k| k.ends_with("/index.html")).collect();
         let routing = rel
             .routing
